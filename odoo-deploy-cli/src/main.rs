@@ -1,0 +1,2 @@
+//! `odd`: safe, boring Odoo deployments.
+fn main() {}
