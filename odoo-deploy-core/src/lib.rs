@@ -11,5 +11,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod config;
 pub mod graph;
 pub mod manifest;
+pub mod window;

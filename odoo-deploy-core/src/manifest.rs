@@ -4,7 +4,6 @@
 //! [`Value`] is the literal as Python would build it; [`Manifest`] is the typed model on top.
 //! Every value keeps the [`Span`] of the text it came from, so later checks can point at it.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Byte range in the manifest's source text.
