@@ -11,6 +11,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod checksum;
 pub mod config;
 pub mod graph;
 pub mod manifest;
