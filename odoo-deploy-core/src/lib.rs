@@ -14,5 +14,6 @@ pub mod addon;
 pub mod checksum;
 pub mod config;
 pub mod graph;
+pub mod ledger;
 pub mod manifest;
 pub mod window;
