@@ -14,6 +14,7 @@ pub mod addon;
 pub mod checksum;
 pub mod config;
 pub mod graph;
+pub mod init;
 pub mod ledger;
 pub mod manifest;
 pub mod window;
