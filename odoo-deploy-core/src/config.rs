@@ -15,12 +15,13 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use crate::command::Secret;
 
 /// The name of the configuration file at the root of a project.
 pub const CONFIG_FILE: &str = "odd.toml";
@@ -363,34 +364,6 @@ pub struct SecretRef<'a> {
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
-}
-
-/// A secret value. It never shows itself in `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value read from a trusted place (environment, file).
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that hands it to a tool (an environment variable).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// A problem in `odd.toml`, pointing at the text.
@@ -832,12 +805,5 @@ mod tests {
         assert!(!is_series("18"));
         assert!(!is_series("18.0.1"));
         assert!(!is_series("saas~17.1"));
-    }
-
-    #[test]
-    fn secrets_never_show() {
-        let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret} {secret:?}"), "*** Secret(***)");
-        assert_eq!(secret.expose(), "hunter2");
     }
 }

@@ -87,7 +87,7 @@ fn secrets_come_from_the_environment_or_a_file() {
         .resolve_secret(local.database.password())
         .expect("file is readable")
         .expect("a password is configured");
-    assert_eq!(secret.expose(), "s3cret");
+    assert_eq!(secret.expose(), b"s3cret");
     assert_eq!(format!("{secret:?}"), "Secret(***)");
 }
 
