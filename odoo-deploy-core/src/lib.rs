@@ -22,5 +22,6 @@ pub mod graph;
 pub mod init;
 pub mod ledger;
 pub mod manifest;
+pub mod odoo;
 pub mod transport;
 pub mod window;
