@@ -23,5 +23,9 @@ pub mod init;
 pub mod ledger;
 pub mod manifest;
 pub mod odoo;
+pub mod service;
 pub mod transport;
 pub mod window;
+
+#[cfg(test)]
+mod testing;

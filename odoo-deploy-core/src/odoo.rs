@@ -474,13 +474,7 @@ pub fn check_module_states(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn argv(cmd: &RemoteCommand) -> Vec<String> {
-        std::iter::once(cmd.program())
-            .chain(cmd.get_args())
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
+    use crate::testing::argv;
 
     fn odoo() -> OdooBin {
         OdooBin {
