@@ -15,6 +15,7 @@
 
 pub mod addon;
 pub mod checksum;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod event;
@@ -22,6 +23,7 @@ pub mod git;
 pub mod graph;
 pub mod init;
 pub mod ledger;
+pub mod lock;
 pub mod manifest;
 pub mod odoo;
 pub mod release;

@@ -103,7 +103,7 @@ impl Layout {
 
 /// A release id: sortable by time, naming the commit (`20261122T041500Z-0123abcd`).
 pub fn release_id(unix_seconds: i64, commit: &str) -> String {
-    let (date, time) = utc(unix_seconds);
+    let (date, time) = crate::clock::utc(unix_seconds);
     let short: String = commit.chars().take(8).collect();
     format!("{date}T{time}Z-{short}")
 }
@@ -133,26 +133,6 @@ pub fn to_prune(
     old.into_iter().take(excess).collect()
 }
 
-/// `YYYYMMDD`, `HHMMSS` of a Unix time, UTC (civil-from-days, no time-zone database).
-pub fn utc(unix_seconds: i64) -> (String, String) {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs = unix_seconds.rem_euclid(86_400);
-    // Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}{month:02}{day:02}"),
-        format!("{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,10 +145,6 @@ mod tests {
             "20261120T160101Z-01234567"
         );
         assert_eq!(release_id(0, "ab"), "19700101T000000Z-ab");
-        assert_eq!(
-            utc(951_782_400),
-            ("20000229".to_owned(), "000000".to_owned())
-        );
         assert_eq!(
             id_of_link("/opt/odd/releases/20261120T160101Z-01234567\n").as_deref(),
             Some("20261120T160101Z-01234567")

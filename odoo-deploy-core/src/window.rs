@@ -4,8 +4,6 @@
 //! minutes of the week. A period may wrap past midnight (`from = "22:00"`, `to = "06:00"`
 //! covers the night into the next day).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::config::{DenyRule, WindowConfig};
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -109,13 +107,6 @@ pub fn evaluate(window: &WindowConfig, now_unix: i64) -> WindowVerdict {
         }
     }
     WindowVerdict::Open
-}
-
-/// Now, in seconds since the Unix epoch.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `+HH:MM` / `-HH:MM` / `Z` → minutes east of UTC.
