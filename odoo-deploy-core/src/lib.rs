@@ -14,6 +14,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod changes;
 pub mod checksum;
 pub mod clock;
 pub mod command;
