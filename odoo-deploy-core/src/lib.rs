@@ -22,6 +22,7 @@ pub mod config;
 pub mod event;
 pub mod git;
 pub mod graph;
+pub mod http;
 pub mod init;
 pub mod ledger;
 pub mod lock;
