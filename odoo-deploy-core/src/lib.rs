@@ -5,6 +5,9 @@
 //! - [`manifest`] — one `__manifest__.py`, parsed with `ast.literal_eval`'s rules, with spans.
 //! - [`addon`] — addon directories on addons paths; Odoo's precedence for duplicates.
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
+//! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
+//! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
+//! - [`event`] — what the engine reports (output lines, …).
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -12,9 +15,12 @@
 
 pub mod addon;
 pub mod checksum;
+pub mod command;
 pub mod config;
+pub mod event;
 pub mod graph;
 pub mod init;
 pub mod ledger;
 pub mod manifest;
+pub mod transport;
 pub mod window;

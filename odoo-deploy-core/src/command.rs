@@ -1,0 +1,450 @@
+//! Commands as data.
+//!
+//! A [`RemoteCommand`] is an argv plus environment, working directory, stdin and
+//! timeout. It is built by pure functions (shaped like [`std::process::Command`]) and
+//! turned into POSIX shell text in exactly one place, [`RemoteCommand::to_shell`].
+//! Nothing else in odd concatenates shell text.
+//!
+//! Secret values (passwords, tokens) are carried as [`Secret`]: the real rendering has
+//! them, the rendering for logs, plans and events ([`RemoteCommand::display_redacted`])
+//! shows `***`. Pass secrets in the environment, not in argv: argv is visible to every
+//! user of the target host in the process list.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Extra time given to a timed-out program between `SIGTERM` and `SIGKILL`.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// A value that must never appear in logs, plans, events or ledgers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value, for the one place that must send it.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One word of a command (an argument or an environment value): bytes, maybe secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// Shown as is in logs.
+    Plain(Vec<u8>),
+    /// Shown as `***` in logs.
+    Secret(Secret),
+}
+
+impl Word {
+    /// The bytes that reach the program.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Word::Plain(b) => b,
+            Word::Secret(s) => s.expose(),
+        }
+    }
+
+    fn redacted(&self) -> &[u8] {
+        match self {
+            Word::Plain(b) => b,
+            Word::Secret(_) => b"***",
+        }
+    }
+}
+
+/// What the program reads on its standard input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Stdin {
+    /// Nothing: stdin is empty (`/dev/null`).
+    #[default]
+    Null,
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The content of this file on the machine running odd, streamed.
+    File(PathBuf),
+}
+
+/// Why a command cannot be run as built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The program name is empty.
+    #[error("the program name is empty")]
+    EmptyProgram,
+    /// A program name starting with `-` would be read as an option by `exec`.
+    #[error("the program name `{0}` starts with `-`")]
+    ProgramLooksLikeOption(String),
+    /// Environment names are `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("`{0}` is not a valid environment variable name")]
+    BadEnvName(String),
+    /// NUL cannot be passed to a program in argv, env or a path.
+    #[error("{0} contains a NUL byte, which no program can receive")]
+    Nul(&'static str),
+}
+
+/// A program to run on a host, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCommand {
+    program: Vec<u8>,
+    args: Vec<Word>,
+    env: Vec<(String, Word)>,
+    cwd: Option<Vec<u8>>,
+    stdin: Stdin,
+    timeout: Option<Duration>,
+}
+
+impl RemoteCommand {
+    /// A command running `program` (looked up on the target's `PATH`) with no arguments.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Self {
+            program: program.as_ref().as_bytes().to_vec(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: Stdin::Null,
+            timeout: None,
+        }
+    }
+
+    /// Adds one argument, passed to the program byte for byte.
+    #[must_use]
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args
+            .push(Word::Plain(arg.as_ref().as_bytes().to_vec()));
+        self
+    }
+
+    /// Adds several arguments.
+    #[must_use]
+    pub fn args<I, A>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<OsStr>,
+    {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    /// Adds a secret argument (shown as `***` in logs). Prefer [`Self::secret_env`]:
+    /// argv is visible to other users of the target in the process list.
+    #[must_use]
+    pub fn secret_arg(mut self, arg: Secret) -> Self {
+        self.args.push(Word::Secret(arg));
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    #[must_use]
+    pub fn env(mut self, name: impl Into<String>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((name.into(), Word::Plain(value.as_ref().as_bytes().to_vec())));
+        self
+    }
+
+    /// Sets a secret environment variable (its value is shown as `***` in logs).
+    #[must_use]
+    pub fn secret_env(mut self, name: impl Into<String>, value: Secret) -> Self {
+        self.env.push((name.into(), Word::Secret(value)));
+        self
+    }
+
+    /// Runs the program in this directory on the target.
+    #[must_use]
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().as_os_str().as_bytes().to_vec());
+        self
+    }
+
+    /// Feeds the program these bytes on stdin.
+    #[must_use]
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Stdin::Bytes(bytes.into());
+        self
+    }
+
+    /// Streams this local file to the program's stdin.
+    #[must_use]
+    pub fn stdin_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.stdin = Stdin::File(path.into());
+        self
+    }
+
+    /// Kills the program (and everything it started) after this long.
+    #[must_use]
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
+    }
+
+    /// The program name.
+    pub fn program(&self) -> &OsStr {
+        OsStr::from_bytes(&self.program)
+    }
+
+    /// The arguments, secrets included.
+    pub fn get_args(&self) -> impl Iterator<Item = &OsStr> {
+        self.args.iter().map(|w| OsStr::from_bytes(w.bytes()))
+    }
+
+    /// The environment, secrets included.
+    pub fn get_envs(&self) -> impl Iterator<Item = (&str, &OsStr)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), OsStr::from_bytes(v.bytes())))
+    }
+
+    /// The working directory, if set.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref().map(|d| Path::new(OsStr::from_bytes(d)))
+    }
+
+    /// What the program reads on stdin.
+    pub fn get_stdin(&self) -> &Stdin {
+        &self.stdin
+    }
+
+    /// The timeout, if set.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Checks what the builder cannot refuse: names and NUL bytes. Transports call it
+    /// before running anything.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if self.program.is_empty() {
+            return Err(CommandError::EmptyProgram);
+        }
+        if self.program.starts_with(b"-") {
+            return Err(CommandError::ProgramLooksLikeOption(
+                String::from_utf8_lossy(&self.program).into_owned(),
+            ));
+        }
+        if self.program.contains(&0) {
+            return Err(CommandError::Nul("the program name"));
+        }
+        if self.args.iter().any(|a| a.bytes().contains(&0)) {
+            return Err(CommandError::Nul("an argument"));
+        }
+        for (name, value) in &self.env {
+            if !is_env_name(name) {
+                return Err(CommandError::BadEnvName(name.clone()));
+            }
+            if value.bytes().contains(&0) {
+                return Err(CommandError::Nul("an environment value"));
+            }
+        }
+        if self.cwd.as_ref().is_some_and(|d| d.contains(&0)) {
+            return Err(CommandError::Nul("the working directory"));
+        }
+        Ok(())
+    }
+
+    /// The POSIX shell text that runs this command: the one place odd writes shell.
+    ///
+    /// `cd 'DIR' && NAME='value' && export NAME && exec [timeout …] 'program' 'arg'…`,
+    /// every word single-quoted. With a timeout, the program runs under coreutils
+    /// `timeout` in its own process group, so the target kills it (and its children)
+    /// even if the connection is gone. Call [`Self::validate`] first: this does not
+    /// check names.
+    pub fn to_shell(&self) -> Vec<u8> {
+        self.render(false)
+    }
+
+    /// The same text with secrets replaced by `***`: for logs, plans and events.
+    pub fn display_redacted(&self) -> String {
+        String::from_utf8_lossy(&self.render(true)).into_owned()
+    }
+
+    fn render(&self, redact: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(dir) = &self.cwd {
+            out.extend_from_slice(b"cd ");
+            push_quoted(&mut out, dir);
+            out.extend_from_slice(b" && ");
+        }
+        for (name, value) in &self.env {
+            let v = if redact {
+                value.redacted()
+            } else {
+                value.bytes()
+            };
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            push_quoted(&mut out, v);
+            out.extend_from_slice(b" && export ");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b" && ");
+        }
+        out.extend_from_slice(b"exec ");
+        if let Some(t) = self.timeout {
+            out.extend_from_slice(
+                format!(
+                    "timeout -k {}s {}s ",
+                    KILL_GRACE.as_secs(),
+                    duration_secs(t)
+                )
+                .as_bytes(),
+            );
+        }
+        push_quoted(&mut out, &self.program);
+        for a in &self.args {
+            out.push(b' ');
+            push_quoted(&mut out, if redact { a.redacted() } else { a.bytes() });
+        }
+        out
+    }
+}
+
+impl fmt::Display for RemoteCommand {
+    /// Redacted: secrets show as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_redacted())
+    }
+}
+
+/// `timeout` takes fractional seconds; keep millisecond precision.
+fn duration_secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{}.{:03}", ms / 1000, ms % 1000)
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.bytes();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Appends `word` single-quoted for a POSIX shell: `'` becomes `'\''`.
+pub fn push_quoted(out: &mut Vec<u8>, word: &[u8]) {
+    out.push(b'\'');
+    for &b in word {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+}
+
+/// `word` single-quoted for a POSIX shell.
+pub fn shell_quote(word: impl AsRef<OsStr>) -> OsString {
+    let mut out = Vec::new();
+    push_quoted(&mut out, word.as_ref().as_bytes());
+    OsString::from_vec(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(c: &RemoteCommand) -> String {
+        String::from_utf8(c.to_shell()).unwrap()
+    }
+
+    #[test]
+    fn plain_command() {
+        let c = RemoteCommand::new("pg_dump").arg("-Fc").arg("my db");
+        assert_eq!(text(&c), "exec 'pg_dump' '-Fc' 'my db'");
+    }
+
+    #[test]
+    fn quotes_are_escaped() {
+        let c = RemoteCommand::new("echo").arg("it's $(rm -rf /) `x`; *");
+        assert_eq!(text(&c), r"exec 'echo' 'it'\''s $(rm -rf /) `x`; *'");
+    }
+
+    #[test]
+    fn empty_argument_is_kept() {
+        let c = RemoteCommand::new("printf").arg("").arg("'");
+        assert_eq!(text(&c), r"exec 'printf' '' ''\'''");
+    }
+
+    #[test]
+    fn cwd_env_and_timeout() {
+        let c = RemoteCommand::new("odoo-bin")
+            .arg("-u")
+            .arg("sale")
+            .current_dir("/srv/odoo releases/42")
+            .env("PGHOST", "/run/postgresql")
+            .timeout(Duration::from_millis(1500));
+        assert_eq!(
+            text(&c),
+            "cd '/srv/odoo releases/42' && PGHOST='/run/postgresql' && export PGHOST && \
+             exec timeout -k 2s 1.500s 'odoo-bin' '-u' 'sale'"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_only_in_display() {
+        let c = RemoteCommand::new("psql")
+            .secret_env("PGPASSWORD", Secret::new("hunter2"))
+            .secret_arg(Secret::new("tok"))
+            .arg("visible");
+        assert_eq!(
+            c.display_redacted(),
+            "PGPASSWORD='***' && export PGPASSWORD && exec 'psql' '***' 'visible'"
+        );
+        assert_eq!(c.to_string(), c.display_redacted());
+        assert_eq!(
+            text(&c),
+            "PGPASSWORD='hunter2' && export PGPASSWORD && exec 'psql' 'tok' 'visible'"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(RemoteCommand::new("ls").validate(), Ok(()));
+        assert_eq!(
+            RemoteCommand::new("").validate(),
+            Err(CommandError::EmptyProgram)
+        );
+        assert!(matches!(
+            RemoteCommand::new("-rf").validate(),
+            Err(CommandError::ProgramLooksLikeOption(_))
+        ));
+        assert_eq!(
+            RemoteCommand::new("ls").env("A B", "x").validate(),
+            Err(CommandError::BadEnvName("A B".into()))
+        );
+        assert_eq!(
+            RemoteCommand::new("ls").env("1A", "x").validate(),
+            Err(CommandError::BadEnvName("1A".into()))
+        );
+        assert_eq!(
+            RemoteCommand::new("ls").arg("a\0b").validate(),
+            Err(CommandError::Nul("an argument"))
+        );
+        assert!(RemoteCommand::new("ls").env("_A1", "x").validate().is_ok());
+    }
+
+    #[test]
+    fn shell_quote_single_word() {
+        assert_eq!(shell_quote("a'b"), OsString::from(r"'a'\''b'"));
+    }
+}
