@@ -40,6 +40,7 @@ macro_rules! conformance {
 
 conformance!(
     exit_codes,
+    killed_by_a_signal_has_no_exit_code,
     missing_program_and_directory,
     non_zero_exit_carries_stderr_tail,
     lines_stream_as_they_come,
@@ -68,6 +69,21 @@ async fn exit_codes(t: &dyn Transport) {
         .unwrap();
     assert_eq!(out.stdout, b"out\n");
     assert_eq!(out.stderr, b"err\n");
+}
+
+async fn killed_by_a_signal_has_no_exit_code(t: &dyn Transport) {
+    let out = t.output(&sh("echo before; kill -KILL $$")).await.unwrap();
+    assert_eq!(out.stdout, b"before\n");
+    assert_eq!(out.status.code(), None, "{:?}", out.status);
+    assert!(!out.status.success());
+    // The connection is still fine afterwards.
+    assert!(
+        t.output(&RemoteCommand::new("true"))
+            .await
+            .unwrap()
+            .status
+            .success()
+    );
 }
 
 async fn missing_program_and_directory(t: &dyn Transport) {
