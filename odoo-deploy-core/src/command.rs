@@ -324,7 +324,7 @@ impl fmt::Display for RemoteCommand {
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
     } else {
         format!("{}.{:03}", ms / 1000, ms % 1000)

@@ -7,6 +7,7 @@
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
+//! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
@@ -14,6 +15,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod backup;
 pub mod changes;
 pub mod checksum;
 pub mod clock;

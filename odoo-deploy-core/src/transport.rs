@@ -428,13 +428,18 @@ pub struct Collect {
 impl Collect {
     /// (stdout, stderr)
     pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
-        self.inner.into_inner().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl OutputSink for Collect {
     fn line(&self, stream: Stream, line: &[u8]) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match stream {
             Stream::Stdout => g.0.extend_from_slice(line),
             Stream::Stderr => g.1.extend_from_slice(line),
@@ -457,7 +462,10 @@ impl<'a> Tail<'a> {
     }
 
     fn text(&self) -> String {
-        let g = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let all: Vec<u8> = g.iter().flatten().copied().collect();
         String::from_utf8_lossy(&all).trim_end().to_owned()
     }
@@ -466,7 +474,10 @@ impl<'a> Tail<'a> {
 impl OutputSink for Tail<'_> {
     fn line(&self, stream: Stream, line: &[u8]) {
         if stream == Stream::Stderr {
-            let mut g = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = self
+                .lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if g.len() == STDERR_TAIL_LINES {
                 g.pop_front();
             }

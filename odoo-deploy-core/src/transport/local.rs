@@ -1,6 +1,7 @@
 //! Running on this machine: argv straight to the program, no shell in between.
 #![allow(clippy::disallowed_methods)] // the transport is the one place that spawns processes
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -100,6 +101,14 @@ impl Transport for LocalTransport {
             .process_group(0)
             .kill_on_drop(true);
         if let Some(dir) = cmd.get_current_dir() {
+            if !dir.is_dir() {
+                // As `cd DIR && …` reports it on a remote shell: exit code 2.
+                let mut msg = b"odd: cd: ".to_vec();
+                msg.extend_from_slice(dir.as_os_str().as_encoded_bytes());
+                msg.extend_from_slice(b": no such directory\n");
+                sink.line(Stream::Stderr, &msg);
+                return Ok(ExitStatus::from_raw(2 << 8));
+            }
             command.current_dir(dir);
         }
         let mut stdin_bytes = None;
@@ -117,9 +126,20 @@ impl Transport for LocalTransport {
                 command.stdin(Stdio::from(file));
             }
         }
-        let mut child = command
-            .spawn()
-            .map_err(self.io(format!("starting `{}`", cmd.display_redacted())))?;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            // As a shell would report it, so both transports agree: exit code 127.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut msg = b"odd: ".to_vec();
+                msg.extend_from_slice(cmd.program().as_encoded_bytes());
+                msg.extend_from_slice(b": not found\n");
+                sink.line(Stream::Stderr, &msg);
+                return Ok(ExitStatus::from_raw(127 << 8));
+            }
+            Err(e) => {
+                return Err(self.io(format!("starting `{}`", cmd.display_redacted()))(e));
+            }
+        };
         let mut killer = GroupKiller { pgid: child.id() };
 
         let stdin = child.stdin.take();
