@@ -32,6 +32,7 @@ pub mod manifest;
 pub mod odoo;
 pub mod release;
 pub mod service;
+pub mod state;
 pub mod transport;
 pub mod window;
 
