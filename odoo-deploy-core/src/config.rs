@@ -10,12 +10,9 @@
 //! ([`SecretSource`]), resolved only when needed, and the value is a [`Secret`] that
 //! never prints itself.
 
-// Errors carry their source text so they can point into it; they are built once, on the
-// way out, so their size does not matter.
-#![allow(clippy::result_large_err)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::Deserialize;
@@ -132,6 +129,8 @@ pub struct OdooConfig {
     /// Releases kept besides the current one.
     #[serde(default = "default_keep_releases")]
     pub keep_releases: u32,
+    /// Odoo's log file on the host (`logfile` in its config), read through startup.
+    pub log_file: Option<PathBuf>,
 }
 
 fn default_keep_releases() -> u32 {
@@ -177,6 +176,8 @@ pub struct DatabaseConfig {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub user: Option<Spanned<String>>,
+    /// Where `psql`, `pg_dump` and `pg_restore` are on the host; its `PATH` when absent.
+    pub pg_bin_dir: Option<PathBuf>,
     /// The environment variable holding the password.
     pub password_env: Option<Spanned<String>>,
     /// A file holding the password.
@@ -382,7 +383,7 @@ pub enum ConfigError {
     Syntax {
         message: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("here")]
         span: Option<SourceSpan>,
         #[help]
@@ -394,7 +395,7 @@ pub enum ConfigError {
     Invalid {
         message: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{label}")]
         span: SourceSpan,
         label: String,
@@ -415,7 +416,7 @@ pub enum ConfigError {
     Secret {
         message: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("named here")]
         span: SourceSpan,
         #[help]
@@ -517,8 +518,11 @@ impl LoadedConfig {
         }
     }
 
-    fn named_source(&self) -> NamedSource<String> {
-        NamedSource::new(self.path.display().to_string(), self.source.clone())
+    fn named_source(&self) -> Arc<NamedSource<String>> {
+        Arc::new(NamedSource::new(
+            self.path.display().to_string(),
+            self.source.clone(),
+        ))
     }
 
     fn invalid<T>(
@@ -758,7 +762,10 @@ fn syntax_error(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError
     let help = unknown_field_help(&message);
     ConfigError::Syntax {
         message,
-        src: NamedSource::new(path.display().to_string(), source.to_owned()),
+        src: Arc::new(NamedSource::new(
+            path.display().to_string(),
+            source.to_owned(),
+        )),
         span: err
             .span()
             .map(|r| (r.start, r.end.saturating_sub(r.start)).into()),

@@ -33,6 +33,7 @@ pub mod odoo;
 pub mod release;
 pub mod service;
 pub mod state;
+pub mod target;
 pub mod transport;
 pub mod window;
 

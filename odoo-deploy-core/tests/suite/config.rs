@@ -1,6 +1,5 @@
 //! `odd.toml`: the valid example loads; every file of the error corpus gives diagnostics
 //! that point at the offending text, and never a panic.
-#![allow(clippy::result_large_err)]
 
 use std::path::{Path, PathBuf};
 
