@@ -30,6 +30,7 @@ pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod odoo;
+pub mod plan;
 pub mod release;
 pub mod service;
 pub mod state;
