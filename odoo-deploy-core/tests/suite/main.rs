@@ -1,0 +1,3 @@
+//! The integration tests of odoo-deploy-core, one binary.
+
+mod manifest;
