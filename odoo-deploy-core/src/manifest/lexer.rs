@@ -123,12 +123,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_comment(&mut self) {
-        while let Some(c) = self.peek_byte(0) {
-            if c == b'\n' || c == b'\r' {
-                break;
-            }
-            self.pos += 1;
+        let (b, mut i) = (self.b, self.pos);
+        while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+            i += 1;
         }
+        self.pos = i;
         // A comment may hold any UTF-8; stay on a char boundary.
         while !self.src.is_char_boundary(self.pos) {
             self.pos += 1;
@@ -267,7 +266,12 @@ impl<'a> Lexer<'a> {
 
     fn token(&mut self) -> Result<Token, Located> {
         let start = self.pos;
-        let c = self.peek_char().unwrap_or('\0');
+        let first = self.b[start];
+        let c = if first.is_ascii() {
+            char::from(first)
+        } else {
+            self.peek_char().unwrap_or('\0')
+        };
         match c {
             '(' | '[' | '{' => {
                 if self.open.len() >= MAX_NESTING {
@@ -418,7 +422,18 @@ impl<'a> Lexer<'a> {
         let body_start = quote_at + if triple { 3 } else { 1 };
         let mut i = body_start;
         let body_end;
+        let b = self.b;
+        // No escape and no \r: the body is the value as written.
+        let mut plain = true;
         loop {
+            // Tight loop over ordinary bytes (this is most of a big manifest).
+            while i < b.len() {
+                let c = b[i];
+                if c == q || c == b'\\' || c == b'\n' || c == b'\r' {
+                    break;
+                }
+                i += 1;
+            }
             let Some(&c) = self.b.get(i) else {
                 let (message, end) = if triple {
                     ("unterminated triple-quoted string literal", self.b.len())
@@ -432,6 +447,9 @@ impl<'a> Lexer<'a> {
                     )),
                 );
             };
+            if c == b'\\' || c == b'\r' {
+                plain = false;
+            }
             match c {
                 b'\\' => {
                     i += 1;
@@ -472,6 +490,10 @@ impl<'a> Lexer<'a> {
         self.pos = i;
         let lit = if fstring {
             Lit::Str(String::new())
+        } else if plain && !bytes {
+            Lit::Str(body.to_owned())
+        } else if plain && body.is_ascii() {
+            Lit::Bytes(body.as_bytes().to_vec())
         } else {
             strings::decode(body, body_start, raw, bytes)?
         };
