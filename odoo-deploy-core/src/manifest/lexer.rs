@@ -146,15 +146,28 @@ impl<'a> Lexer<'a> {
                 }
             }
             let mut col = 0usize;
+            // As in CPython: indentation may run over backslash continuations, and the
+            // column at the first backslash, if not zero, is the line's indentation.
+            let mut cont_col = 0usize;
             let indent_from = self.pos;
             loop {
                 match self.peek_byte(0) {
                     Some(b' ') => col += 1,
                     Some(b'\t') => col = (col / 8 + 1) * 8,
                     Some(b'\x0c') => col = 0,
+                    Some(b'\\') => {
+                        if cont_col == 0 {
+                            cont_col = col;
+                        }
+                        self.continuation()?;
+                        continue;
+                    }
                     _ => break,
                 }
                 self.pos += 1;
+            }
+            if cont_col != 0 {
+                col = cont_col;
             }
             match self.peek_byte(0) {
                 Some(b'#') => {
@@ -189,6 +202,27 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// A backslash that must end the line, and the text must go on after it.
+    fn continuation(&mut self) -> Result<(), Located> {
+        let at = self.pos;
+        self.pos += 1;
+        if !self.eat_newline() {
+            return Err(syntax(
+                span(at, at + 1),
+                "unexpected character after line continuation character",
+                "a backslash outside a string must end the line",
+            ));
+        }
+        if self.pos >= self.b.len() {
+            return Err(syntax(
+                span(at, self.pos),
+                "unexpected EOF while parsing",
+                "the line continues past the end of the file",
+            ));
+        }
+        Ok(())
+    }
+
     fn eof_token(&self) -> Result<Token, Located> {
         if let Some(&(open, at)) = self.open.last() {
             return Err(syntax(
@@ -221,24 +255,7 @@ impl<'a> Lexer<'a> {
             match c {
                 b' ' | b'\t' | b'\x0c' => self.pos += 1,
                 b'#' => self.skip_comment(),
-                b'\\' => {
-                    let at = self.pos;
-                    self.pos += 1;
-                    if !self.eat_newline() {
-                        return Err(syntax(
-                            span(at, at + 1),
-                            "unexpected character after line continuation character",
-                            "a backslash outside a string must end the line",
-                        ));
-                    }
-                    if self.pos >= self.b.len() {
-                        return Err(syntax(
-                            span(at, self.pos),
-                            "unexpected EOF while parsing",
-                            "the line continues past the end of the file",
-                        ));
-                    }
-                }
+                b'\\' => self.continuation()?,
                 b'\n' | b'\r' => {
                     let at = self.pos;
                     self.eat_newline();

@@ -486,6 +486,7 @@ impl Gen {
                 "\n",
                 "\n    ",
                 " # note ✓\n  ",
+                "\r",
                 "\r\n",
                 " \\\n ",
                 "\n# own line\n",
@@ -1026,6 +1027,13 @@ fn hostile_input_never_panics() {
             }
             Err(e) => check_error(&text, &e),
         }
+        if let Err(e) = Manifest::parse("fuzz", Path::new("fuzz/__manifest__.py"), &text) {
+            check_error(&text, &e);
+        }
+        // Through the file system (raw bytes, UTF-8 check) for a share of the rounds.
+        if !rng.percent(5) {
+            continue;
+        }
         std::fs::write(addon.join("__manifest__.py"), &bytes).expect("write");
         if let Err(e) = Manifest::from_dir(&addon) {
             // For bad UTF-8 the error's source is the lossy text, like `text`.
@@ -1247,6 +1255,33 @@ fn python_edge_cases() {
         "é",
         "{'é': 1}",
         "{1: 'é'}",
+        "\\\n  {}",
+        "\\\n\n{}",
+        "{}\r\n  ",
+        "{}\r  ",
+        "#c\r{}",
+        "[1,\r2]",
+        "'''a\\\rb'''",
+        "{'a': 1}  # c\\\n",
+        "1 \\\n+ 2j",
+        "(1\n+\n2j)",
+        "{'k': 'v' # c\n 'w'}",
+        "[0x1for x in ()]",
+        "0b1_0",
+        "0o1_7",
+        "0xA_b",
+        "1_0e1_0j",
+        "#c\n \\\n{}",
+        "#c\n  \\\n  {}",
+        "\\\n\\\n  {}",
+        "\\\n#c\n  {}",
+        "\\\n#c\n{}",
+        "\\\n  #c\n{}",
+        "\\\n",
+        "{}\n\\\n",
+        "\\\n{}\n",
+        "\\ \n{}",
+        "\x0c\\\n {}",
     ]
     .iter()
     .map(|s| (*s).to_owned())
