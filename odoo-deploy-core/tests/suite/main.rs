@@ -2,4 +2,5 @@
 
 mod config;
 mod lock;
+mod manifest;
 mod plan;
