@@ -1,0 +1,4 @@
+//! Integration tests for odoo-deploy-core (one binary).
+
+mod check;
+mod graph;
