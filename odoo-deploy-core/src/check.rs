@@ -131,7 +131,7 @@ impl Problem {
 
 /// Every problem found, as one diagnostic with the problems related to it.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{} in {addons} addons", summary(problems))]
+#[error("{} ({addons} addons checked)", summary(problems))]
 #[diagnostic(code(odd::check))]
 pub struct CheckReport {
     /// Number of addons checked.
