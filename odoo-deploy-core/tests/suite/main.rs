@@ -1,4 +1,5 @@
-//! Integration tests for odoo-deploy-core (one binary).
+//! The integration tests of odoo-deploy-core, one binary.
 
 mod check;
 mod graph;
+mod manifest;
