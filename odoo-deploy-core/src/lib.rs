@@ -9,6 +9,7 @@
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
+//! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -17,6 +18,7 @@
 pub mod addon;
 pub mod backup;
 pub mod changes;
+pub mod check;
 pub mod checksum;
 pub mod clock;
 pub mod command;

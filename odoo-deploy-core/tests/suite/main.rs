@@ -1,6 +1,8 @@
 //! The integration tests of odoo-deploy-core, one binary.
 
+mod check;
 mod config;
+mod graph;
 mod lock;
 mod manifest;
 mod plan;
