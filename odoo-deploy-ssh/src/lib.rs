@@ -169,8 +169,11 @@ impl SshTransport {
                 host: self.config.host.clone(),
                 reason: "the transport is closing".into(),
             })?;
-        let text = std::ffi::OsString::from_vec(cmd.to_shell());
-        let needs_stdin = !matches!((&input, cmd.get_stdin()), (Input::Command, Stdin::Null));
+        let script = cmd.to_shell_secrets_on_stdin();
+        let text = std::ffi::OsString::from_vec(script.text);
+        let prefix = script.stdin_prefix;
+        let needs_stdin = !prefix.is_empty()
+            || !matches!((&input, cmd.get_stdin()), (Input::Command, Stdin::Null));
 
         let started = Instant::now();
         let mut session = self.session().await;
@@ -210,6 +213,13 @@ impl SshTransport {
             let Some(mut w) = stdin else {
                 return Ok(());
             };
+            if let Err(source) = w.write_all(&prefix).await {
+                return Err(TransportError::Io {
+                    host,
+                    context: "sending secret environment values".into(),
+                    source,
+                });
+            }
             let r = match (input, cmd.get_stdin()) {
                 (Input::Reader(r), _) => tokio::io::copy(r, &mut w).await.map(|_| ()),
                 (Input::Command, Stdin::Bytes(b)) => w.write_all(b).await,

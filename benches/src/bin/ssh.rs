@@ -80,11 +80,15 @@ fn main() {
     let mut plain_auths = Vec::new();
     for round in 1..=rounds {
         let (d, a) = rt.block_on(transport_round(&sshd));
-        println!("round {round}: SshTransport  {COMMANDS} commands in {d:>9.3?}, {a} authentication(s)");
+        println!(
+            "round {round}: SshTransport  {COMMANDS} commands in {d:>9.3?}, {a} authentication(s)"
+        );
         mux.push(d);
         mux_auths.push(a);
         let (d, a) = plain_ssh_round(&sshd);
-        println!("round {round}: separate ssh  {COMMANDS} commands in {d:>9.3?}, {a} authentication(s)");
+        println!(
+            "round {round}: separate ssh  {COMMANDS} commands in {d:>9.3?}, {a} authentication(s)"
+        );
         plain.push(d);
         plain_auths.push(a);
     }
