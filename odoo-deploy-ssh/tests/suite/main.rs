@@ -4,5 +4,6 @@
 
 mod conformance;
 mod failures;
+mod jump;
 mod quoting;
 mod support;
