@@ -35,7 +35,11 @@ async fn reaches_a_host_through_a_jump_host() {
         .jump_host("odd-jump");
     let t = odoo_deploy_ssh::SshTransport::connect(cfg).await.unwrap();
     let out = t
-        .output(&RemoteCommand::new("sh").arg("-c").arg("echo \"$SSH_CONNECTION\""))
+        .output(
+            &RemoteCommand::new("sh")
+                .arg("-c")
+                .arg("echo \"$SSH_CONNECTION\""),
+        )
         .await
         .unwrap();
     // The target saw the connection come from the jump host's side of loopback.
