@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use odoo_deploy_core::command::{KILL_GRACE, RemoteCommand, Stdin};
 use odoo_deploy_core::event::Stream;
 use odoo_deploy_core::transport::{
-    Collect, OutputSink, Transport, TransportError, pump_lines, tail_of, temp_sibling,
+    Collect, Discard, OutputSink, Transport, TransportError, pump_lines, tail_of, temp_sibling,
 };
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -357,30 +357,45 @@ impl Transport for SshTransport {
         reader: &mut (dyn AsyncRead + Send + Unpin),
         remote_path: &Path,
     ) -> Result<u64, TransportError> {
+        // Two steps, so that a reader failing half-way never replaces the target: the
+        // remote `cat` sees a normal end of file either way.
         let tmp = temp_sibling(remote_path);
-        let cmd = RemoteCommand::new("sh")
+        let write = RemoteCommand::new("sh")
             .arg("-c")
-            .arg(r#"cat > "$1" && mv -T -- "$1" "$2" || { rc=$?; rm -f -- "$1"; exit "$rc"; }"#)
+            .arg(r#"cat > "$1" || { rc=$?; rm -f -- "$1"; exit "$rc"; }"#)
             .arg("sh")
-            .arg(&tmp)
-            .arg(remote_path);
+            .arg(&tmp);
         let mut counting = Counting {
             inner: reader,
             n: 0,
         };
         let errors = Collect::default();
-        let status = self
-            .exec(&cmd, Input::Reader(&mut counting), OutputTo::Lines, &errors)
-            .await?;
-        if !status.success() {
-            return Err(TransportError::NonZeroExit {
+        let written = self
+            .exec(
+                &write,
+                Input::Reader(&mut counting),
+                OutputTo::Lines,
+                &errors,
+            )
+            .await;
+        let failure = match written {
+            Ok(status) if status.success() => match self.rename(&tmp, remote_path).await {
+                Ok(()) => return Ok(counting.n),
+                Err(e) => e,
+            },
+            Ok(status) => TransportError::NonZeroExit {
                 host: self.config.host.clone(),
-                command: cmd.display_redacted(),
+                command: write.display_redacted(),
                 code: status.code(),
                 stderr_tail: tail_of(&errors.into_parts().1),
-            });
+            },
+            Err(e) => e,
+        };
+        let cleanup = RemoteCommand::new("rm").arg("-f").arg("--").arg(&tmp);
+        if let Err(e) = self.run(&cleanup, &Discard).await {
+            tracing::warn!(host = %self.config.host, error = %e, "could not remove a partial upload");
         }
-        Ok(counting.n)
+        Err(failure)
     }
 
     async fn download(
