@@ -94,6 +94,38 @@ pub enum CommandError {
     /// NUL cannot be passed to a program in argv, env or a path.
     #[error("{0} contains a NUL byte, which no program can receive")]
     Nul(&'static str),
+    /// Secret environment values travel as one line on stdin to stay out of argv.
+    #[error("the secret value of `{0}` contains a newline")]
+    SecretWithNewline(String),
+}
+
+/// Shell text for a remote shell, with secret environment values kept out of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShellScript {
+    /// The text: no secret environment value appears in it.
+    pub text: Vec<u8>,
+    /// Send these bytes on stdin before the program's own input: the secret values,
+    /// one line each, which the text reads with `IFS= read -r NAME`.
+    pub stdin_prefix: Vec<u8>,
+}
+
+impl fmt::Debug for ShellScript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShellScript")
+            .field("text", &String::from_utf8_lossy(&self.text))
+            .field(
+                "stdin_prefix",
+                &format_args!("({} bytes)", self.stdin_prefix.len()),
+            )
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Real,
+    Redacted,
+    SecretsOnStdin,
 }
 
 /// A program to run on a host, as data.
@@ -251,6 +283,9 @@ impl RemoteCommand {
             if value.bytes().contains(&0) {
                 return Err(CommandError::Nul("an environment value"));
             }
+            if matches!(value, Word::Secret(_)) && value.bytes().contains(&b'\n') {
+                return Err(CommandError::SecretWithNewline(name.clone()));
+            }
         }
         if self.cwd.as_ref().is_some_and(|d| d.contains(&0)) {
             return Err(CommandError::Nul("the working directory"));
@@ -266,15 +301,25 @@ impl RemoteCommand {
     /// even if the connection is gone. Call [`Self::validate`] first: this does not
     /// check names.
     pub fn to_shell(&self) -> Vec<u8> {
-        self.render(false)
+        self.render(Mode::Real, &mut Vec::new())
+    }
+
+    /// The text for a shell on another host. The text itself shows up in that host's
+    /// process list while the shell starts, so secret environment values are not in
+    /// it: the text reads them from stdin (`IFS= read -r NAME && export NAME`) and the
+    /// transport sends [`ShellScript::stdin_prefix`] before the program's own input.
+    pub fn to_shell_secrets_on_stdin(&self) -> ShellScript {
+        let mut stdin_prefix = Vec::new();
+        let text = self.render(Mode::SecretsOnStdin, &mut stdin_prefix);
+        ShellScript { text, stdin_prefix }
     }
 
     /// The same text with secrets replaced by `***`: for logs, plans and events.
     pub fn display_redacted(&self) -> String {
-        String::from_utf8_lossy(&self.render(true)).into_owned()
+        String::from_utf8_lossy(&self.render(Mode::Redacted, &mut Vec::new())).into_owned()
     }
 
-    fn render(&self, redact: bool) -> Vec<u8> {
+    fn render(&self, mode: Mode, stdin_prefix: &mut Vec<u8>) -> Vec<u8> {
         let mut out = Vec::new();
         if let Some(dir) = &self.cwd {
             out.extend_from_slice(b"cd ");
@@ -282,14 +327,24 @@ impl RemoteCommand {
             out.extend_from_slice(b" && ");
         }
         for (name, value) in &self.env {
-            let v = if redact {
-                value.redacted()
-            } else {
-                value.bytes()
-            };
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'=');
-            push_quoted(&mut out, v);
+            match (mode, value) {
+                (Mode::SecretsOnStdin, Word::Secret(secret)) => {
+                    out.extend_from_slice(b"IFS= read -r ");
+                    out.extend_from_slice(name.as_bytes());
+                    stdin_prefix.extend_from_slice(secret.expose());
+                    stdin_prefix.push(b'\n');
+                }
+                (Mode::Redacted, _) => {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'=');
+                    push_quoted(&mut out, value.redacted());
+                }
+                _ => {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'=');
+                    push_quoted(&mut out, value.bytes());
+                }
+            }
             out.extend_from_slice(b" && export ");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b" && ");
@@ -308,7 +363,12 @@ impl RemoteCommand {
         push_quoted(&mut out, &self.program);
         for a in &self.args {
             out.push(b' ');
-            push_quoted(&mut out, if redact { a.redacted() } else { a.bytes() });
+            let word = if mode == Mode::Redacted {
+                a.redacted()
+            } else {
+                a.bytes()
+            };
+            push_quoted(&mut out, word);
         }
         out
     }
@@ -415,6 +475,28 @@ mod tests {
             "PGPASSWORD='hunter2' && export PGPASSWORD && exec 'psql' 'tok' 'visible'"
         );
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_on_stdin_stay_out_of_the_text() {
+        let c = RemoteCommand::new("psql")
+            .env("PGUSER", "odoo")
+            .secret_env("PGPASSWORD", Secret::new("hunter2"))
+            .secret_env("TOKEN", Secret::new("t ok'"));
+        let s = c.to_shell_secrets_on_stdin();
+        assert_eq!(
+            String::from_utf8(s.text.clone()).unwrap(),
+            "PGUSER='odoo' && export PGUSER && IFS= read -r PGPASSWORD && export PGPASSWORD && \
+             IFS= read -r TOKEN && export TOKEN && exec 'psql'"
+        );
+        assert_eq!(s.stdin_prefix, b"hunter2\nt ok'\n");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            RemoteCommand::new("x")
+                .secret_env("P", Secret::new("a\nb"))
+                .validate(),
+            Err(CommandError::SecretWithNewline("P".into()))
+        );
     }
 
     #[test]

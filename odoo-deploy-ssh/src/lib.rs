@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use odoo_deploy_core::command::{KILL_GRACE, RemoteCommand, Stdin};
 use odoo_deploy_core::event::Stream;
 use odoo_deploy_core::transport::{
-    Collect, OutputSink, Transport, TransportError, pump_lines, tail_of, temp_sibling,
+    Collect, Discard, OutputSink, Transport, TransportError, pump_lines, tail_of, temp_sibling,
 };
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -169,8 +169,11 @@ impl SshTransport {
                 host: self.config.host.clone(),
                 reason: "the transport is closing".into(),
             })?;
-        let text = std::ffi::OsString::from_vec(cmd.to_shell());
-        let needs_stdin = !matches!((&input, cmd.get_stdin()), (Input::Command, Stdin::Null));
+        let script = cmd.to_shell_secrets_on_stdin();
+        let text = std::ffi::OsString::from_vec(script.text);
+        let prefix = script.stdin_prefix;
+        let needs_stdin = !prefix.is_empty()
+            || !matches!((&input, cmd.get_stdin()), (Input::Command, Stdin::Null));
 
         let started = Instant::now();
         let mut session = self.session().await;
@@ -210,6 +213,13 @@ impl SshTransport {
             let Some(mut w) = stdin else {
                 return Ok(());
             };
+            if let Err(source) = w.write_all(&prefix).await {
+                return Err(TransportError::Io {
+                    host,
+                    context: "sending secret environment values".into(),
+                    source,
+                });
+            }
             let r = match (input, cmd.get_stdin()) {
                 (Input::Reader(r), _) => tokio::io::copy(r, &mut w).await.map(|_| ()),
                 (Input::Command, Stdin::Bytes(b)) => w.write_all(b).await,
@@ -347,30 +357,45 @@ impl Transport for SshTransport {
         reader: &mut (dyn AsyncRead + Send + Unpin),
         remote_path: &Path,
     ) -> Result<u64, TransportError> {
+        // Two steps, so that a reader failing half-way never replaces the target: the
+        // remote `cat` sees a normal end of file either way.
         let tmp = temp_sibling(remote_path);
-        let cmd = RemoteCommand::new("sh")
+        let write = RemoteCommand::new("sh")
             .arg("-c")
-            .arg(r#"cat > "$1" && mv -T -- "$1" "$2" || { rc=$?; rm -f -- "$1"; exit "$rc"; }"#)
+            .arg(r#"cat > "$1" || { rc=$?; rm -f -- "$1"; exit "$rc"; }"#)
             .arg("sh")
-            .arg(&tmp)
-            .arg(remote_path);
+            .arg(&tmp);
         let mut counting = Counting {
             inner: reader,
             n: 0,
         };
         let errors = Collect::default();
-        let status = self
-            .exec(&cmd, Input::Reader(&mut counting), OutputTo::Lines, &errors)
-            .await?;
-        if !status.success() {
-            return Err(TransportError::NonZeroExit {
+        let written = self
+            .exec(
+                &write,
+                Input::Reader(&mut counting),
+                OutputTo::Lines,
+                &errors,
+            )
+            .await;
+        let failure = match written {
+            Ok(status) if status.success() => match self.rename(&tmp, remote_path).await {
+                Ok(()) => return Ok(counting.n),
+                Err(e) => e,
+            },
+            Ok(status) => TransportError::NonZeroExit {
                 host: self.config.host.clone(),
-                command: cmd.display_redacted(),
+                command: write.display_redacted(),
                 code: status.code(),
                 stderr_tail: tail_of(&errors.into_parts().1),
-            });
+            },
+            Err(e) => e,
+        };
+        let cleanup = RemoteCommand::new("rm").arg("-f").arg("--").arg(&tmp);
+        if let Err(e) = self.run(&cleanup, &Discard).await {
+            tracing::warn!(host = %self.config.host, error = %e, "could not remove a partial upload");
         }
-        Ok(counting.n)
+        Err(failure)
     }
 
     async fn download(

@@ -52,6 +52,8 @@ conformance!(
     timeout_kills_the_whole_process_group,
     files_links_and_disk,
     upload_of_missing_directory_fails_cleanly,
+    failed_upload_keeps_the_old_file,
+    dropped_run_with_timeout_leaves_nothing,
 );
 
 fn sh(script: &str) -> RemoteCommand {
@@ -382,4 +384,53 @@ async fn upload_of_missing_directory_fails_cleanly(t: &dyn Transport) {
         "{err:?}"
     );
     assert!(!dir.path().join("no-such-dir").exists());
+}
+
+/// Gives `good` bytes, then fails.
+struct FailingReader {
+    good: usize,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.good == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")));
+        }
+        let n = self.good.min(buf.remaining()).min(8192);
+        buf.put_slice(&vec![b'x'; n]);
+        self.good -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+async fn failed_upload_keeps_the_old_file(t: &dyn Transport) {
+    let dir = scratch();
+    let target = dir.path().join("config.toml");
+    t.write_file(&target, b"old").await.unwrap();
+    let mut reader = FailingReader { good: 1 << 20 };
+    let err = t.upload(&mut reader, &target).await.unwrap_err();
+    assert!(matches!(err, TransportError::Io { .. }), "{err:?}");
+    assert_eq!(t.read_file(&target).await.unwrap(), b"old");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("config.toml")]);
+}
+
+/// A caller that gives up on a command (drops the future) does not leave it running
+/// past its timeout.
+async fn dropped_run_with_timeout_leaves_nothing(t: &dyn Transport) {
+    let mark = marker("dropped");
+    let cmd = sh(r#"sh -c 'sleep 60' "$1-child" & sleep 60; wait"#)
+        .arg(&mark)
+        .timeout(Duration::from_secs(1));
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), t.run(&cmd, &Discard)).await;
+    assert!(gave_up.is_err(), "the command should still be running");
+    let left = wait_gone(&mark, Duration::from_secs(6));
+    assert!(left.is_empty(), "left running: {left:?}");
 }

@@ -300,22 +300,33 @@ async fn masters_of_dead_runs_are_swept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_survives_a_dropped_client() {
-    // The remote side enforces the timeout by itself: even if the client goes away,
-    // the program does not outlive it.
+async fn secret_env_never_shows_in_the_remote_process_list() {
     let sshd = Sshd::shared();
-    let mark = marker("dropped");
-    {
-        let t = connect(sshd).await;
-        let cmd = RemoteCommand::new("sh")
-            .arg("-c")
-            .arg("sleep 60")
-            .arg(&mark)
-            .timeout(Duration::from_secs(1));
-        let _ = tokio::time::timeout(Duration::from_millis(300), t.run(&cmd, &Discard)).await;
-        assert!(!pgrep(&mark).is_empty(), "the program should be running");
-        drop(t);
-    }
-    let left = wait_gone(&mark, Duration::from_secs(6));
-    assert!(left.is_empty(), "left running after its timeout: {left:?}");
+    let t = connect(sshd).await;
+    let secret = marker("secret");
+    let cmd = RemoteCommand::new("sh")
+        .arg("-c")
+        .arg(r#"printf '%s|' "$ODD_SECRET"; cat; sleep 1"#)
+        .secret_env(
+            "ODD_SECRET",
+            odoo_deploy_core::command::Secret::new(secret.clone()),
+        )
+        .stdin_bytes(b"stdin after the secrets\n".to_vec());
+    let watch = async {
+        let mut seen = Vec::new();
+        let end = Instant::now() + Duration::from_millis(900);
+        while Instant::now() < end {
+            seen.extend(pgrep(&secret));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        seen
+    };
+    let (out, seen) = tokio::join!(t.output(&cmd), watch);
+    let out = out.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{secret}|stdin after the secrets\n")
+    );
+    assert!(seen.is_empty(), "secret visible in argv of {seen:?}");
+    t.close().await.unwrap();
 }

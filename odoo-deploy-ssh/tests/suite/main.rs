@@ -4,5 +4,7 @@
 
 mod conformance;
 mod failures;
+mod harness;
+mod jump;
 mod quoting;
 mod support;

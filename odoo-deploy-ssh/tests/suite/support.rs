@@ -46,18 +46,31 @@ pub(crate) fn marker(name: &str) -> String {
     )
 }
 
-/// Pids of processes whose command line contains `pattern`.
+/// Pids of processes whose command line contains `pattern` (like `pgrep -f`, read
+/// from `/proc`; this process and its threads excluded).
 pub(crate) fn pgrep(pattern: &str) -> Vec<String> {
-    let out = Command::new("pgrep")
-        .arg("-f")
-        .arg("--")
-        .arg(pattern)
-        .output()
-        .expect("run pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let joined: Vec<u8> = cmdline
+            .iter()
+            .map(|&b| if b == 0 { b' ' } else { b })
+            .collect();
+        if String::from_utf8_lossy(&joined).contains(pattern) {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// Waits up to `limit` for no process to match `pattern`; returns what is left.
