@@ -777,9 +777,10 @@ impl<'a> Backups<'a> {
         let (info, fs) = tokio::join!(self.db_info(db), self.dir_stats(&src_fs));
         let (info, fs) = (info?, fs?);
         self.transport.mkdir_p(&self.target.backup_dir).await?;
-        // The archive is exactly the filestore's size; a custom-format dump is
-        // compressed, rarely over a third of the database.
-        self.require_free(&self.target.backup_dir, fs.bytes + info.size / 3)
+        // The archive is exactly the filestore's size; a compressed dump is rarely under
+        // a tenth of the database. A lower bound: what surely cannot fit is refused up
+        // front, anything else is caught when a write fails (and cleaned up).
+        self.require_free(&self.target.backup_dir, fs.bytes + info.size / 10)
             .await?;
         for dir in [&partial, &final_dir] {
             if self.transport.exists(dir).await? {

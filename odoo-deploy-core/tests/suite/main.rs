@@ -1,3 +1,4 @@
 //! The integration tests of odoo-deploy-core, one binary.
 
+mod backup;
 mod config;
