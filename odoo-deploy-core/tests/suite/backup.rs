@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use odoo_deploy_core::backup::{
-    BackupError, BackupKind, BackupTarget, Backups, DumpFormat, DumpOptions, Origin,
+    BackupError, BackupEvent, BackupKind, BackupTarget, Backups, DumpFormat, DumpOptions, Origin,
     RetentionPolicy,
 };
 use odoo_deploy_core::command::Secret;
@@ -46,7 +46,7 @@ impl Fixture {
             database: cluster.conn(&name),
             data_dir: dirs.path().join("data"),
             backup_dir: dirs.path().join("backups"),
-            pg_bin_dir: Some(pg::BIN.into()),
+            pg_bin_dir: Some(cluster.bin_dir()),
             commit: Some("0123abc".into()),
             series: Some("17.0".into()),
         };
@@ -90,6 +90,7 @@ impl Fixture {
             ),
         );
         let fs = self.filestore();
+        let mut rows = Vec::new();
         for i in 0..files {
             let content: Vec<u8> = (0..(i * 37 % 4000 + 1))
                 .map(|j| u8::try_from((i * 31 + j * 7) % 251).expect("byte"))
@@ -99,16 +100,19 @@ impl Fixture {
             let path = fs.join(&rel);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(&path, &content).expect("write file");
-            self.cluster.psql(
-                self.db(),
-                &format!(
-                    "INSERT INTO ir_attachment (name, store_fname, checksum, file_size)
-                     VALUES ('file {i}', '{rel}', '{}', {})",
-                    &digest[..40],
-                    content.len()
-                ),
-            );
+            rows.push(format!(
+                "('file {i}', '{rel}', '{}', {})",
+                &digest[..40],
+                content.len()
+            ));
         }
+        self.cluster.psql(
+            self.db(),
+            &format!(
+                "INSERT INTO ir_attachment (name, store_fname, checksum, file_size) VALUES {}",
+                rows.join(", ")
+            ),
+        );
     }
 
     /// Changes the data and the filestore (what a failed update might do).
@@ -191,8 +195,29 @@ async fn snapshot_round_trip_with_hostile_name() {
     let data = f.data_digest();
     let files = filestore_digest(&f.filestore());
 
-    let snap = f.backups().snapshot().await.expect("snapshot");
+    let events = std::sync::Mutex::new(Vec::new());
+    let progress = |e: BackupEvent| events.lock().expect("lock").push(e);
+    let snap = f
+        .backups()
+        .with_progress(&progress)
+        .snapshot()
+        .await
+        .expect("snapshot");
     assert_eq!(snap.kind, BackupKind::Snapshot);
+    let finished: Vec<&str> = events
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|e| match e {
+            BackupEvent::StepFinished { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        ["inspect", "copy database", "copy filestore", "verify"]
+    );
+    assert!(snap.timings_ms.contains_key("copy database"));
     assert_eq!(snap.row_counts["public.res_partner"], 2_000);
     assert_eq!(snap.module_versions["sale"], "17.0.1.2");
     assert!(!snap.module_versions.contains_key("crm"));
@@ -381,15 +406,15 @@ async fn corrupted_dumps_are_caught_and_never_restored() {
 }
 
 /// A `pg_bin_dir` whose `pg_dump` writes for a moment and is then killed.
-fn killing_bin_dir(dir: &Path) -> PathBuf {
+fn killing_bin_dir(real: &Path, dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     for tool in ["psql", "pg_restore"] {
-        std::os::unix::fs::symlink(Path::new(pg::BIN).join(tool), bin.join(tool)).expect("ln");
+        std::os::unix::fs::symlink(real.join(tool), bin.join(tool)).expect("ln");
     }
     let script = format!(
         "#!/bin/sh\n{}/pg_dump \"$@\" &\npid=$!\nsleep 0.3\nkill -KILL $pid\nkill -KILL $$\n",
-        pg::BIN
+        real.display()
     );
     std::fs::write(bin.join("pg_dump"), script).expect("write");
     std::fs::set_permissions(bin.join("pg_dump"), std::fs::Permissions::from_mode(0o755))
@@ -407,7 +432,7 @@ async fn killed_pg_dump_leaves_nothing() {
            SELECT 'P' || i, 'e' || i, repeat(md5(random()::text), 20) FROM generate_series(1, 400000) i;",
     );
     let tmp = tempfile::tempdir().expect("tempdir");
-    f.target.pg_bin_dir = Some(killing_bin_dir(tmp.path()));
+    f.target.pg_bin_dir = Some(killing_bin_dir(&f.cluster.bin_dir(), tmp.path()));
     let err = f.backups().dump(&DumpOptions::default()).await.unwrap_err();
     match &err {
         BackupError::DumpFailed { reason, .. } => {
@@ -579,165 +604,60 @@ async fn unknown_backup_and_missing_database_are_clear_errors() {
     assert!(matches!(err, BackupError::NoDatabase { .. }), "{err:?}");
 }
 
-/// A throwaway PostgreSQL cluster (stop-gap until the shared harness lands).
+/// The harness cluster, with scram passwords so that a missing or wrong password fails,
+/// and helpers for database names that plain SQL text cannot hold.
 mod pg {
-    use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
     use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
 
     use odoo_deploy_core::backup::DbConn;
+    use odoo_deploy_core::backup::commands::conninfo_dbname;
     use odoo_deploy_core::command::Secret;
-    use odoo_deploy_fixtures::process::{Watchdog, free_port};
-
-    pub(crate) const BIN: &str = "/usr/lib/postgresql/15/bin";
-    /// Password of the `odoo` role; the cluster requires it (scram) on every connection.
-    pub(crate) const PASSWORD: &str = "pw with 'quotes' and $dollar";
+    use odoo_deploy_fixtures::pg::{PgAuth, PgCluster};
 
     #[derive(Debug)]
-    pub(crate) struct Cluster {
-        port: u16,
-        dir: PathBuf,
-        _watchdog: Watchdog,
-        _server: std::process::Child,
+    pub(crate) struct Cluster(PgCluster);
+
+    /// `"name"` with inner quotes doubled: test-side quoting of a known name.
+    fn ident(name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 
     impl Cluster {
         pub(crate) fn shared() -> &'static Cluster {
             static C: OnceLock<Cluster> = OnceLock::new();
-            C.get_or_init(Cluster::start)
+            C.get_or_init(|| {
+                Cluster(
+                    PgCluster::builder()
+                        .auth(PgAuth::Scram)
+                        .start()
+                        .expect("start a scram PostgreSQL cluster"),
+                )
+            })
         }
 
-        fn start() -> Cluster {
-            let dir = tempfile::Builder::new()
-                .prefix("odd-pg-")
-                .tempdir()
-                .expect("tempdir")
-                .keep();
-            let data = dir.join("data");
-            std::fs::create_dir_all(&data).expect("mkdir");
-            std::fs::write(dir.join("pw"), PASSWORD).expect("pwfile");
-            let st = Command::new("chown")
-                .arg("-R")
-                .arg("postgres:postgres")
-                .arg(&dir)
-                .status()
-                .expect("chown");
-            assert!(st.success());
-            let st = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(Path::new(BIN).join("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-A",
-                    "scram-sha-256",
-                    "-U",
-                    "odoo",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--no-sync",
-                ])
-                .arg(format!("--pwfile={}", dir.join("pw").display()))
-                .stdout(Stdio::null())
-                .status()
-                .expect("initdb");
-            assert!(st.success(), "initdb");
-            let port = free_port(std::net::Ipv4Addr::LOCALHOST);
-            let child = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(Path::new(BIN).join("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-k"])
-                .arg(&dir)
-                .args([
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "max_connections=200",
-                ])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("server.log")).expect("log"))
-                .spawn()
-                .expect("start postgres");
-            let watchdog = Watchdog::new(child.id());
-            let c = Cluster {
-                port,
-                dir,
-                _watchdog: watchdog,
-                _server: child,
-            };
-            let t = Instant::now();
-            while !c.try_psql("postgres", "SELECT 1") {
-                assert!(
-                    t.elapsed() < Duration::from_secs(20),
-                    "postgres did not start"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            c
+        pub(crate) fn bin_dir(&self) -> std::path::PathBuf {
+            self.0.bin_dir().to_owned()
         }
 
         pub(crate) fn conn(&self, db: &str) -> DbConn {
             DbConn {
                 name: db.to_owned(),
-                host: Some("127.0.0.1".into()),
-                port: Some(self.port),
-                user: Some("odoo".into()),
-                password: Some(Secret::new(PASSWORD)),
+                host: Some(self.0.host().to_owned()),
+                port: Some(self.0.port()),
+                user: Some(self.0.user().to_owned()),
+                password: self.0.password().map(Secret::new),
             }
         }
 
-        fn cmd(&self, db: &str) -> Command {
-            let mut c = Command::new(Path::new(BIN).join("psql"));
-            c.env("PGHOST", &self.dir)
-                .env("PGPORT", self.port.to_string())
-                .env("PGUSER", "odoo")
-                .env("PGPASSWORD", PASSWORD)
-                .env("PGDATABASE", db)
-                .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]);
-            c
-        }
-
-        fn try_psql(&self, db: &str, sql: &str) -> bool {
-            self.cmd(db)
-                .arg("-c")
-                .arg(sql)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        }
-
+        /// SQL on database `db`, whatever its name.
         pub(crate) fn psql(&self, db: &str, sql: &str) -> String {
-            let out = self.cmd(db).arg("-c").arg(sql).output().expect("psql");
-            assert!(
-                out.status.success(),
-                "psql failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).expect("utf-8")
+            self.0
+                .psql(&conninfo_dbname(db), sql)
+                .unwrap_or_else(|e| panic!("psql on {db:?}: {e}"))
         }
 
         pub(crate) fn create_database(&self, db: &str) {
-            let mut c = self.cmd("postgres");
-            c.arg("-v").arg(format!("db={db}"));
-            let status = {
-                use std::io::Write;
-                let mut child = c.stdin(Stdio::piped()).spawn().expect("psql");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(b"CREATE DATABASE :\"db\";\n")
-                    .expect("write");
-                child.wait().expect("wait")
-            };
-            assert!(status.success(), "create database");
+            self.psql("postgres", &format!("CREATE DATABASE {}", ident(db)));
         }
 
         pub(crate) fn databases(&self) -> Vec<String> {
