@@ -510,6 +510,19 @@ impl<'a> Backups<'a> {
         metadata::parse_db_info(&out).map_err(unexpected("the row count query"))
     }
 
+    async fn db_size(&self, db: &str) -> Result<u64, BackupError> {
+        let out = self
+            .out(&self.target.tools().db_size(self.conn(), db))
+            .await?;
+        String::from_utf8_lossy(&out)
+            .trim()
+            .parse()
+            .map_err(|_| BackupError::UnexpectedOutput {
+                what: "the database size query",
+                reason: format!("{:?}", String::from_utf8_lossy(&out)),
+            })
+    }
+
     /// File count and size of a directory tree; zero when it does not exist.
     async fn dir_stats(&self, dir: &Path) -> Result<FilestoreStats, BackupError> {
         if !self.transport.exists(dir).await? {
@@ -774,12 +787,13 @@ impl<'a> Backups<'a> {
 
         let t = self.started("inspect", db);
         self.require_db(db).await?;
-        let (info, fs) = tokio::join!(self.db_info(db), self.dir_stats(&src_fs));
-        let (info, fs) = (info?, fs?);
+        let (size, fs) = tokio::join!(self.db_size(db), self.dir_stats(&src_fs));
+        let (size, fs) = (size?, fs?);
         self.transport.mkdir_p(&self.target.backup_dir).await?;
-        // The archive is exactly the filestore's size; a custom-format dump is
-        // compressed, rarely over a third of the database.
-        self.require_free(&self.target.backup_dir, fs.bytes + info.size / 3)
+        // The archive is exactly the filestore's size; a compressed dump is rarely under
+        // a tenth of the database. A lower bound: what surely cannot fit is refused up
+        // front, anything else is caught when a write fails (and cleaned up).
+        self.require_free(&self.target.backup_dir, fs.bytes + size / 10)
             .await?;
         for dir in [&partial, &final_dir] {
             if self.transport.exists(dir).await? {
@@ -790,6 +804,12 @@ impl<'a> Backups<'a> {
         }
         self.finished("inspect", t, &mut timings);
 
+        // Row counts and module versions are read while the dump runs (Odoo is stopped:
+        // nothing changes them), see `dump_into`.
+        let info = DbInfo {
+            size,
+            ..DbInfo::default()
+        };
         let mut meta = self.base_metadata(&id, BackupKind::Dump, now, info);
         meta.filestore = fs;
         meta.dump_format = Some(opts.format);
@@ -863,19 +883,17 @@ impl<'a> Backups<'a> {
 
             let t = self.started("check dump", dump_name);
             let toc = metadata::toc_entries(&self.out(&tools.pg_restore_list(&dump_path)).await?);
-            let missing = metadata::tables_missing_from_toc(&toc, meta.row_counts.keys());
-            if !missing.is_empty() {
-                return Err(BackupError::Verification {
-                    id: meta.id.clone(),
-                    problems: vec![format!(
-                        "the dump's table of contents has no data for {}",
-                        missing.join(", ")
-                    )],
-                });
-            }
             let sums = self.out(&commands::digests(partial, dump_name)).await?;
             self.finished("check dump", t, &mut timings);
-            Ok((toc.len() as u64, sums, timings))
+            Ok((toc, sums, timings))
+        };
+
+        let counts = async {
+            let mut timings = BTreeMap::new();
+            let t = self.started("count rows", db);
+            let info = self.db_info(db).await?;
+            self.finished("count rows", t, &mut timings);
+            Ok::<_, BackupError>((info, timings))
         };
 
         let filestore = async {
@@ -908,11 +926,27 @@ impl<'a> Backups<'a> {
             Ok::<_, BackupError>((sums, timings))
         };
 
-        let (database, filestore) = tokio::join!(database, filestore);
-        let (toc_entries, dump_sums, t1) = database?;
+        let (database, filestore, counts) = tokio::join!(database, filestore, counts);
+        let (toc, dump_sums, t1) = database?;
         let (tar_sums, t2) = filestore?;
+        let (info, t3) = counts?;
         meta.timings_ms.extend(t1);
         meta.timings_ms.extend(t2);
+        meta.timings_ms.extend(t3);
+        meta.row_counts = info.counts;
+        meta.module_versions = info.modules;
+        meta.database_size = info.size;
+        let missing = metadata::tables_missing_from_toc(&toc, meta.row_counts.keys());
+        if !missing.is_empty() {
+            return Err(BackupError::Verification {
+                id: meta.id.clone(),
+                problems: vec![format!(
+                    "the dump's table of contents has no data for {}",
+                    missing.join(", ")
+                )],
+            });
+        }
+        let toc_entries = toc.len() as u64;
         meta.toc_entries = Some(toc_entries);
 
         let sizes = self.file_sizes_under(partial).await?;

@@ -74,6 +74,11 @@ impl PgTools {
         self.psql(conn, db, &[], INFO_SQL)
     }
 
+    /// `pg_database_size` of `db`, in bytes.
+    pub fn db_size(&self, conn: &DbConn, db: &str) -> RemoteCommand {
+        self.psql(conn, db, &[], SIZE_SQL)
+    }
+
     /// Ends every other session on `src`, then `CREATE DATABASE dst TEMPLATE src`.
     pub fn copy_database(&self, conn: &DbConn, src: &str, dst: &str) -> RemoteCommand {
         self.psql(
@@ -308,6 +313,9 @@ SELECT '{}'::json;
 \endif
 "#;
 
+/// The size of the connected database.
+pub const SIZE_SQL: &str = "SELECT pg_database_size(current_database());\n";
+
 /// Ends the other sessions on `src` and copies it to `dst`.
 pub const COPY_SQL: &str = r#"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
  WHERE datname = :'src' AND pid <> pg_backend_pid() \gset
@@ -524,6 +532,12 @@ mod tests {
         assert_eq!(argv(&c)[10..], ["-v", "dst=d"]);
         let c = PgTools::default().db_info(&conn(), "it's");
         assert_eq!(argv(&c)[8..], ["-d", r"dbname='it\'s'"]);
+        let c = PgTools::default().db_size(&conn(), "d");
+        assert_eq!(argv(&c)[8..], ["-d", "dbname='d'"]);
+        assert_eq!(
+            c.get_stdin(),
+            &crate::command::Stdin::Bytes(SIZE_SQL.as_bytes().to_vec())
+        );
     }
 
     #[test]

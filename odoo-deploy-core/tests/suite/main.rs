@@ -1,5 +1,6 @@
 //! The integration tests of odoo-deploy-core, one binary.
 
+mod backup;
 mod check;
 mod config;
 mod graph;
