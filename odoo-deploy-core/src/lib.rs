@@ -32,6 +32,7 @@ pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod odoo;
+pub mod ops;
 pub mod plan;
 pub mod release;
 pub mod service;

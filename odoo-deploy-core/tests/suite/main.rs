@@ -1,6 +1,7 @@
 //! The integration tests of odoo-deploy-core, one binary.
 
 mod backup;
+mod changes;
 mod check;
 mod config;
 mod graph;

@@ -1,0 +1,277 @@
+//! Operations: what each `odd` command asks of the engine, one call each. They read what
+//! they need (the code, the environment's state through its transport, git through a
+//! local transport) and return values; they never print.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::addon::{self, ScanError, ScanReport};
+use crate::changes::{self, ChangeInput, ChangeSet, CodeModule, StoredChecksums};
+use crate::checksum::{
+    self, ChecksumError, ChecksumRules, DEFAULT_EXCLUDE_PATTERNS, EXCLUDE_PATTERNS_KEY,
+};
+use crate::config::WindowConfig;
+use crate::git::Git;
+use crate::graph::AddonGraph;
+use crate::ledger::Ledger;
+use crate::manifest::AutoInstall;
+use crate::plan::{self, Plan, PlanInput};
+use crate::state::{self, DbState, StateError};
+use crate::target::Target;
+use crate::transport::{Transport, TransportError};
+
+/// Why an operation could not run.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum OpsError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Checksum(#[from] ChecksumError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{count} manifest(s) cannot be read; `odd check` shows them all")]
+    #[diagnostic(
+        code(odd::ops::broken_manifests),
+        help("fix them first: odd deploys only code Odoo can load")
+    )]
+    BrokenManifests { count: usize },
+    #[error("the checksums stored under {key} are not valid JSON: {reason}")]
+    #[diagnostic(code(odd::ops::stored_checksums))]
+    StoredChecksums { key: String, reason: String },
+    #[error("git: {reason}")]
+    #[diagnostic(
+        code(odd::ops::git),
+        help("odd deploys commits: run it inside the project's git repository")
+    )]
+    Git { reason: String },
+}
+
+/// The project's code as Odoo would load it.
+#[derive(Debug)]
+pub struct Code {
+    pub root: PathBuf,
+    pub scan: ScanReport,
+    pub graph: AddonGraph,
+    /// Each addon as the change computation needs it.
+    pub modules: BTreeMap<String, CodeModule>,
+}
+
+/// Scans the addons paths (relative to `root`) and builds the graph. Broken manifests
+/// stop here: a deploy of code Odoo cannot load makes no sense.
+pub fn read_code(root: &Path, addons_paths: &[PathBuf]) -> Result<Code, OpsError> {
+    let paths: Vec<PathBuf> = addons_paths.iter().map(|p| root.join(p)).collect();
+    let scan = addon::scan(&paths)?;
+    if !scan.broken.is_empty() {
+        return Err(OpsError::BrokenManifests {
+            count: scan.broken.len(),
+        });
+    }
+    let graph = AddonGraph::from_scan(&scan);
+    let modules = scan
+        .addons
+        .iter()
+        .map(|a| {
+            let m = &a.manifest;
+            let depends: Vec<String> = graph.depends(&a.name).map_or_else(
+                || m.depends_names().map(str::to_owned).collect(),
+                <[String]>::to_vec,
+            );
+            let auto_install = match &m.auto_install {
+                AutoInstall::No => None,
+                AutoInstall::Yes => Some(depends.clone()),
+                AutoInstall::When(list) => Some(list.clone()),
+            };
+            let dir = a.dir.strip_prefix(root).unwrap_or(&a.dir).to_owned();
+            (
+                a.name.clone(),
+                CodeModule {
+                    migrations: migration_folders(&a.dir),
+                    dir,
+                    version: m.version.clone(),
+                    depends,
+                    installable: m.installable,
+                    auto_install,
+                },
+            )
+        })
+        .collect();
+    Ok(Code {
+        root: root.to_owned(),
+        scan,
+        graph,
+        modules,
+    })
+}
+
+/// The version folders under `migrations/` and `upgrades/` (Odoo reads both).
+fn migration_folders(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = ["migrations", "upgrades"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The checksums of every addon, with the rules the database holds (exclude patterns,
+/// active languages).
+pub fn code_checksums(code: &Code, db: &DbState) -> Result<BTreeMap<String, String>, OpsError> {
+    let patterns = db
+        .params
+        .get(EXCLUDE_PATTERNS_KEY)
+        .map_or(DEFAULT_EXCLUDE_PATTERNS, String::as_str);
+    let langs: Vec<&str> = if db.langs.is_empty() {
+        vec!["en_US"]
+    } else {
+        db.langs.iter().map(String::as_str).collect()
+    };
+    let rules = ChecksumRules::new(patterns, &langs);
+    let addons: Vec<(&str, &Path)> = code
+        .scan
+        .addons
+        .iter()
+        .map(|a| (a.name.as_str(), a.dir.as_path()))
+        .collect();
+    Ok(checksum::checksums(addons, &rules)?)
+}
+
+/// What the environment holds now, read through its transport.
+#[derive(Debug)]
+pub struct EnvState {
+    pub db: DbState,
+    pub ledger: Ledger,
+    pub current_release: Option<String>,
+}
+
+/// Reads the environment's database state, ledger and current release.
+pub async fn read_env(target: &Target, transport: &dyn Transport) -> Result<EnvState, OpsError> {
+    let db = state::read_db(transport, &target.pg, &target.db).await?;
+    let ledger = state::read_ledger(transport, &target.layout).await?;
+    let current_release = state::current_release(transport, &target.layout).await?;
+    Ok(EnvState {
+        db,
+        ledger,
+        current_release,
+    })
+}
+
+/// The change set of deploying `code` to an environment in `env` state. With `git`, each
+/// change is explained by the commits since the environment's deployed commit.
+pub async fn changes(
+    target: &Target,
+    code: &Code,
+    env: &EnvState,
+    git: Option<(&Git, &dyn Transport, &str)>,
+    allow_remove: bool,
+) -> Result<ChangeSet, OpsError> {
+    let checksums = code_checksums(code, &env.db)?;
+    let stored =
+        StoredChecksums::from_params(&env.db.params).map_err(|e| OpsError::StoredChecksums {
+            key: "checksums".to_owned(),
+            reason: e.to_string(),
+        })?;
+    let mut set = changes::compute(&ChangeInput {
+        code: &code.modules,
+        checksums: &checksums,
+        rows: &env.db.modules,
+        stored: stored.as_ref(),
+        required: &target.required,
+        series: &target.series,
+        allow_remove,
+    });
+    if let (Some((git, local, commit)), Some(previous)) = (git, env.ledger.current()) {
+        for change in set.update.iter_mut().chain(set.install.iter_mut()) {
+            let Some(module) = code.modules.get(&change.module) else {
+                continue;
+            };
+            let out = local
+                .output(&git.log_path(&previous.commit, commit, &module.dir))
+                .await?;
+            if out.status.success() {
+                change.commits = Git::parse_log(&String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// The commit at HEAD and the uncommitted changes of the working tree.
+pub async fn head(git: &Git, local: &dyn Transport) -> Result<(String, Vec<String>), OpsError> {
+    let sha = local.output(&git.rev_parse("HEAD")).await?;
+    if !sha.status.success() {
+        return Err(OpsError::Git {
+            reason: String::from_utf8_lossy(&sha.stderr).trim().to_owned(),
+        });
+    }
+    let status = local.check_output(&git.status()).await?;
+    let dirty = String::from_utf8_lossy(&status)
+        .lines()
+        .map(|l| l.get(3..).unwrap_or(l).to_owned())
+        .collect();
+    Ok((
+        String::from_utf8_lossy(&sha.stdout).trim().to_owned(),
+        dirty,
+    ))
+}
+
+/// Everything `odd plan` needs besides the target.
+#[derive(Debug)]
+pub struct PlanRequest<'a> {
+    pub root: &'a Path,
+    pub now: i64,
+    pub who: &'a str,
+    pub window: &'a WindowConfig,
+    pub override_window: Option<&'a str>,
+    pub allow_remove: bool,
+    /// The ledger of the environment named by `requires`, read by the caller through that
+    /// environment's transport.
+    pub required_ledger: Option<&'a Ledger>,
+}
+
+/// Reads everything and makes the plan.
+pub async fn plan(
+    target: &Target,
+    transport: &dyn Transport,
+    local: &dyn Transport,
+    request: &PlanRequest<'_>,
+) -> Result<(Plan, Code, EnvState), OpsError> {
+    let git = Git::new(request.root);
+    let (commit, dirty) = head(&git, local).await?;
+    let code = read_code(request.root, &target.addons_paths)?;
+    let env = read_env(target, transport).await?;
+    let changes = changes(
+        target,
+        &code,
+        &env,
+        Some((&git, local, &commit)),
+        request.allow_remove,
+    )
+    .await?;
+    let plan = plan::make(PlanInput {
+        target,
+        commit: &commit,
+        dirty: &dirty,
+        now: request.now,
+        who: request.who,
+        ledger: &env.ledger,
+        required_ledger: request.required_ledger,
+        current_release: env.current_release.as_deref(),
+        db: &env.db,
+        changes,
+        window: request.window,
+        override_window: request.override_window,
+    });
+    Ok((plan, code, env))
+}
