@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod context;
 mod output;
 
 /// Safe, boring Odoo deployments.
@@ -29,6 +30,12 @@ enum Command {
     Graph(commands::graph::Args),
     /// Check addons paths: every problem at once.
     Check(commands::check::Args),
+    /// Write a commented starter odd.toml for this project.
+    Init(commands::init::Args),
+    /// Modules a deploy would install, update and remove, and why.
+    Changes(commands::changes::Args),
+    /// The runbook a deploy would execute, with its gates and rollback plan.
+    Plan(commands::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +45,9 @@ fn main() -> ExitCode {
         Command::Manifest(args) => commands::manifest::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Init(args) => commands::init::run(&args),
+        Command::Changes(args) => commands::changes::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
     };
     output::finish(result)
 }

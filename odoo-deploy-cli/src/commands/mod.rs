@@ -1,8 +1,11 @@
 //! One file per command: arguments in, one call into core, rendering out.
 
+pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod graph;
+pub(crate) mod init;
 pub(crate) mod manifest;
+pub(crate) mod plan;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,90 @@
+//! `odd plan ENV`: the runbook a deploy of the current commit would execute, with its gates
+//! and its rollback plan. Nothing changes on the host.
+
+use odoo_deploy_core::clock;
+use odoo_deploy_core::ops::{self, PlanRequest};
+use odoo_deploy_core::state;
+use odoo_deploy_core::transport::LocalTransport;
+
+use crate::context::{self, ConfigArg, EnvContext};
+use crate::output::{self, CliError, Status};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The environment (a name from odd.toml).
+    env: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Deploy outside the deploy window; the reason is recorded.
+    #[arg(long, value_name = "REASON")]
+    override_window: Option<String>,
+    /// Accept removing modules whose code is gone.
+    #[arg(long)]
+    allow_remove: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
+    let loaded = args.config.load()?;
+    context::runtime()?.block_on(async {
+        let required_ledger = required_ledger(&loaded, &args.env).await?;
+        let ctx = EnvContext::open(loaded, &args.env).await?;
+        let env = ctx
+            .loaded
+            .environment(&args.env)
+            .map_err(CliError::diagnostic)?;
+        let root = ctx.root();
+        let who = context::who();
+        let request = PlanRequest {
+            root: &root,
+            now: clock::now_unix(),
+            who: &who,
+            window: &env.window,
+            override_window: args.override_window.as_deref(),
+            allow_remove: args.allow_remove,
+            required_ledger: required_ledger.as_ref(),
+        };
+        let (plan, _, _) = ops::plan(
+            &ctx.target,
+            ctx.transport.as_ref(),
+            &LocalTransport::new(),
+            &request,
+        )
+        .await
+        .map_err(CliError::diagnostic)?;
+        if args.json {
+            let json = serde_json::to_string_pretty(&plan)
+                .map_err(|e| CliError::Report(miette::miette!("{e}")))?;
+            output::print(&format!("{json}\n"))?;
+        } else {
+            output::print(&plan.render_text())?;
+        }
+        Ok(if plan.ready() {
+            Status::Success
+        } else {
+            Status::Failure
+        })
+    })
+}
+
+/// The ledger of the environment this one `requires`, read through that environment's
+/// own transport.
+pub(crate) async fn required_ledger(
+    loaded: &odoo_deploy_core::config::LoadedConfig,
+    name: &str,
+) -> Result<Option<odoo_deploy_core::ledger::Ledger>, CliError> {
+    let env = loaded.environment(name).map_err(CliError::diagnostic)?;
+    let Some(required) = &env.requires else {
+        return Ok(None);
+    };
+    let required = required.get_ref();
+    let other = loaded.environment(required).map_err(CliError::diagnostic)?;
+    let transport = context::connect(loaded, other).await?;
+    let layout = odoo_deploy_core::release::Layout::new(other.odoo.deploy_dir.clone());
+    let ledger = state::read_ledger(transport.as_ref(), &layout)
+        .await
+        .map_err(CliError::diagnostic)?;
+    Ok(Some(ledger))
+}

@@ -1,0 +1,141 @@
+//! Flags + `odd.toml` + the environment → one resolved context per command, before
+//! anything runs: the config, the environment's target and its transport.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use odoo_deploy_core::config::{CONFIG_FILE, LoadedConfig, TransportKind};
+use odoo_deploy_core::target::Target;
+use odoo_deploy_core::transport::{LocalTransport, Transport};
+use odoo_deploy_ssh::{KnownHostsPolicy, SshConfig, SshTransport};
+
+use crate::output::CliError;
+
+/// `--config`: where odd.toml is (searched upwards from the current directory otherwise).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConfigArg {
+    /// The odd.toml to use (default: the nearest one in this directory or above).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads odd.toml: the one given, or the nearest above the current directory.
+    pub(crate) fn load(&self) -> Result<LoadedConfig, CliError> {
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => find_config()?,
+        };
+        LoadedConfig::load(&path).map_err(CliError::diagnostic)
+    }
+}
+
+fn find_config() -> Result<PathBuf, CliError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::Report(miette::miette!("cannot read the current directory: {e}")))?;
+    let mut dir: Option<&Path> = Some(&cwd);
+    while let Some(d) = dir {
+        let candidate = d.join(CONFIG_FILE);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+    }
+    Err(CliError::Report(miette::miette!(
+        help = "run `odd init` at the root of your Odoo project, or pass --config",
+        "no {CONFIG_FILE} in {} or above",
+        cwd.display()
+    )))
+}
+
+/// An environment ready to work on.
+pub(crate) struct EnvContext {
+    pub(crate) loaded: LoadedConfig,
+    pub(crate) target: Target,
+    pub(crate) transport: Arc<dyn Transport>,
+}
+
+impl EnvContext {
+    /// Resolves environment `name` and connects to its host.
+    pub(crate) async fn open(loaded: LoadedConfig, name: &str) -> Result<Self, CliError> {
+        let env = loaded.environment(name).map_err(CliError::diagnostic)?;
+        let target = Target::resolve(&loaded, name, env).map_err(CliError::diagnostic)?;
+        let transport = connect(&loaded, env).await?;
+        Ok(Self {
+            loaded,
+            target,
+            transport,
+        })
+    }
+
+    /// The project root: the directory of odd.toml.
+    pub(crate) fn root(&self) -> PathBuf {
+        self.loaded
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+}
+
+/// The transport of an environment: this machine, or one SSH master to its host.
+pub(crate) async fn connect(
+    loaded: &LoadedConfig,
+    env: &odoo_deploy_core::config::Environment,
+) -> Result<Arc<dyn Transport>, CliError> {
+    match (env.transport, &env.host) {
+        (TransportKind::Ssh, Some(host)) => {
+            let host = host.get_ref();
+            let mut config = SshConfig::new(&host.address)
+                .connect_timeout(Duration::from_secs(host.connect_timeout_secs))
+                .keep_alive(Duration::from_secs(host.keepalive_secs));
+            if let Some(port) = host.port {
+                config = config.port(port);
+            }
+            if let Some(user) = &host.user {
+                config = config.user(user);
+            }
+            if let Some(identity) = &host.identity_file {
+                config = config.identity_file(loaded.relative(identity));
+            }
+            if let Some(known) = &host.known_hosts {
+                config = config.known_hosts_file(loaded.relative(known));
+            }
+            if host.accept_new_host_key {
+                config = config.known_hosts(KnownHostsPolicy::Add);
+            }
+            if let Some(jump) = &host.jump {
+                config = config.jump_host(jump);
+            }
+            let transport = SshTransport::connect(config)
+                .await
+                .map_err(CliError::diagnostic)?;
+            Ok(Arc::new(transport))
+        }
+        _ => Ok(Arc::new(LocalTransport::new())),
+    }
+}
+
+/// A runtime for the commands that talk to hosts.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Report(miette::miette!("cannot start the async runtime: {e}")))
+}
+
+/// `user@machine`, for ledgers and locks.
+pub(crate) fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("{user}@{}", machine())
+}
+
+/// This machine's name.
+pub(crate) fn machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
