@@ -7,15 +7,38 @@
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
+//! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
+//! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod backup;
+pub mod changes;
+pub mod check;
+pub mod checksum;
+pub mod clock;
 pub mod command;
+pub mod config;
 pub mod event;
+pub mod git;
 pub mod graph;
+pub mod http;
+pub mod init;
+pub mod ledger;
+pub mod lock;
 pub mod manifest;
+pub mod odoo;
+pub mod plan;
+pub mod release;
+pub mod service;
+pub mod state;
+pub mod target;
 pub mod transport;
+pub mod window;
+
+#[cfg(test)]
+mod testing;

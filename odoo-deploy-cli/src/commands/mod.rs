@@ -1,0 +1,21 @@
+//! One file per command: arguments in, one call into core, rendering out.
+
+pub(crate) mod check;
+pub(crate) mod graph;
+pub(crate) mod manifest;
+
+use std::path::PathBuf;
+
+/// `--addons-path`, repeatable, each possibly comma-separated like Odoo's.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AddonsPaths {
+    /// Addons path (repeat it, or separate paths with commas as Odoo does).
+    #[arg(long = "addons-path", value_name = "PATH", required = true)]
+    addons_path: Vec<String>,
+}
+
+impl AddonsPaths {
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        odoo_deploy_core::addon::split_addons_paths(&self.addons_path)
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `odd` binary (one test binary).
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+mod check;
+mod graph;
+mod manifest;

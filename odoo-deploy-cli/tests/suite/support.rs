@@ -1,0 +1,71 @@
+//! Running `odd` the way a user does, with output made stable for snapshots.
+
+use std::path::Path;
+use std::process::Command;
+
+/// What a run of `odd` printed, with temporary paths replaced by `[ROOT]`.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// Everything a user sees, for a snapshot.
+    pub(crate) fn seen(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `odd ARGS` with a fixed terminal setup; `root` is replaced by `[ROOT]`.
+pub(crate) fn odd(root: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("LC_ALL", "C.UTF-8")
+        .env("COLUMNS", "100")
+        .env_remove("FORCE_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("run odd");
+    let clean = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let root = root.display().to_string();
+        let text = text.replace(&root, "[ROOT]");
+        // Canonical forms of the temp dir (macOS /private, symlinks) when they differ.
+        match root.canonicalize_str() {
+            Some(canonical) if canonical != root => text.replace(&canonical, "[ROOT]"),
+            _ => text,
+        }
+    };
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: clean(&output.stdout),
+        stderr: clean(&output.stderr),
+    }
+}
+
+trait CanonicalizeStr {
+    fn canonicalize_str(&self) -> Option<String>;
+}
+
+impl CanonicalizeStr for String {
+    fn canonicalize_str(&self) -> Option<String> {
+        std::fs::canonicalize(self)
+            .ok()
+            .map(|p| p.display().to_string())
+    }
+}
+
+/// The sample project shipped in fixtures: `[ROOT]` is the repository's fixtures dir.
+pub(crate) fn sample_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/projects/sample")
+        .canonicalize()
+        .expect("sample project")
+}

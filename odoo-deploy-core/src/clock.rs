@@ -1,0 +1,63 @@
+//! Wall-clock time as odd records it: Unix seconds, shown in UTC, without a time-zone
+//! database.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `2026-11-20 16:01:01 UTC`.
+pub fn human(unix_seconds: i64) -> String {
+    let (d, t) = utc(unix_seconds);
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &d[..4],
+        &d[4..6],
+        &d[6..],
+        &t[..2],
+        &t[2..4],
+        &t[4..]
+    )
+}
+
+/// `YYYYMMDD`, `HHMMSS` of a Unix time, UTC (civil-from-days, no time-zone database).
+pub fn utc(unix_seconds: i64) -> (String, String) {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    // Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}{month:02}{day:02}"),
+        format!("{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(
+            utc(951_782_400),
+            ("20000229".to_owned(), "000000".to_owned())
+        );
+        assert_eq!(
+            human(1_795_132_800 + 16 * 3600 + 61),
+            "2026-11-20 16:01:01 UTC"
+        );
+        assert_eq!(human(0), "1970-01-01 00:00:00 UTC");
+    }
+}

@@ -1,0 +1,816 @@
+//! `odd.toml`: the project, its environments, and how odd reaches and checks them.
+//!
+//! The file is read in two passes: serde turns the text into [`Config`] (unknown keys and
+//! wrong types are refused with the span serde reports), then [`Config::validate`] checks
+//! what the types cannot say (a `systemd` strategy needs a unit, `requires` names a known
+//! environment, …). Every problem is a [`ConfigError`] that points into the file, and all
+//! of them are reported at once.
+//!
+//! Secrets never live in the file: the file names an environment variable or a file
+//! ([`SecretSource`]), resolved only when needed, and the value is a [`Secret`] that
+//! never prints itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use crate::command::Secret;
+
+/// The name of the configuration file at the root of a project.
+pub const CONFIG_FILE: &str = "odd.toml";
+
+/// A whole `odd.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub project: Project,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Spanned<Environment>>,
+}
+
+/// `[project]`: what the code is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Addons paths relative to the project root, in Odoo's precedence order.
+    pub addons_paths: Vec<Spanned<String>>,
+    /// The Odoo series, e.g. `18.0`.
+    pub series: Spanned<String>,
+    /// Modules that must be installed on every environment.
+    #[serde(default)]
+    pub required_modules: Vec<Spanned<String>>,
+}
+
+/// `[environments.NAME]`: one place the project runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// Needed when `transport = "ssh"`.
+    pub host: Option<Spanned<HostConfig>>,
+    pub odoo: OdooConfig,
+    pub service: Spanned<ServiceConfig>,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub smoke: SmokeConfig,
+    /// Another environment that must have deployed the same commit successfully first.
+    pub requires: Option<Spanned<String>>,
+    /// Show the plan and ask before deploying (`--yes` answers for CI).
+    #[serde(default)]
+    pub approval: bool,
+    #[serde(default)]
+    pub window: WindowConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// Regular expressions of Odoo log lines at ERROR or CRITICAL that do not fail a deploy.
+    #[serde(default)]
+    pub allow_log_errors: Vec<Spanned<String>>,
+}
+
+/// How odd reaches the environment's host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Commands run on this machine.
+    #[default]
+    Local,
+    /// Commands run over SSH.
+    Ssh,
+}
+
+/// `[environments.NAME.host]`: an SSH host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    /// Trust a host key never seen before (and record it). Off by default.
+    #[serde(default)]
+    pub accept_new_host_key: bool,
+    /// A jump host, `[user@]host[:port]`.
+    pub jump: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+fn default_keepalive() -> u64 {
+    15
+}
+
+/// `[environments.NAME.odoo]`: how Odoo runs there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooConfig {
+    /// The argv that runs `odoo-bin`, e.g. `["/opt/odoo/venv/bin/python", "/opt/odoo/odoo-bin"]`.
+    pub command: Spanned<Vec<String>>,
+    /// Odoo's configuration file on the host.
+    pub config: Option<PathBuf>,
+    /// Odoo's `data_dir` on the host (the filestore lives under it).
+    pub data_dir: PathBuf,
+    /// Where odd keeps releases, ledger, lock and journal on the host.
+    pub deploy_dir: PathBuf,
+    /// Releases kept besides the current one.
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: u32,
+    /// Odoo's log file on the host (`logfile` in its config), read through startup.
+    pub log_file: Option<PathBuf>,
+}
+
+fn default_keep_releases() -> u32 {
+    3
+}
+
+/// How Odoo is stopped and started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// A systemd unit.
+    Systemd,
+    /// A docker compose service; the update runs as a one-off container of it.
+    Compose,
+    /// Commands of the operator's own.
+    Command,
+}
+
+/// `[environments.NAME.service]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub strategy: Spanned<Strategy>,
+    /// `systemd`: the unit name.
+    pub unit: Option<String>,
+    /// `compose`: the service name.
+    pub compose_service: Option<String>,
+    /// `compose`: the compose file.
+    pub compose_file: Option<PathBuf>,
+    /// `command`: argv that starts Odoo (it must return once Odoo runs in the background).
+    pub start: Option<Vec<String>>,
+    /// `command`: argv that stops Odoo and waits until it is gone.
+    pub stop: Option<Vec<String>>,
+    /// `command`: argv that exits 0 when Odoo runs.
+    pub status: Option<Vec<String>>,
+}
+
+/// `[environments.NAME.database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub name: Spanned<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<Spanned<String>>,
+    /// Where `psql`, `pg_dump` and `pg_restore` are on the host; its `PATH` when absent.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// The environment variable holding the password.
+    pub password_env: Option<Spanned<String>>,
+    /// A file holding the password.
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// Present only to refuse it with a clear message.
+    pub password: Option<Spanned<toml::Value>>,
+}
+
+impl DatabaseConfig {
+    /// Where the database password comes from.
+    pub fn password(&self) -> SecretRef<'_> {
+        SecretRef {
+            env: self.password_env.as_ref(),
+            file: self.password_file.as_ref(),
+            text: self.password.as_ref(),
+        }
+    }
+}
+
+/// `[environments.NAME.http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub base_url: Spanned<String>,
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout_secs: u64,
+}
+
+fn default_health_path() -> String {
+    "/web/health".to_owned()
+}
+
+fn default_health_timeout() -> u64 {
+    60
+}
+
+/// `[environments.NAME.smoke]`: the fixed smoke test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeConfig {
+    #[serde(default)]
+    pub pages: Vec<PageCheck>,
+    pub login: Option<LoginCheck>,
+    /// Checks that run when the named module is installed or updated.
+    #[serde(default)]
+    pub modules: BTreeMap<String, ModuleChecks>,
+}
+
+/// A page that must answer.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageCheck {
+    pub path: String,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// Text the body must contain.
+    pub contains: Option<String>,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+/// A JSON-RPC login, then a read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginCheck {
+    pub login: String,
+    /// The environment variable holding the password.
+    pub password_env: Option<Spanned<String>>,
+    /// A file holding the password.
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// Present only to refuse it with a clear message.
+    pub password: Option<Spanned<toml::Value>>,
+    /// The model read after login.
+    #[serde(default = "default_read_model")]
+    pub read_model: String,
+}
+
+impl LoginCheck {
+    /// Where the login's password comes from.
+    pub fn password(&self) -> SecretRef<'_> {
+        SecretRef {
+            env: self.password_env.as_ref(),
+            file: self.password_file.as_ref(),
+            text: self.password.as_ref(),
+        }
+    }
+}
+
+fn default_read_model() -> String {
+    "res.users".to_owned()
+}
+
+/// Checks attached to one module.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleChecks {
+    #[serde(default)]
+    pub pages: Vec<PageCheck>,
+    /// Models that must be readable after the module changed.
+    #[serde(default)]
+    pub read_models: Vec<String>,
+}
+
+/// `[environments.NAME.window]`: when deploys may start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Offset of the clock the rules are written in, e.g. `+01:00`; UTC when absent.
+    pub utc_offset: Option<Spanned<String>>,
+    /// Periods in which a deploy is refused.
+    #[serde(default)]
+    pub deny: Vec<Spanned<DenyRule>>,
+}
+
+/// One period in which deploys are refused: on `days` (all days when empty), from
+/// `from` until `to` (`HH:MM`, `to` may be `24:00`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyRule {
+    #[serde(default)]
+    pub days: Vec<String>,
+    pub from: String,
+    pub to: String,
+    /// Said when the rule refuses a deploy.
+    pub reason: Option<String>,
+}
+
+/// `[environments.NAME.backup]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where dumps are written on the host; `<deploy_dir>/backups` when absent.
+    pub dir: Option<PathBuf>,
+    #[serde(default = "default_keep")]
+    pub keep_snapshots: u32,
+    #[serde(default = "default_keep")]
+    pub keep_dumps: u32,
+    /// Take a portable dump too before each deploy (a snapshot is always taken).
+    #[serde(default)]
+    pub dump_before_deploy: bool,
+    /// Restore every dump into a scratch database and compare row counts.
+    #[serde(default)]
+    pub restore_test: bool,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            keep_snapshots: default_keep(),
+            keep_dumps: default_keep(),
+            dump_before_deploy: false,
+            restore_test: false,
+        }
+    }
+}
+
+fn default_keep() -> u32 {
+    3
+}
+
+/// `[environments.NAME.notify]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The environment variable holding the webhook URL (URLs often embed a token).
+    pub webhook_env: Option<Spanned<String>>,
+}
+
+/// Where a secret comes from, as written: `password_env = "VAR"` or `password_file = "path"`
+/// (and `password = "…"`, kept only to refuse it).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretRef<'a> {
+    pub env: Option<&'a Spanned<String>>,
+    pub file: Option<&'a Spanned<PathBuf>>,
+    pub text: Option<&'a Spanned<toml::Value>>,
+}
+
+/// A resolved source of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// A problem in `odd.toml`, pointing at the text.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    #[diagnostic(code(odd::config::read))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(odd::config::syntax))]
+    Syntax {
+        message: String,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("here")]
+        span: Option<SourceSpan>,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(odd::config::invalid))]
+    Invalid {
+        message: String,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("{path} has {} problems", problems.len())]
+    #[diagnostic(code(odd::config::many))]
+    Many {
+        path: PathBuf,
+        #[related]
+        problems: Vec<ConfigError>,
+    },
+
+    #[error("secret not available: {message}")]
+    #[diagnostic(code(odd::config::secret))]
+    Secret {
+        message: String,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("named here")]
+        span: SourceSpan,
+        #[help]
+        help: Option<String>,
+    },
+}
+
+/// A parsed `odd.toml` with the text it came from, so later errors can point into it.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub path: PathBuf,
+    pub source: String,
+}
+
+impl LoadedConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, source)
+    }
+
+    /// Parses and validates `source` as if read from `path`.
+    pub fn parse(path: &Path, source: String) -> Result<Self, ConfigError> {
+        let config: Config =
+            toml::from_str(&source).map_err(|err| syntax_error(path, &source, &err))?;
+        let loaded = Self {
+            config,
+            path: path.to_owned(),
+            source,
+        };
+        let mut problems = loaded.validate();
+        match problems.len() {
+            0 => Ok(loaded),
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Many {
+                path: path.to_owned(),
+                problems,
+            }),
+        }
+    }
+
+    /// The environment called `name`, or an error listing the known ones.
+    pub fn environment(&self, name: &str) -> Result<&Environment, UnknownEnvironment> {
+        self.config
+            .environments
+            .get(name)
+            .map(Spanned::get_ref)
+            .ok_or_else(|| UnknownEnvironment {
+                name: name.to_owned(),
+                help: suggestion(name, self.config.environments.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| {
+                        let known: Vec<_> = self.config.environments.keys().cloned().collect();
+                        Some(format!("environments in odd.toml: {}", known.join(", ")))
+                    }),
+            })
+    }
+
+    /// Resolves a secret named in the file; the error points at where it was named.
+    pub fn resolve_secret(&self, secret: SecretRef<'_>) -> Result<Option<Secret>, ConfigError> {
+        if let Some(var) = secret.env {
+            return match std::env::var(var.get_ref()) {
+                Ok(value) => Ok(Some(Secret::new(value))),
+                Err(_) => Err(ConfigError::Secret {
+                    message: format!("environment variable `{}` is not set", var.get_ref()),
+                    src: self.named_source(),
+                    span: span_of(var),
+                    help: Some(format!(
+                        "export {}=… before running odd, or use password_file",
+                        var.get_ref()
+                    )),
+                }),
+            };
+        }
+        if let Some(file) = secret.file {
+            let path = self.relative(file.get_ref());
+            return match std::fs::read_to_string(&path) {
+                Ok(value) => Ok(Some(Secret::new(value.trim_end_matches(['\n', '\r'])))),
+                Err(err) => Err(ConfigError::Secret {
+                    message: format!("cannot read {}: {err}", path.display()),
+                    src: self.named_source(),
+                    span: span_of(file),
+                    help: None,
+                }),
+            };
+        }
+        Ok(None)
+    }
+
+    /// A path from the file, taken relative to the file's directory.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
+    fn named_source(&self) -> Arc<NamedSource<String>> {
+        Arc::new(NamedSource::new(
+            self.path.display().to_string(),
+            self.source.clone(),
+        ))
+    }
+
+    fn invalid<T>(
+        &self,
+        at: &Spanned<T>,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            message,
+            src: self.named_source(),
+            span: span_of(at),
+            label: label.to_owned(),
+            help,
+        }
+    }
+
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        let series = self.config.project.series.get_ref();
+        if !is_series(series) {
+            problems.push(self.invalid(
+                &self.config.project.series,
+                format!("`{series}` is not an Odoo series"),
+                "expected MAJOR.MINOR",
+                Some("write the series as Odoo does, e.g. \"18.0\"".to_owned()),
+            ));
+        }
+        if self.config.project.addons_paths.is_empty() {
+            problems.push(ConfigError::Invalid {
+                message: "no addons paths".to_owned(),
+                src: self.named_source(),
+                span: (0, 0).into(),
+                label: "in [project]".to_owned(),
+                help: Some(
+                    "list the directories that hold addons: addons_paths = [\"addons\"]".to_owned(),
+                ),
+            });
+        }
+        let names: Vec<&str> = self
+            .config
+            .environments
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for (name, env) in &self.config.environments {
+            self.validate_environment(name, env, &names, &mut problems);
+        }
+        problems
+    }
+
+    fn validate_environment(
+        &self,
+        name: &str,
+        spanned: &Spanned<Environment>,
+        names: &[&str],
+        problems: &mut Vec<ConfigError>,
+    ) {
+        let env = spanned.get_ref();
+        if env.transport == TransportKind::Ssh && env.host.is_none() {
+            problems.push(self.invalid(
+                spanned,
+                format!("environment `{name}` uses transport \"ssh\" but has no [environments.{name}.host]"),
+                "this environment",
+                Some("add a host table with at least `address`".to_owned()),
+            ));
+        }
+        if let Some(requires) = &env.requires {
+            let required = requires.get_ref();
+            if required == name {
+                problems.push(self.invalid(
+                    requires,
+                    format!("environment `{name}` requires itself"),
+                    "here",
+                    None,
+                ));
+            } else if !names.contains(&required.as_str()) {
+                problems.push(
+                    self.invalid(
+                        requires,
+                        format!("`requires` names an unknown environment `{required}`"),
+                        "not an environment",
+                        suggestion(required, names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?")),
+                    ),
+                );
+            }
+        }
+        if env.odoo.command.get_ref().is_empty() {
+            problems.push(self.invalid(
+                &env.odoo.command,
+                "the odoo command is empty".to_owned(),
+                "empty",
+                None,
+            ));
+        }
+        self.validate_service(&env.service, problems);
+        self.validate_secret(env.database.password(), problems);
+        if let Some(login) = &env.smoke.login {
+            self.validate_secret(login.password(), problems);
+        }
+        if let Some(user) = &env.database.user
+            && user.get_ref() == "postgres"
+        {
+            problems.push(self.invalid(
+                user,
+                "Odoo refuses to run as the `postgres` role".to_owned(),
+                "database superuser",
+                Some("create a dedicated role for Odoo, e.g. `odoo`".to_owned()),
+            ));
+        }
+        let base_url = env.http.base_url.get_ref();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            problems.push(self.invalid(
+                &env.http.base_url,
+                format!("`{base_url}` is not an http(s) URL"),
+                "expected http:// or https://",
+                None,
+            ));
+        }
+        if let Some(offset) = &env.window.utc_offset
+            && crate::window::parse_offset(offset.get_ref()).is_none()
+        {
+            problems.push(self.invalid(
+                offset,
+                format!("`{}` is not a UTC offset", offset.get_ref()),
+                "expected +HH:MM or -HH:MM",
+                None,
+            ));
+        }
+        for rule in &env.window.deny {
+            if let Err(message) = crate::window::Rule::try_from(rule.get_ref()) {
+                problems.push(self.invalid(
+                    rule,
+                    message,
+                    "this rule",
+                    Some("days are mon..sun, times HH:MM (to may be 24:00)".to_owned()),
+                ));
+            }
+        }
+    }
+
+    fn validate_service(&self, service: &Spanned<ServiceConfig>, problems: &mut Vec<ConfigError>) {
+        let s = service.get_ref();
+        let missing: &[(&str, bool)] = match s.strategy.get_ref() {
+            Strategy::Systemd => &[("unit", s.unit.is_some())],
+            Strategy::Compose => &[("compose_service", s.compose_service.is_some())],
+            Strategy::Command => &[
+                ("start", s.start.as_ref().is_some_and(|v| !v.is_empty())),
+                ("stop", s.stop.as_ref().is_some_and(|v| !v.is_empty())),
+                ("status", s.status.as_ref().is_some_and(|v| !v.is_empty())),
+            ],
+        };
+        for (key, present) in missing {
+            if !present {
+                problems.push(self.invalid(
+                    &s.strategy,
+                    format!("strategy {:?} needs `{key}`", s.strategy.get_ref()),
+                    "this strategy",
+                    Some(format!("add `{key} = …` to this [service] table")),
+                ));
+            }
+        }
+    }
+
+    fn validate_secret(&self, secret: SecretRef<'_>, problems: &mut Vec<ConfigError>) {
+        if let Some(text) = secret.text {
+            problems.push(self.invalid(
+                text,
+                "passwords are never written in odd.toml".to_owned(),
+                "secret in config text",
+                Some("use password_env = \"VAR\" (an environment variable) or password_file = \"path\"".to_owned()),
+            ));
+        }
+        if secret.env.is_some()
+            && let Some(file) = secret.file
+        {
+            problems.push(self.invalid(
+                file,
+                "both password_env and password_file given".to_owned(),
+                "choose one",
+                None,
+            ));
+        }
+    }
+}
+
+/// An environment name that `odd.toml` does not define.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("no environment `{name}` in odd.toml")]
+#[diagnostic(code(odd::config::unknown_environment))]
+pub struct UnknownEnvironment {
+    pub name: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl SecretRef<'_> {
+    /// Where the secret comes from, if one is configured.
+    pub fn source(&self) -> Option<SecretSource> {
+        if let Some(var) = self.env {
+            return Some(SecretSource::Env(var.get_ref().clone()));
+        }
+        self.file
+            .map(|file| SecretSource::File(file.get_ref().clone()))
+    }
+}
+
+fn is_series(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {
+    let range = spanned.span();
+    (range.start, range.end.saturating_sub(range.start)).into()
+}
+
+/// The closest of `candidates` to `word`, when close enough to be a likely typo.
+pub fn suggestion<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn syntax_error(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().trim().to_owned();
+    let help = unknown_field_help(&message);
+    ConfigError::Syntax {
+        message,
+        src: Arc::new(NamedSource::new(
+            path.display().to_string(),
+            source.to_owned(),
+        )),
+        span: err
+            .span()
+            .map(|r| (r.start, r.end.saturating_sub(r.start)).into()),
+        help,
+    }
+}
+
+/// serde says "unknown field `x`, expected one of `a`, `b`" (or "unknown variant");
+/// turn the list into a "did you mean".
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (word, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    match suggestion(word, expected.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None if !expected.is_empty() => Some(format!("expected one of: {}", expected.join(", "))),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_suggests_the_closest_key() {
+        let help =
+            unknown_field_help("unknown field `adress`, expected one of `address`, `user`, `port`");
+        assert_eq!(help.as_deref(), Some("did you mean `address`?"));
+        let help = unknown_field_help(
+            "unknown variant `sysd`, expected one of `systemd`, `compose`, `command`",
+        );
+        assert_eq!(help.as_deref(), Some("did you mean `systemd`?"));
+        let help = unknown_field_help("unknown field `zzz`, expected `a` or `b`");
+        assert_eq!(help.as_deref(), Some("expected one of: a, b"));
+    }
+
+    #[test]
+    fn series_form() {
+        assert!(is_series("18.0"));
+        assert!(is_series("16.0"));
+        assert!(!is_series("18"));
+        assert!(!is_series("18.0.1"));
+        assert!(!is_series("saas~17.1"));
+    }
+}

@@ -1,0 +1,261 @@
+//! The ledger: one environment's history of deploys and their outcome.
+//!
+//! It lives on the environment's host, outside the database (it must survive a database
+//! restore), as `<deploy_dir>/ledger.jsonl`: one JSON record per line, appended. A deploy
+//! appends its record when it starts and again each time it changes (a step finished,
+//! the outcome known); the last line of an id is its current state. Appending a line is
+//! the only write, so a crash can at worst leave a torn last line, which reading skips.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The ledger's file name inside the environment's deploy directory.
+pub const LEDGER_FILE: &str = "ledger.jsonl";
+
+/// How a deploy ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Started and not finished: running now, or the run died (see the lock and journal).
+    Running,
+    /// Deployed and verified.
+    Succeeded,
+    /// Refused by a gate or failed before anything changed.
+    Refused,
+    /// Failed after changes began, then restored and verified.
+    RolledBack,
+    /// Failed, and the way back failed too: the environment needs an operator.
+    RollbackFailed,
+}
+
+impl Outcome {
+    /// Whether the environment ended in a verified state.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+/// The timing and result of one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub started_at: i64,
+    pub duration_ms: u64,
+    pub ok: bool,
+}
+
+/// What changed, by module name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSummary {
+    pub install: Vec<String>,
+    pub update: Vec<String>,
+    pub remove: Vec<String>,
+    /// What Odoo reloads: the update set and its installed dependents.
+    pub effective_update: Vec<String>,
+    /// Installed module versions before the deploy (name → `latest_version`).
+    #[serde(default)]
+    pub versions_before: Vec<(String, String)>,
+}
+
+impl ChangeSummary {
+    /// Whether the deploy changed module states or versions (a code-only rollback is then
+    /// unsafe).
+    pub fn touches_database(&self) -> bool {
+        !(self.install.is_empty() && self.update.is_empty() && self.remove.is_empty())
+    }
+}
+
+/// One deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRecord {
+    /// Unique within the environment; also the release directory's name.
+    pub id: String,
+    pub environment: String,
+    pub commit: String,
+    pub previous_commit: Option<String>,
+    /// Who ran it (`user@machine`).
+    pub who: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Outcome,
+    /// Why it ended as it did, in a sentence.
+    pub reason: Option<String>,
+    /// Lines of evidence (e.g. the failing part of Odoo's log).
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// The plan that ran, as its JSON value (secrets already redacted).
+    pub plan: Option<serde_json::Value>,
+    #[serde(default)]
+    pub changes: ChangeSummary,
+    /// Backups taken for this deploy.
+    #[serde(default)]
+    pub backups: Vec<String>,
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+    /// From stopping Odoo to its first healthy answer.
+    pub downtime_ms: Option<u64>,
+    /// The reason given to deploy outside the window, when it was overridden.
+    pub window_override: Option<String>,
+    /// Release directory that was current before this deploy.
+    pub previous_release: Option<String>,
+}
+
+/// An environment's history, oldest first, one entry per deploy id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    records: Vec<DeployRecord>,
+    /// Lines that could not be read (a torn last line after a crash): kept to report them.
+    unreadable: Vec<usize>,
+}
+
+impl Ledger {
+    /// Reads the JSONL text; the last line of each id wins.
+    pub fn parse(text: &str) -> Self {
+        let mut records: Vec<DeployRecord> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut unreadable = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<DeployRecord>(line) {
+                Ok(record) => match index.get(&record.id) {
+                    Some(&i) => records[i] = record,
+                    None => {
+                        index.insert(record.id.clone(), records.len());
+                        records.push(record);
+                    }
+                },
+                Err(_) => unreadable.push(n + 1),
+            }
+        }
+        Self {
+            records,
+            unreadable,
+        }
+    }
+
+    /// One line to append for `record`.
+    pub fn line(record: &DeployRecord) -> Result<String, serde_json::Error> {
+        let mut line = serde_json::to_string(record)?;
+        line.push('\n');
+        Ok(line)
+    }
+
+    /// All deploys, oldest first.
+    pub fn records(&self) -> &[DeployRecord] {
+        &self.records
+    }
+
+    /// Line numbers that could not be read.
+    pub fn unreadable_lines(&self) -> &[usize] {
+        &self.unreadable
+    }
+
+    /// The newest deploy.
+    pub fn latest(&self) -> Option<&DeployRecord> {
+        self.records.last()
+    }
+
+    /// The deploy called `id`.
+    pub fn get(&self, id: &str) -> Option<&DeployRecord> {
+        self.records.iter().find(|r| r.id == id)
+    }
+
+    /// The newest deploy that succeeded: what runs on the environment now.
+    pub fn current(&self) -> Option<&DeployRecord> {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r.outcome == Outcome::Succeeded)
+    }
+
+    /// Whether `commit` was deployed successfully (the `requires` gate).
+    pub fn succeeded_with(&self, commit: &str) -> Option<&DeployRecord> {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r.outcome == Outcome::Succeeded && r.commit == commit)
+    }
+
+    /// The median downtime of past successful deploys, when there are any.
+    pub fn typical_downtime_ms(&self) -> Option<u64> {
+        let mut downtimes: Vec<u64> = self
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Succeeded)
+            .filter_map(|r| r.downtime_ms)
+            .collect();
+        if downtimes.is_empty() {
+            return None;
+        }
+        downtimes.sort_unstable();
+        Some(downtimes[downtimes.len() / 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, commit: &str, outcome: Outcome, downtime: Option<u64>) -> DeployRecord {
+        DeployRecord {
+            id: id.to_owned(),
+            environment: "staging".to_owned(),
+            commit: commit.to_owned(),
+            previous_commit: None,
+            who: "ops@laptop".to_owned(),
+            started_at: 1_795_132_800,
+            finished_at: None,
+            outcome,
+            reason: None,
+            evidence: Vec::new(),
+            plan: None,
+            changes: ChangeSummary::default(),
+            backups: Vec::new(),
+            steps: Vec::new(),
+            downtime_ms: downtime,
+            window_override: None,
+            previous_release: None,
+        }
+    }
+
+    #[test]
+    fn the_last_line_of_an_id_wins_and_torn_lines_are_reported() {
+        let mut text = String::new();
+        text += &Ledger::line(&record("d1", "aaa", Outcome::Running, None)).expect("json");
+        text += &Ledger::line(&record("d1", "aaa", Outcome::Succeeded, Some(4000))).expect("json");
+        text += &Ledger::line(&record("d2", "bbb", Outcome::Running, None)).expect("json");
+        text += &Ledger::line(&record("d2", "bbb", Outcome::RolledBack, None)).expect("json");
+        text += "{\"id\": \"d3\", \"environ";
+        let ledger = Ledger::parse(&text);
+        assert_eq!(ledger.records().len(), 2);
+        assert_eq!(ledger.unreadable_lines(), &[5]);
+        assert_eq!(
+            ledger.latest().map(|r| r.outcome),
+            Some(Outcome::RolledBack)
+        );
+        assert_eq!(ledger.current().map(|r| r.id.as_str()), Some("d1"));
+        assert!(ledger.succeeded_with("aaa").is_some());
+        assert!(ledger.succeeded_with("bbb").is_none());
+    }
+
+    #[test]
+    fn downtime_estimate_is_the_median_of_successes() {
+        let mut text = String::new();
+        for (i, (d, outcome)) in [
+            (1000, Outcome::Succeeded),
+            (9000, Outcome::RolledBack),
+            (3000, Outcome::Succeeded),
+            (2000, Outcome::Succeeded),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text += &Ledger::line(&record(&format!("d{i}"), "c", outcome, Some(d))).expect("json");
+        }
+        assert_eq!(Ledger::parse(&text).typical_downtime_ms(), Some(2000));
+        assert_eq!(Ledger::parse("").typical_downtime_ms(), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Releases on a host: one directory per deploy under `<deploy_dir>/releases/`, and a
+//! `current` symlink switched atomically. The previous releases stay until pruned, so the
+//! way back to the code is a link switch.
+
+use std::path::{Path, PathBuf};
+
+use crate::command::RemoteCommand;
+
+/// The layout of odd's directory on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub deploy_dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `deploy_dir`.
+    pub fn new(deploy_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            deploy_dir: deploy_dir.into(),
+        }
+    }
+
+    /// Where releases live.
+    pub fn releases(&self) -> PathBuf {
+        self.deploy_dir.join("releases")
+    }
+
+    /// One release's directory.
+    pub fn release(&self, id: &str) -> PathBuf {
+        self.releases().join(id)
+    }
+
+    /// The `current` symlink.
+    pub fn current(&self) -> PathBuf {
+        self.deploy_dir.join("current")
+    }
+
+    /// The ledger file.
+    pub fn ledger(&self) -> PathBuf {
+        self.deploy_dir.join(crate::ledger::LEDGER_FILE)
+    }
+
+    /// The lock file.
+    pub fn lock(&self) -> PathBuf {
+        self.deploy_dir.join("lock")
+    }
+
+    /// The journal of the running deploy.
+    pub fn journal(&self) -> PathBuf {
+        self.deploy_dir.join("journal")
+    }
+
+    /// Where long remote steps write their log and exit status.
+    pub fn runs(&self) -> PathBuf {
+        self.deploy_dir.join("runs")
+    }
+
+    /// Where an uploaded archive waits to be unpacked.
+    pub fn incoming(&self, id: &str) -> PathBuf {
+        self.releases().join(format!(".{id}.tar"))
+    }
+
+    /// Unpacks the uploaded archive of release `id` into its directory (created first).
+    pub fn unpack(&self, id: &str) -> Vec<RemoteCommand> {
+        let dir = self.release(id);
+        vec![
+            RemoteCommand::new("mkdir").arg("-p").arg("--").arg(&dir),
+            RemoteCommand::new("tar")
+                .arg("-x")
+                .arg("--no-same-owner")
+                .arg("-f")
+                .arg(self.incoming(id))
+                .arg("-C")
+                .arg(&dir),
+            RemoteCommand::new("rm")
+                .arg("-f")
+                .arg("--")
+                .arg(self.incoming(id)),
+        ]
+    }
+
+    /// Prints the release `current` points to (its path).
+    pub fn read_current(&self) -> RemoteCommand {
+        RemoteCommand::new("readlink").arg("--").arg(self.current())
+    }
+
+    /// Lists release directories, one name per line.
+    pub fn list(&self) -> RemoteCommand {
+        RemoteCommand::new("ls")
+            .arg("-1")
+            .arg("--")
+            .arg(self.releases())
+    }
+
+    /// Removes one release directory.
+    pub fn remove(&self, id: &str) -> RemoteCommand {
+        RemoteCommand::new("rm")
+            .arg("-rf")
+            .arg("--")
+            .arg(self.release(id))
+    }
+}
+
+/// A release id: sortable by time, naming the commit (`20261122T041500Z-0123abcd`).
+pub fn release_id(unix_seconds: i64, commit: &str) -> String {
+    let (date, time) = crate::clock::utc(unix_seconds);
+    let short: String = commit.chars().take(8).collect();
+    format!("{date}T{time}Z-{short}")
+}
+
+/// The release id a `current` link target names (its last path component).
+pub fn id_of_link(target: &str) -> Option<String> {
+    Path::new(target.trim_end())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Which releases to delete so that `keep` remain besides the current one; never the
+/// current one nor any in `protected` (e.g. the one a pending rollback needs).
+pub fn to_prune(
+    mut releases: Vec<String>,
+    current: Option<&str>,
+    protected: &[&str],
+    keep: usize,
+) -> Vec<String> {
+    releases.retain(|r| !r.starts_with('.'));
+    releases.sort();
+    let old: Vec<String> = releases
+        .into_iter()
+        .filter(|r| Some(r.as_str()) != current && !protected.contains(&r.as_str()))
+        .collect();
+    let excess = old.len().saturating_sub(keep);
+    old.into_iter().take(excess).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::argv;
+
+    #[test]
+    fn ids_sort_by_time_and_name_the_commit() {
+        assert_eq!(
+            release_id(1_795_132_800 + 16 * 3600 + 61, "0123456789abcdef"),
+            "20261120T160101Z-01234567"
+        );
+        assert_eq!(release_id(0, "ab"), "19700101T000000Z-ab");
+        assert_eq!(
+            id_of_link("/opt/odd/releases/20261120T160101Z-01234567\n").as_deref(),
+            Some("20261120T160101Z-01234567")
+        );
+    }
+
+    #[test]
+    fn unpacking_is_exact() {
+        let layout = Layout::new("/opt/odd");
+        let cmds: Vec<Vec<String>> = layout.unpack("r1").iter().map(argv).collect();
+        assert_eq!(
+            cmds,
+            [
+                vec!["mkdir", "-p", "--", "/opt/odd/releases/r1"],
+                vec![
+                    "tar",
+                    "-x",
+                    "--no-same-owner",
+                    "-f",
+                    "/opt/odd/releases/.r1.tar",
+                    "-C",
+                    "/opt/odd/releases/r1"
+                ],
+                vec!["rm", "-f", "--", "/opt/odd/releases/.r1.tar"],
+            ]
+        );
+    }
+
+    #[test]
+    fn pruning_keeps_current_protected_and_the_newest() {
+        let releases: Vec<String> = ["r1", "r2", "r3", "r4", "r5", ".r6.tar"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(to_prune(releases.clone(), Some("r5"), &["r1"], 2), ["r2"]);
+        assert_eq!(
+            to_prune(releases.clone(), Some("r5"), &[], 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            to_prune(releases, None, &[], 0),
+            ["r1", "r2", "r3", "r4", "r5"]
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The plan as users see it (text and JSON), its gates, and that no secret reaches it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use odoo_deploy_core::changes::{ChangeInput, CodeModule, StoredChecksums, compute};
+use odoo_deploy_core::checksum::ODD_CHECKSUMS_KEY;
+use odoo_deploy_core::config::LoadedConfig;
+use odoo_deploy_core::ledger::{ChangeSummary, DeployRecord, Ledger, Outcome};
+use odoo_deploy_core::odoo::ModuleRow;
+use odoo_deploy_core::plan::{Plan, PlanInput, StepKind, make};
+use odoo_deploy_core::state::DbState;
+use odoo_deploy_core::target::Target;
+
+const DB_PASSWORD: &str = "pg-s3cret-7731";
+const ADMIN_PASSWORD: &str = "admin-s3cret-9124";
+// 2026-11-20, a Friday, at 16:00 UTC (inside production's closed window) and 10:00.
+const FRI_1600: i64 = 1_795_132_800 + 16 * 3600;
+const FRI_1000: i64 = 1_795_132_800 + 10 * 3600;
+const COMMIT: &str = "4f1c2a9e0b7d4c5e8a1f2b3c4d5e6f708192a3b4";
+
+fn loaded() -> (tempfile::TempDir, LoadedConfig) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/configs/valid/plan.toml");
+    std::fs::copy(src, dir.path().join("odd.toml")).expect("copy config");
+    std::fs::write(dir.path().join("pgpass"), format!("{DB_PASSWORD}\n")).expect("secret");
+    std::fs::write(dir.path().join("adminpass"), ADMIN_PASSWORD).expect("secret");
+    let loaded = LoadedConfig::load(&dir.path().join("odd.toml")).expect("valid config");
+    (dir, loaded)
+}
+
+fn target(loaded: &LoadedConfig, name: &str) -> Target {
+    let env = loaded.environment(name).expect("environment");
+    Target::resolve(loaded, name, env).expect("secrets resolve")
+}
+
+/// A checksum-shaped value derived from the name (40 hex digits).
+fn sum(name: &str) -> String {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<40}")
+}
+
+fn module(version: &str, depends: &[&str]) -> CodeModule {
+    CodeModule {
+        dir: PathBuf::from("custom_addons/x"),
+        version: Some(version.to_owned()),
+        depends: depends.iter().map(|d| (*d).to_owned()).collect(),
+        installable: true,
+        auto_install: None,
+        migrations: Vec::new(),
+    }
+}
+
+fn row(name: &str, state: &str, version: &str) -> ModuleRow {
+    ModuleRow {
+        name: name.to_owned(),
+        state: state.to_owned(),
+        latest_version: Some(version.to_owned()),
+    }
+}
+
+fn record(env: &str, id: &str, commit: &str, downtime: u64) -> DeployRecord {
+    DeployRecord {
+        id: id.to_owned(),
+        environment: env.to_owned(),
+        commit: commit.to_owned(),
+        previous_commit: None,
+        who: "ops@laptop".to_owned(),
+        started_at: FRI_1000 - 86_400,
+        finished_at: Some(FRI_1000 - 86_000),
+        outcome: Outcome::Succeeded,
+        reason: None,
+        evidence: Vec::new(),
+        plan: None,
+        changes: ChangeSummary::default(),
+        backups: Vec::new(),
+        steps: Vec::new(),
+        downtime_ms: Some(downtime),
+        window_override: None,
+        previous_release: None,
+    }
+}
+
+fn ledger(records: &[DeployRecord]) -> Ledger {
+    Ledger::parse(
+        &records
+            .iter()
+            .map(|r| Ledger::line(r).expect("json"))
+            .collect::<String>(),
+    )
+}
+
+/// An update of acme_base (changed), which acme_sale depends on, plus a new module.
+fn update_plan(
+    target: &Target,
+    now: i64,
+    required: Option<&Ledger>,
+    override_window: Option<&str>,
+) -> Plan {
+    let mut code = BTreeMap::new();
+    code.insert("base".to_owned(), module("1.3", &[]));
+    code.insert("acme_base".to_owned(), module("18.0.1.1.0", &["base"]));
+    code.insert("acme_sale".to_owned(), module("18.0.1.0.0", &["acme_base"]));
+    code.insert("acme_new".to_owned(), module("18.0.1.0.0", &["acme_base"]));
+    // Checksums as the code has them now; only acme_base's differs from the stored one.
+    let checksums: BTreeMap<String, String> = code.keys().map(|k| (k.clone(), sum(k))).collect();
+    let db = DbState {
+        exists: true,
+        initialized: true,
+        modules: vec![
+            row("acme_base", "installed", "18.0.1.0.0"),
+            row("acme_sale", "installed", "18.0.1.0.0"),
+            row("base", "installed", "18.0.1.3"),
+        ],
+        params: BTreeMap::new(),
+        langs: vec!["en_US".to_owned()],
+    };
+    let stored = StoredChecksums::parse(
+        ODD_CHECKSUMS_KEY,
+        &serde_json::json!({
+            "base": sum("base"),
+            "acme_base": "9e107d9d372bb6826bd81d3542a419d6e277d4d7",
+            "acme_sale": sum("acme_sale"),
+        })
+        .to_string(),
+    )
+    .expect("json");
+    let mut required_modules: BTreeSet<String> = target.required.clone();
+    required_modules.insert("acme_new".to_owned());
+    let changes = compute(&ChangeInput {
+        code: &code,
+        checksums: &checksums,
+        rows: &db.modules,
+        stored: Some(&stored),
+        required: &required_modules,
+        series: &target.series,
+        allow_remove: false,
+    });
+    let own = ledger(&[record(
+        &target.environment,
+        "20261119T100000Z-0a1b2c3d",
+        "0a1b2c3d",
+        4200,
+    )]);
+    let (dir, loaded) = loaded();
+    let window = loaded
+        .environment(&target.environment)
+        .expect("env")
+        .window
+        .clone();
+    drop(dir);
+    make(PlanInput {
+        target,
+        commit: COMMIT,
+        dirty: &[],
+        now,
+        who: "ops@laptop",
+        ledger: &own,
+        required_ledger: required,
+        current_release: Some("20261119T100000Z-0a1b2c3d"),
+        db: &db,
+        changes,
+        window: &window,
+        override_window,
+    })
+}
+
+#[test]
+fn the_staging_plan_as_people_and_machines_read_it() {
+    let (_dir, loaded) = loaded();
+    let staging = target(&loaded, "staging");
+    let plan = update_plan(&staging, FRI_1000, None, None);
+    assert!(plan.ready(), "{}", plan.render_text());
+    let kinds: Vec<StepKind> = plan.steps.iter().map(|s| s.kind).collect();
+    // The snapshot is taken with Odoo stopped, before the update, as one consistent pair.
+    let pos = |k: StepKind| kinds.iter().position(|x| *x == k).expect("step present");
+    assert!(pos(StepKind::Stop) < pos(StepKind::Snapshot));
+    assert!(pos(StepKind::Snapshot) < pos(StepKind::Update));
+    assert!(pos(StepKind::Update) < pos(StepKind::Switch));
+    assert!(pos(StepKind::Health) < pos(StepKind::StoreChecksums));
+    assert_eq!(plan.update.install, ["acme_new".to_owned()].into());
+    assert_eq!(plan.update.update, ["acme_base".to_owned()].into());
+    assert_eq!(plan.changes.effective_update, ["acme_base", "acme_sale"]);
+    insta::assert_snapshot!("staging_plan_text", plan.render_text());
+    let json = serde_json::to_string_pretty(&plan).expect("plan serialises");
+    insta::assert_snapshot!("staging_plan_json", json);
+    for text in [plan.render_text(), json] {
+        assert!(
+            !text.contains(DB_PASSWORD) && !text.contains(ADMIN_PASSWORD),
+            "a secret leaked:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn production_waits_for_staging_and_for_the_window() {
+    let (_dir, loaded) = loaded();
+    let production = target(&loaded, "production");
+    let staging_without = ledger(&[record("staging", "s1", "0a1b2c3d", 4000)]);
+    let plan = update_plan(&production, FRI_1000, Some(&staging_without), None);
+    let requires = plan
+        .gates
+        .iter()
+        .find(|g| g.name == "requires")
+        .expect("requires gate");
+    assert!(!requires.passed);
+    assert!(
+        requires
+            .detail
+            .contains("has not been deployed successfully on staging"),
+        "{}",
+        requires.detail
+    );
+    assert!(!plan.ready());
+
+    let staging_with = ledger(&[record("staging", "s2", COMMIT, 4000)]);
+    let plan = update_plan(&production, FRI_1000, Some(&staging_with), None);
+    assert!(plan.ready(), "{}", plan.render_text());
+    // Production also takes a portable dump before the update.
+    assert!(plan.steps.iter().any(|s| s.kind == StepKind::Dump));
+
+    let closed = update_plan(&production, FRI_1600, Some(&staging_with), None);
+    let window = closed
+        .gates
+        .iter()
+        .find(|g| g.name == "window")
+        .expect("window gate");
+    assert!(!window.passed);
+    assert!(
+        window.detail.contains("not on Friday afternoon"),
+        "{}",
+        window.detail
+    );
+    let overridden = update_plan(
+        &production,
+        FRI_1600,
+        Some(&staging_with),
+        Some("hotfix for invoice bug"),
+    );
+    let window = overridden
+        .gates
+        .iter()
+        .find(|g| g.name == "window")
+        .expect("window gate");
+    assert!(window.passed);
+    assert_eq!(window.overridden.as_deref(), Some("hotfix for invoice bug"));
+    assert!(
+        overridden
+            .render_text()
+            .contains("override: hotfix for invoice bug")
+    );
+}
