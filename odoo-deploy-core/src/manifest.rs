@@ -11,6 +11,7 @@
 //! `\N{…}` names outside the table in [`names`]. A parenthesised `(set)()` is refused
 //! (Python accepts it as `set()`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
