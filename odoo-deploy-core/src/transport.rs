@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 
 use crate::command::{CommandError, RemoteCommand};
-use crate::event::Stream;
+use crate::event::{Event, Stream};
 
 pub use local::LocalTransport;
 
@@ -53,6 +53,47 @@ pub struct Discard;
 
 impl OutputSink for Discard {
     fn line(&self, _stream: Stream, _line: &[u8]) {}
+}
+
+/// Turns output lines into [`Event::Output`]s for a callback (the engine's event
+/// channel).
+pub struct EventSink<F> {
+    host: String,
+    emit: F,
+}
+
+impl<F> EventSink<F>
+where
+    F: Fn(Event) + Send + Sync,
+{
+    /// Lines from `host` go to `emit` as events.
+    pub fn new(host: impl Into<String>, emit: F) -> Self {
+        Self {
+            host: host.into(),
+            emit,
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for EventSink<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl<F> OutputSink for EventSink<F>
+where
+    F: Fn(Event) + Send + Sync,
+{
+    fn line(&self, stream: Stream, line: &[u8]) {
+        (self.emit)(Event::Output {
+            host: self.host.clone(),
+            stream,
+            line: line.to_vec(),
+        });
+    }
 }
 
 /// Everything a finished command printed.
@@ -561,6 +602,30 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .starts_with(".current.odd-tmp-")
+        );
+    }
+
+    #[tokio::test]
+    async fn lines_become_events() {
+        let got = Mutex::new(Vec::new());
+        let sink = EventSink::new("db1", |e| got.lock().unwrap().push(e));
+        pump_lines(&b"x\ny"[..], Stream::Stderr, &sink)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.into_inner().unwrap(),
+            vec![
+                Event::Output {
+                    host: "db1".into(),
+                    stream: Stream::Stderr,
+                    line: b"x\n".to_vec()
+                },
+                Event::Output {
+                    host: "db1".into(),
+                    stream: Stream::Stderr,
+                    line: b"y".to_vec()
+                },
+            ]
         );
     }
 

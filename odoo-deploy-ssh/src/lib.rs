@@ -5,6 +5,15 @@
 //! whole run, each command a new channel. Commands travel as the shell text rendered by
 //! [`RemoteCommand::to_shell`]; files stream through `cat` on stdin/stdout.
 //!
+//! What the target needs: a POSIX login shell for the user (sh, dash, bash, zsh; not
+//! fish), and GNU coreutils (`timeout` for commands with a timeout, `mv -T`, `df -P`,
+//! `cat`). Secret environment values are sent as lines on stdin, never in the command
+//! text, which the target's process list shows while the shell starts.
+//!
+//! Limits: a command *without* a timeout whose caller gives up (drops the future) keeps
+//! running on the target; give long commands a timeout. A program killed by a signal
+//! reports "killed by a signal" (the mux does not say which one; `SIGKILL` is shown).
+//!
 //! # Layout
 //!
 //! - [`config`] — [`SshConfig`]: host, user, port, keys, known_hosts policy, jump hosts.

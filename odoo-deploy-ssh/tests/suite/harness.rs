@@ -20,13 +20,17 @@ fn watchdog_kills_the_tree_when_its_owner_goes() {
         .arg(&mark)
         .spawn()
         .unwrap();
-    let mut dog = Watchdog::new(child.id());
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().to_path_buf();
+    std::fs::write(kept.join("state"), "x").unwrap();
+    let mut dog = Watchdog::with_cleanup(child.id(), &kept);
     std::thread::sleep(Duration::from_millis(100));
     assert!(!pgrep(&mark).is_empty());
     dog.trigger();
     let _ = child.wait();
     let left = wait_gone(&mark, Duration::from_secs(3));
     assert!(left.is_empty(), "left running: {left:?}");
+    assert!(!kept.exists(), "the watchdog did not remove its directory");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,24 +57,32 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-    #[test]
-    fn any_argument_survives_sshd(args in prop::collection::vec(hostile(), 0..6)) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let out = rt.block_on(async {
-            let t = transport().await;
-            t.output(&echo_args(&args)).await.unwrap()
-        });
-        prop_assert!(out.status.success(), "{:?}", String::from_utf8_lossy(&out.stderr));
-        prop_assert_eq!(out.stdout, nul_joined(&args));
+/// The same property through sshd, all cases over one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_argument_survives_sshd() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let t = crate::support::connect(Sshd::shared()).await;
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        ..Config::default()
+    });
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&prop::collection::vec(hostile(), 0..6), |args| {
+            let out = handle
+                .block_on(t.output(&echo_args(&args)))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(
+                out.status.success(),
+                "{:?}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            prop_assert_eq!(out.stdout, nul_joined(&args));
+            Ok(())
+        })
+    });
+    t.close().await.unwrap();
+    if let Err(e) = result {
+        panic!("{e}");
     }
-}
-
-/// One connection for all cases: the transport lives on a runtime of its own thread.
-async fn transport() -> &'static odoo_deploy_ssh::SshTransport {
-    static T: tokio::sync::OnceCell<odoo_deploy_ssh::SshTransport> =
-        tokio::sync::OnceCell::const_new();
-    T.get_or_init(|| crate::support::connect(Sshd::shared()))
-        .await
 }
