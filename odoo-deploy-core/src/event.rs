@@ -1,8 +1,13 @@
 //! What the engine reports while it runs. The library never prints: callers receive
 //! events and render them.
 
+use serde::Serialize;
+
+use crate::plan::StepKind;
+
 /// Which output stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stream {
     /// Standard output.
     Stdout,
@@ -10,8 +15,10 @@ pub enum Stream {
     Stderr,
 }
 
-/// Something that happened during a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that happened during a run. Serialised as one JSON object per event
+/// (`odd deploy --json` streams them as NDJSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// One line printed by a command on a host, as bytes (with its `\n` if it had one).
@@ -21,6 +28,38 @@ pub enum Event {
         /// stdout or stderr.
         stream: Stream,
         /// The line, lossless.
+        #[serde(serialize_with = "lossy")]
         line: Vec<u8>,
     },
+    /// A step of the runbook began.
+    StepStarted { step: StepKind, title: String },
+    /// A step ended.
+    StepFinished { step: StepKind, elapsed_ms: u64, ok: bool },
+    /// A line of Odoo's log, as it came.
+    OdooLog { line: String },
+    /// Odoo began loading a module it installs or updates (`Loading module X (i/n)`).
+    ModuleProgress { module: String, index: u32, total: u32 },
+    /// Something the operator should know that does not stop the run.
+    Notice { message: String },
+    /// The deploy failed after changes began; the rollback plan runs.
+    RollbackStarted { reason: String },
+}
+
+fn lossy<S: serde::Serializer>(line: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(String::from_utf8_lossy(line).trim_end_matches('\n'))
+}
+
+/// Receives events; the CLI renders them, a test collects them.
+pub trait EventSink: Send + Sync {
+    /// One event.
+    fn event(&self, event: Event);
+}
+
+impl<F> EventSink for F
+where
+    F: Fn(Event) + Send + Sync,
+{
+    fn event(&self, event: Event) {
+        self(event);
+    }
 }

@@ -23,6 +23,7 @@ pub mod checksum;
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod deploy;
 pub mod event;
 pub mod git;
 pub mod graph;

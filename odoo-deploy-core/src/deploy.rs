@@ -1,0 +1,831 @@
+//! Executing a plan: the runbook of [`crate::plan`], step by step, on the environment's
+//! host, reporting events, recording the result in the ledger — and, when a step fails
+//! after the environment began to change, executing the plan's rollback.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backup::{BackupError, Backups, DumpOptions};
+use crate::changes::ChangeSet;
+use crate::clock;
+use crate::command::{RemoteCommand, Secret};
+use crate::event::{Event, EventSink, Stream};
+use crate::git::Git;
+use crate::http::{CheckError, OdooHttp};
+use crate::ledger::{ChangeSummary, DeployRecord, Ledger, Outcome, StepRecord};
+use crate::lock::{EnvLock, HEARTBEAT_EVERY, LockError, LockInfo};
+use crate::odoo::{Finding, LogWatch, check_module_states};
+use crate::ops::{self, Code};
+use crate::plan::{Plan, Step, StepKind};
+use crate::release::to_prune;
+use crate::state;
+use crate::target::Target;
+use crate::transport::{OutputSink, Transport, TransportError};
+
+/// How long the update may run before it is killed.
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+/// Lines of Odoo's log kept as evidence.
+const EVIDENCE_LINES: usize = 40;
+
+/// Everything a deploy runs with.
+pub struct DeployContext<'a> {
+    pub target: &'a Target,
+    /// The environment's host.
+    pub transport: Arc<dyn Transport>,
+    /// This machine (git).
+    pub local: &'a dyn Transport,
+    /// The project's root (a git work tree at the plan's commit).
+    pub root: &'a Path,
+    pub code: &'a Code,
+    pub events: &'a dyn EventSink,
+    /// This machine's name and process id, for the lock.
+    pub machine: String,
+    pub pid: u32,
+    /// Where the outcome is POSTed, if configured.
+    pub webhook: Option<Secret>,
+}
+
+impl std::fmt::Debug for DeployContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployContext")
+            .field("environment", &self.target.environment)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a deploy did not succeed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum DeployError {
+    #[error("the plan is not ready: {0}")]
+    #[diagnostic(code(odd::deploy::gates), help("`odd plan ENV` shows every gate and why it failed"))]
+    NotReady(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// How a deploy ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeployReport {
+    pub id: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub evidence: Vec<String>,
+    pub downtime_ms: Option<u64>,
+    pub steps: Vec<StepRecord>,
+    pub backups: Vec<String>,
+}
+
+/// A step's failure: what happened and the lines that show it.
+#[derive(Debug)]
+struct Failure {
+    step: StepKind,
+    reason: String,
+    evidence: Vec<String>,
+}
+
+impl Failure {
+    fn new(step: StepKind, reason: impl Into<String>) -> Self {
+        Self {
+            step,
+            reason: reason.into(),
+            evidence: Vec::new(),
+        }
+    }
+}
+
+/// Where the environment stands while the runbook runs, to know what a rollback undoes.
+#[derive(Debug, Default)]
+struct Progress {
+    stopped: bool,
+    created_database: bool,
+    snapshot: Option<String>,
+    updated: bool,
+    switched: bool,
+    backups: Vec<String>,
+    stop_at: Option<Instant>,
+    downtime_ms: Option<u64>,
+    steps: Vec<StepRecord>,
+    log_offset: Option<u64>,
+}
+
+/// Runs `plan` (made from the same context); returns the report once the ledger tells
+/// the outcome.
+pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployReport, DeployError> {
+    if !plan.ready() {
+        let failed: Vec<String> = plan
+            .gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| format!("{}: {}", g.name, g.detail))
+            .collect();
+        return Err(DeployError::NotReady(failed.join("; ")));
+    }
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let lock = EnvLock::new(&t.environment, t.layout.lock());
+    let info = LockInfo {
+        owner: plan.who.clone(),
+        machine: ctx.machine.clone(),
+        pid: ctx.pid,
+        started_at: clock::now_unix(),
+        commit: Some(plan.commit.clone()),
+        message: format!("deploy {} ({})", short(&plan.commit), plan.release),
+        deploy_id: Some(plan.release.clone()),
+    };
+    let lock_step = Instant::now();
+    ctx.events.event(Event::StepStarted {
+        step: StepKind::Lock,
+        title: plan.steps.first().map_or_else(String::new, |s| s.title.clone()),
+    });
+    transport
+        .mkdir_p(&t.layout.deploy_dir)
+        .await
+        .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
+    lock.acquire(transport, &info).await?;
+    ctx.events.event(Event::StepFinished {
+        step: StepKind::Lock,
+        elapsed_ms: ms(lock_step.elapsed()),
+        ok: true,
+    });
+    let heartbeat = {
+        let transport = Arc::clone(&ctx.transport);
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
+                let _ = lock.beat(transport.as_ref()).await;
+            }
+        })
+    };
+
+    let mut record = DeployRecord {
+        id: plan.release.clone(),
+        environment: t.environment.clone(),
+        commit: plan.commit.clone(),
+        previous_commit: plan.previous_commit.clone(),
+        who: plan.who.clone(),
+        started_at: info.started_at,
+        finished_at: None,
+        outcome: Outcome::Running,
+        reason: None,
+        evidence: Vec::new(),
+        plan: serde_json::to_value(plan).ok(),
+        changes: summary(&plan.changes, &plan.update),
+        backups: Vec::new(),
+        steps: Vec::new(),
+        downtime_ms: None,
+        window_override: plan.gates.iter().find_map(|g| g.overridden.clone()),
+        previous_release: plan.previous_release.clone(),
+    };
+    append(ctx, &record).await;
+
+    let mut progress = Progress::default();
+    progress.steps.push(StepRecord {
+        step: "lock".to_owned(),
+        started_at: info.started_at,
+        duration_ms: ms(lock_step.elapsed()),
+        ok: true,
+    });
+    let result = run_steps(ctx, plan, &mut progress).await;
+    match result {
+        Ok(()) => {
+            record.outcome = Outcome::Succeeded;
+            record.reason = Some("deployed and verified".to_owned());
+        }
+        Err(failure) => {
+            let changed = progress.stopped || progress.created_database;
+            record.reason = Some(format!("{}: {}", step_name(failure.step), failure.reason));
+            record.evidence = failure.evidence.clone();
+            if changed {
+                ctx.events.event(Event::RollbackStarted {
+                    reason: record.reason.clone().unwrap_or_default(),
+                });
+                record.outcome = match rollback(ctx, plan, &mut progress).await {
+                    Ok(()) => Outcome::RolledBack,
+                    Err(rollback_failure) => {
+                        record.evidence.push(format!(
+                            "rollback failed at {}: {}",
+                            step_name(rollback_failure.step),
+                            rollback_failure.reason
+                        ));
+                        record.evidence.extend(rollback_failure.evidence);
+                        Outcome::RollbackFailed
+                    }
+                };
+            } else {
+                record.outcome = Outcome::Refused;
+            }
+        }
+    }
+    record.finished_at = Some(clock::now_unix());
+    record.steps = progress.steps.clone();
+    record.backups = progress.backups.clone();
+    record.downtime_ms = progress.downtime_ms;
+    append(ctx, &record).await;
+    notify(ctx, &record).await;
+    heartbeat.abort();
+    if let Err(e) = lock.release(transport).await {
+        ctx.events.event(Event::Notice {
+            message: format!("the lock could not be released: {e}"),
+        });
+    }
+    Ok(DeployReport {
+        id: record.id,
+        outcome: record.outcome,
+        reason: record.reason,
+        evidence: record.evidence,
+        downtime_ms: record.downtime_ms,
+        steps: record.steps,
+        backups: record.backups,
+    })
+}
+
+async fn run_steps(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress) -> Result<(), Failure> {
+    for step in plan.steps.iter().filter(|s| !matches!(s.kind, StepKind::Lock | StepKind::Unlock)) {
+        ctx.events.event(Event::StepStarted {
+            step: step.kind,
+            title: step.title.clone(),
+        });
+        let started = Instant::now();
+        let started_at = clock::now_unix();
+        let result = run_step(ctx, plan, step, progress).await;
+        let elapsed = started.elapsed();
+        ctx.events.event(Event::StepFinished {
+            step: step.kind,
+            elapsed_ms: ms(elapsed),
+            ok: result.is_ok(),
+        });
+        progress.steps.push(StepRecord {
+            step: step_name(step.kind).to_owned(),
+            started_at,
+            duration_ms: ms(elapsed),
+            ok: result.is_ok(),
+        });
+        result?;
+    }
+    Ok(())
+}
+
+async fn run_step(ctx: &DeployContext<'_>, plan: &Plan, step: &Step, progress: &mut Progress) -> Result<(), Failure> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
+    match step.kind {
+        StepKind::CreateDatabase => {
+            run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
+            progress.created_database = true;
+        }
+        StepKind::Upload => upload(ctx, plan, step).await.map_err(|e| fail(&e))?,
+        StepKind::Stop => {
+            progress.stop_at = Some(Instant::now());
+            progress.stopped = true;
+            run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
+        }
+        StepKind::Snapshot => {
+            let target = t.backup_target(plan.previous_commit.as_deref());
+            let meta = Backups::new(transport, &target).snapshot().await.map_err(|e| fail(&e))?;
+            progress.backups.push(meta.id.clone());
+            progress.snapshot = Some(meta.id);
+        }
+        StepKind::Dump => {
+            let target = t.backup_target(plan.previous_commit.as_deref());
+            let opts = DumpOptions {
+                restore_test: t.restore_test,
+                ..DumpOptions::default()
+            };
+            let meta = Backups::new(transport, &target).dump(&opts).await.map_err(|e| fail(&e))?;
+            progress.backups.push(meta.id);
+        }
+        StepKind::Update => {
+            progress.updated = true;
+            update(ctx, step).await?;
+        }
+        StepKind::VerifyModules => verify_modules(ctx, plan).await?,
+        StepKind::Switch => {
+            transport
+                .symlink_switch(&t.layout.current(), &t.layout.release(&plan.release))
+                .await
+                .map_err(|e| fail(&e))?;
+            progress.switched = true;
+        }
+        StepKind::Start => {
+            if let Some(log) = &t.odoo_log {
+                progress.log_offset = Some(file_size(transport, log).await);
+            }
+            run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
+        }
+        StepKind::Health => {
+            health(ctx).await.map_err(|e| fail(&e))?;
+            if let Some(stop) = progress.stop_at {
+                progress.downtime_ms = Some(ms(stop.elapsed()));
+            }
+        }
+        StepKind::StartupLog => startup_log(ctx, progress.log_offset.unwrap_or(0)).await?,
+        StepKind::Smoke => smoke(ctx, plan).await.map_err(|e| fail(&e))?,
+        StepKind::StoreChecksums => store_checksums(ctx).await.map_err(|e| fail(&e))?,
+        StepKind::Record => {}
+        StepKind::Prune => prune(ctx, plan, &progress.backups).await,
+        // Taken before the steps run and released after the record; rollback-only kinds
+        // are never in `plan.steps`.
+        StepKind::Lock
+        | StepKind::Unlock
+        | StepKind::RestoreSnapshot
+        | StepKind::SetAsideDatabase
+        | StepKind::SwitchBack => {}
+    }
+    Ok(())
+}
+
+/// Runs commands in order, each checked, their output reported as events.
+async fn run_all(ctx: &DeployContext<'_>, commands: &[RemoteCommand]) -> Result<(), TransportError> {
+    let sink = Forward { ctx };
+    for cmd in commands {
+        ctx.transport.check(cmd, &sink).await?;
+    }
+    Ok(())
+}
+
+struct Forward<'a, 'b> {
+    ctx: &'a DeployContext<'b>,
+}
+
+impl OutputSink for Forward<'_, '_> {
+    fn line(&self, stream: Stream, line: &[u8]) {
+        self.ctx.events.event(Event::Output {
+            host: self.ctx.target.host.clone(),
+            stream,
+            line: line.to_vec(),
+        });
+    }
+}
+
+/// `git archive` of the commit on this machine, streamed to the host, unpacked into the
+/// release directory.
+async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), TransportError> {
+    let git = Git::new(ctx.root);
+    let dir = std::env::temp_dir().join(format!("odd-{}-{}", ctx.pid, plan.release));
+    ctx.local
+        .check_output(&RemoteCommand::new("mkdir").arg("-p").arg("--").arg(&dir))
+        .await?;
+    let archive = dir.join("release.tar");
+    let result = async {
+        ctx.local.check_output(&git.archive(&plan.commit, &archive)).await?;
+        let layout = &ctx.target.layout;
+        ctx.transport.mkdir_p(&layout.releases()).await?;
+        let mut file = tokio::fs::File::open(&archive).await.map_err(|source| TransportError::Io {
+            host: "local".to_owned(),
+            context: format!("opening {}", archive.display()),
+            source,
+        })?;
+        ctx.transport.upload(&mut file, &layout.incoming(&plan.release)).await?;
+        // The step's commands: mkdir releases, mkdir the release, tar -x, rm the archive.
+        run_all(ctx, &step.commands).await
+    }
+    .await;
+    let _ = ctx
+        .local
+        .output(&RemoteCommand::new("rm").arg("-rf").arg("--").arg(&dir))
+        .await;
+    result
+}
+
+/// Reads Odoo's log while the update runs, reports progress, and judges the run on the
+/// exit status *and* on what real Odoo prints with exit 0.
+async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
+    let watch = std::sync::Mutex::new(
+        LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
+            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?,
+    );
+    let sink = LogSink { ctx, watch: &watch };
+    for cmd in &step.commands {
+        let cmd = if cmd.get_timeout().is_some() {
+            cmd.clone()
+        } else {
+            cmd.clone().timeout(UPDATE_TIMEOUT)
+        };
+        let status = ctx
+            .transport
+            .run(&cmd, &sink)
+            .await
+            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
+        let watch = watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let evidence = watch.tail();
+        if !status.success() {
+            let code = status.code().map_or_else(|| "a signal".to_owned(), |c| c.to_string());
+            return Err(Failure {
+                step: StepKind::Update,
+                reason: format!("odoo-bin exited with {code}"),
+                evidence,
+            });
+        }
+        let failures: Vec<String> = watch.failures().map(describe_finding).collect();
+        if !failures.is_empty() {
+            return Err(Failure {
+                step: StepKind::Update,
+                reason: format!("odoo-bin exited 0 but {}", failures.join("; ")),
+                evidence,
+            });
+        }
+    }
+    Ok(())
+}
+
+struct LogSink<'a, 'b> {
+    ctx: &'a DeployContext<'b>,
+    watch: &'a std::sync::Mutex<LogWatch>,
+}
+
+impl OutputSink for LogSink<'_, '_> {
+    fn line(&self, _stream: Stream, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        self.ctx.events.event(Event::OdooLog { line: text.to_owned() });
+        let mut watch = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(Finding::Progress { module, index, total }) = watch.line(text) {
+            self.ctx.events.event(Event::ModuleProgress {
+                module: module.clone(),
+                index: *index,
+                total: *total,
+            });
+        }
+    }
+}
+
+fn describe_finding(finding: &Finding) -> String {
+    match finding {
+        Finding::InvalidModules { names } => format!("Odoo ignored invalid module names: {}", names.join(", ")),
+        Finding::ModulesNotLoaded { names } => format!("modules were not loaded: {}", names.join(", ")),
+        Finding::CouldNotLoad { module } => format!("module {module} could not be loaded"),
+        Finding::RegistryFailed => "the registry failed to load".to_owned(),
+        Finding::Error { level, logger, message } => format!("{level:?} {logger}: {message}"),
+        Finding::Progress { module, .. } => format!("loading {module}"),
+    }
+}
+
+async fn verify_modules(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), Failure> {
+    let t = ctx.target;
+    let db = state::read_db(ctx.transport.as_ref(), &t.pg, &t.db)
+        .await
+        .map_err(|e| Failure::new(StepKind::VerifyModules, e.to_string()))?;
+    let versions: BTreeMap<String, String> = ctx
+        .code
+        .modules
+        .iter()
+        .filter_map(|(name, m)| m.version.clone().map(|v| (name.clone(), v)))
+        .collect();
+    let mut required = t.required.clone();
+    required.extend(plan.update.install.iter().cloned());
+    let problems = check_module_states(&db.modules, &versions, &required, &t.series);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            step: StepKind::VerifyModules,
+            reason: format!("{} module problem(s) after the update", problems.len()),
+            evidence: problems.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
+async fn health(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
+    let t = ctx.target;
+    let http = OdooHttp::new(&t.base_url, Duration::from_secs(10))?;
+    http.wait_healthy(&t.health_path, t.health_timeout, Duration::from_millis(250))
+        .await
+        .map(drop)
+}
+
+async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
+    let out = transport
+        .output(&RemoteCommand::new("stat").arg("-c").arg("%s").arg("--").arg(path))
+        .await;
+    out.ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads Odoo's log from where it stood before the start: a module skipped for missing
+/// dependencies leaves health at 200, so only the log tells.
+async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure> {
+    let Some(path) = &ctx.target.odoo_log else { return Ok(()) };
+    let out = ctx
+        .transport
+        .check_output(
+            &RemoteCommand::new("tail")
+                .arg("-c")
+                .arg(format!("+{}", offset + 1))
+                .arg("--")
+                .arg(path),
+        )
+        .await
+        .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
+    let mut watch = LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
+        .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
+    for line in String::from_utf8_lossy(&out).lines() {
+        watch.line(line);
+    }
+    let failures: Vec<String> = watch.failures().map(describe_finding).collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            step: StepKind::StartupLog,
+            reason: failures.join("; "),
+            evidence: watch.tail(),
+        })
+    }
+}
+
+async fn smoke(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), CheckError> {
+    let t = ctx.target;
+    let http = OdooHttp::new(&t.base_url, Duration::from_secs(30))?;
+    for page in &t.smoke.pages {
+        http.page(page).await?;
+    }
+    let mut touched: BTreeSet<&String> = plan.update.install.iter().collect();
+    touched.extend(plan.changes.effective_update.iter());
+    let mut read_models: Vec<String> = Vec::new();
+    for (module, checks) in &t.smoke.modules {
+        if touched.contains(module) {
+            for page in &checks.pages {
+                http.page(page).await?;
+            }
+            read_models.extend(checks.read_models.iter().cloned());
+        }
+    }
+    if let (Some(login), Some(password)) = (&t.smoke.login, &t.smoke_password) {
+        http.login_and_read(&t.db.name, &login.login, password, &login.read_model).await?;
+        for model in &read_models {
+            http.login_and_read(&t.db.name, &login.login, password, model).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores the checksums of the installed modules, so the next deploy compares with them.
+async fn store_checksums(ctx: &DeployContext<'_>) -> Result<(), ops::OpsError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let db = state::read_db(transport, &t.pg, &t.db).await?;
+    let sums = ops::code_checksums(ctx.code, &db)?;
+    let installed: BTreeMap<&str, &str> = db
+        .modules
+        .iter()
+        .filter(|m| m.state == "installed")
+        .filter_map(|m| sums.get(&m.name).map(|s| (m.name.as_str(), s.as_str())))
+        .collect();
+    let json = serde_json::to_string(&installed).unwrap_or_else(|_| "{}".to_owned());
+    transport
+        .check_output(&state::set_param_command(
+            &t.pg,
+            &t.db,
+            crate::checksum::ODD_CHECKSUMS_KEY,
+            &json,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Old releases and backups beyond retention, never this deploy's own backups (a rollback
+/// of it needs them); a failure here is reported, never fatal.
+async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let mut notices = Vec::new();
+    match transport.output(&t.layout.list()).await {
+        Ok(out) if out.status.success() => {
+            let releases: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+            let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
+            let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
+            for old in to_prune(releases, Some(&plan.release), &protected, keep) {
+                if let Err(e) = transport.check_output(&t.layout.remove(&old)).await {
+                    notices.push(format!("could not remove release {old}: {e}"));
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) => notices.push(format!("could not list releases: {e}")),
+    }
+    let target = t.backup_target(Some(&plan.commit));
+    let protected: BTreeSet<String> = own_backups.iter().cloned().collect();
+    if let Err(e) = Backups::new(transport, &target).prune(t.retention, &protected).await {
+        notices.push(format!("could not prune backups: {e}"));
+    }
+    for message in notices {
+        ctx.events.event(Event::Notice { message });
+    }
+}
+
+/// The plan's rollback: back to the state before the deploy, verified.
+async fn rollback(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress) -> Result<(), Failure> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    for step in &plan.rollback {
+        ctx.events.event(Event::StepStarted {
+            step: step.kind,
+            title: format!("rollback: {}", step.title),
+        });
+        let started = Instant::now();
+        let started_at = clock::now_unix();
+        let result: Result<(), Failure> = async {
+            let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
+            match step.kind {
+                StepKind::Stop => run_all(ctx, &step.commands).await.map_err(|e| fail(&e)),
+                StepKind::RestoreSnapshot => match &progress.snapshot {
+                    // The database changed only if the update ran; restore regardless once
+                    // a snapshot exists, so a half-started step cannot leave a mixed state.
+                    Some(id) => {
+                        let target = t.backup_target(plan.previous_commit.as_deref());
+                        let report = Backups::new(transport, &target).restore(id).await.map_err(|e: BackupError| fail(&e))?;
+                        if let Some(replaced) = report.replaced {
+                            progress.backups.push(replaced);
+                        }
+                        Ok(())
+                    }
+                    None if progress.updated => Err(fail(&"the update ran without a snapshot")),
+                    None => Ok(()),
+                },
+                StepKind::SetAsideDatabase => {
+                    if progress.created_database || progress.updated {
+                        set_aside(ctx).await.map_err(|e| fail(&e))
+                    } else {
+                        Ok(())
+                    }
+                }
+                StepKind::SwitchBack => match &plan.previous_release {
+                    Some(previous) if progress.switched => transport
+                        .symlink_switch(&t.layout.current(), &t.layout.release(previous))
+                        .await
+                        .map_err(|e| fail(&e)),
+                    _ => Ok(()),
+                },
+                StepKind::Start => {
+                    if let Some(log) = &t.odoo_log {
+                        progress.log_offset = Some(file_size(transport, log).await);
+                    }
+                    run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
+                }
+                StepKind::Health => health(ctx).await.map_err(|e| fail(&e)),
+                StepKind::Smoke => smoke_after_rollback(ctx).await.map_err(|e| fail(&e)),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        let elapsed = started.elapsed();
+        ctx.events.event(Event::StepFinished {
+            step: step.kind,
+            elapsed_ms: ms(elapsed),
+            ok: result.is_ok(),
+        });
+        progress.steps.push(StepRecord {
+            step: format!("rollback {}", step_name(step.kind)),
+            started_at,
+            duration_ms: ms(elapsed),
+            ok: result.is_ok(),
+        });
+        result?;
+    }
+    // The release that failed is of no use; the previous one is current again.
+    let _ = transport.check_output(&t.layout.remove(&plan.release)).await;
+    Ok(())
+}
+
+/// After a rollback, the fixed checks only (the changed modules' checks are for the new
+/// code).
+async fn smoke_after_rollback(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
+    let t = ctx.target;
+    let http = OdooHttp::new(&t.base_url, Duration::from_secs(30))?;
+    for page in &t.smoke.pages {
+        http.page(page).await?;
+    }
+    if let (Some(login), Some(password)) = (&t.smoke.login, &t.smoke_password) {
+        http.login_and_read(&t.db.name, &login.login, password, &login.read_model).await?;
+    }
+    Ok(())
+}
+
+/// A failed first install: the new database is renamed aside (and its filestore), kept
+/// for forensics.
+async fn set_aside(ctx: &DeployContext<'_>) -> Result<(), TransportError> {
+    let t = ctx.target;
+    let stamp = crate::release::release_id(clock::now_unix(), "");
+    let stamp = stamp.trim_end_matches('-');
+    let aside = crate::backup::derived_name(&t.db.name, "failed", stamp);
+    let cmd = t.pg.psql(
+        &t.db,
+        crate::backup::commands::MAINTENANCE_DB,
+        &[("cur", t.db.name.as_str()), ("aside", aside.as_str())],
+        SET_ASIDE_SQL,
+    );
+    ctx.transport.check_output(&cmd).await?;
+    let filestore = t.data_dir.join("filestore").join(&t.db.name);
+    if ctx.transport.exists(&filestore).await? {
+        ctx.transport
+            .rename(&filestore, &t.data_dir.join("filestore").join(&aside))
+            .await?;
+    }
+    Ok(())
+}
+
+const SET_ASIDE_SQL: &str = r#"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE datname = :'cur' AND pid <> pg_backend_pid() \gset
+ALTER DATABASE :"cur" RENAME TO :"aside";
+"#;
+
+async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {
+    let path: PathBuf = ctx.target.layout.ledger();
+    let result = async {
+        let line = Ledger::line(record).map_err(|e| e.to_string())?;
+        let cmd = RemoteCommand::new("tee")
+            .arg("-a")
+            .arg("--")
+            .arg(&path)
+            .stdin_bytes(line.into_bytes());
+        ctx.transport.check_output(&cmd).await.map_err(|e| e.to_string())?;
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = result {
+        ctx.events.event(Event::Notice {
+            message: format!("the ledger could not be written: {e}"),
+        });
+    }
+}
+
+/// POSTs the outcome to the webhook; a failure is reported, never fatal.
+async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
+    let Some(url) = &ctx.webhook else { return };
+    let url = String::from_utf8_lossy(url.expose()).into_owned();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = serde_json::json!({
+        "environment": record.environment,
+        "deploy": record.id,
+        "commit": record.commit,
+        "outcome": record.outcome,
+        "reason": record.reason,
+        "downtime_ms": record.downtime_ms,
+    });
+    let result = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(client) => client.post(&url).json(&body).send().await.map(|r| r.status()),
+        Err(e) => Err(e),
+    };
+    let problem = match result {
+        Ok(status) if status.is_success() => None,
+        Ok(status) => Some(format!("HTTP {}", status.as_u16())),
+        // The error text may contain the URL (and its token): never shown.
+        Err(_) => Some("the request failed".to_owned()),
+    };
+    if let Some(problem) = problem {
+        ctx.events.event(Event::Notice {
+            message: format!("the notification was not delivered ({problem})"),
+        });
+    }
+}
+
+fn summary(changes: &ChangeSet, update: &crate::odoo::UpdateSet) -> ChangeSummary {
+    ChangeSummary {
+        install: update.install.iter().cloned().collect(),
+        update: update.update.iter().cloned().collect(),
+        remove: changes.remove.iter().map(|c| c.module.clone()).collect(),
+        effective_update: changes.effective_update.clone(),
+        versions_before: Vec::new(),
+    }
+}
+
+fn step_name(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Lock => "lock",
+        StepKind::CreateDatabase => "create database",
+        StepKind::Upload => "upload",
+        StepKind::Stop => "stop",
+        StepKind::Snapshot => "snapshot",
+        StepKind::Dump => "dump",
+        StepKind::Update => "update",
+        StepKind::VerifyModules => "verify modules",
+        StepKind::Switch => "switch",
+        StepKind::Start => "start",
+        StepKind::Health => "health",
+        StepKind::StartupLog => "startup log",
+        StepKind::Smoke => "smoke",
+        StepKind::StoreChecksums => "store checksums",
+        StepKind::Record => "record",
+        StepKind::Prune => "prune",
+        StepKind::Unlock => "unlock",
+        StepKind::RestoreSnapshot => "restore snapshot",
+        StepKind::SetAsideDatabase => "set aside database",
+        StepKind::SwitchBack => "switch back",
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
