@@ -60,7 +60,10 @@ impl std::fmt::Debug for DeployContext<'_> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DeployError {
     #[error("the plan is not ready: {0}")]
-    #[diagnostic(code(odd::deploy::gates), help("`odd plan ENV` shows every gate and why it failed"))]
+    #[diagnostic(
+        code(odd::deploy::gates),
+        help("`odd plan ENV` shows every gate and why it failed")
+    )]
     NotReady(String),
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -139,7 +142,10 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
     let lock_step = Instant::now();
     ctx.events.event(Event::StepStarted {
         step: StepKind::Lock,
-        title: plan.steps.first().map_or_else(String::new, |s| s.title.clone()),
+        title: plan
+            .steps
+            .first()
+            .map_or_else(String::new, |s| s.title.clone()),
     });
     transport
         .mkdir_p(&t.layout.deploy_dir)
@@ -244,8 +250,16 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
     })
 }
 
-async fn run_steps(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress) -> Result<(), Failure> {
-    for step in plan.steps.iter().filter(|s| !matches!(s.kind, StepKind::Lock | StepKind::Unlock)) {
+async fn run_steps(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, StepKind::Lock | StepKind::Unlock))
+    {
         ctx.events.event(Event::StepStarted {
             step: step.kind,
             title: step.title.clone(),
@@ -270,7 +284,12 @@ async fn run_steps(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress
     Ok(())
 }
 
-async fn run_step(ctx: &DeployContext<'_>, plan: &Plan, step: &Step, progress: &mut Progress) -> Result<(), Failure> {
+async fn run_step(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    step: &Step,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
     let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
@@ -287,7 +306,10 @@ async fn run_step(ctx: &DeployContext<'_>, plan: &Plan, step: &Step, progress: &
         }
         StepKind::Snapshot => {
             let target = t.backup_target(plan.previous_commit.as_deref());
-            let meta = Backups::new(transport, &target).snapshot().await.map_err(|e| fail(&e))?;
+            let meta = Backups::new(transport, &target)
+                .snapshot()
+                .await
+                .map_err(|e| fail(&e))?;
             progress.backups.push(meta.id.clone());
             progress.snapshot = Some(meta.id);
         }
@@ -297,7 +319,10 @@ async fn run_step(ctx: &DeployContext<'_>, plan: &Plan, step: &Step, progress: &
                 restore_test: t.restore_test,
                 ..DumpOptions::default()
             };
-            let meta = Backups::new(transport, &target).dump(&opts).await.map_err(|e| fail(&e))?;
+            let meta = Backups::new(transport, &target)
+                .dump(&opts)
+                .await
+                .map_err(|e| fail(&e))?;
             progress.backups.push(meta.id);
         }
         StepKind::Update => {
@@ -341,7 +366,10 @@ async fn run_step(ctx: &DeployContext<'_>, plan: &Plan, step: &Step, progress: &
 }
 
 /// Runs commands in order, each checked, their output reported as events.
-async fn run_all(ctx: &DeployContext<'_>, commands: &[RemoteCommand]) -> Result<(), TransportError> {
+async fn run_all(
+    ctx: &DeployContext<'_>,
+    commands: &[RemoteCommand],
+) -> Result<(), TransportError> {
     let sink = Forward { ctx };
     for cmd in commands {
         ctx.transport.check(cmd, &sink).await?;
@@ -373,15 +401,22 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         .await?;
     let archive = dir.join("release.tar");
     let result = async {
-        ctx.local.check_output(&git.archive(&plan.commit, &archive)).await?;
+        ctx.local
+            .check_output(&git.archive(&plan.commit, &archive))
+            .await?;
         let layout = &ctx.target.layout;
         ctx.transport.mkdir_p(&layout.releases()).await?;
-        let mut file = tokio::fs::File::open(&archive).await.map_err(|source| TransportError::Io {
-            host: "local".to_owned(),
-            context: format!("opening {}", archive.display()),
-            source,
-        })?;
-        ctx.transport.upload(&mut file, &layout.incoming(&plan.release)).await?;
+        let mut file =
+            tokio::fs::File::open(&archive)
+                .await
+                .map_err(|source| TransportError::Io {
+                    host: "local".to_owned(),
+                    context: format!("opening {}", archive.display()),
+                    source,
+                })?;
+        ctx.transport
+            .upload(&mut file, &layout.incoming(&plan.release))
+            .await?;
         // The step's commands: mkdir releases, mkdir the release, tar -x, rm the archive.
         run_all(ctx, &step.commands).await
     }
@@ -412,10 +447,14 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
             .run(&cmd, &sink)
             .await
             .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
-        let watch = watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let watch = watch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let evidence = watch.tail();
         if !status.success() {
-            let code = status.code().map_or_else(|| "a signal".to_owned(), |c| c.to_string());
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
             return Err(Failure {
                 step: StepKind::Update,
                 reason: format!("odoo-bin exited with {code}"),
@@ -443,9 +482,19 @@ impl OutputSink for LogSink<'_, '_> {
     fn line(&self, _stream: Stream, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\n', '\r']);
-        self.ctx.events.event(Event::OdooLog { line: text.to_owned() });
-        let mut watch = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(Finding::Progress { module, index, total }) = watch.line(text) {
+        self.ctx.events.event(Event::OdooLog {
+            line: text.to_owned(),
+        });
+        let mut watch = self
+            .watch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(Finding::Progress {
+            module,
+            index,
+            total,
+        }) = watch.line(text)
+        {
             self.ctx.events.event(Event::ModuleProgress {
                 module: module.clone(),
                 index: *index,
@@ -457,11 +506,19 @@ impl OutputSink for LogSink<'_, '_> {
 
 fn describe_finding(finding: &Finding) -> String {
     match finding {
-        Finding::InvalidModules { names } => format!("Odoo ignored invalid module names: {}", names.join(", ")),
-        Finding::ModulesNotLoaded { names } => format!("modules were not loaded: {}", names.join(", ")),
+        Finding::InvalidModules { names } => {
+            format!("Odoo ignored invalid module names: {}", names.join(", "))
+        }
+        Finding::ModulesNotLoaded { names } => {
+            format!("modules were not loaded: {}", names.join(", "))
+        }
         Finding::CouldNotLoad { module } => format!("module {module} could not be loaded"),
         Finding::RegistryFailed => "the registry failed to load".to_owned(),
-        Finding::Error { level, logger, message } => format!("{level:?} {logger}: {message}"),
+        Finding::Error {
+            level,
+            logger,
+            message,
+        } => format!("{level:?} {logger}: {message}"),
         Finding::Progress { module, .. } => format!("loading {module}"),
     }
 }
@@ -501,7 +558,13 @@ async fn health(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
 
 async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
     let out = transport
-        .output(&RemoteCommand::new("stat").arg("-c").arg("%s").arg("--").arg(path))
+        .output(
+            &RemoteCommand::new("stat")
+                .arg("-c")
+                .arg("%s")
+                .arg("--")
+                .arg(path),
+        )
         .await;
     out.ok()
         .filter(|o| o.status.success())
@@ -512,7 +575,9 @@ async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
 /// Reads Odoo's log from where it stood before the start: a module skipped for missing
 /// dependencies leaves health at 200, so only the log tells.
 async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure> {
-    let Some(path) = &ctx.target.odoo_log else { return Ok(()) };
+    let Some(path) = &ctx.target.odoo_log else {
+        return Ok(());
+    };
     let out = ctx
         .transport
         .check_output(
@@ -559,9 +624,11 @@ async fn smoke(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), CheckError> {
         }
     }
     if let (Some(login), Some(password)) = (&t.smoke.login, &t.smoke_password) {
-        http.login_and_read(&t.db.name, &login.login, password, &login.read_model).await?;
+        http.login_and_read(&t.db.name, &login.login, password, &login.read_model)
+            .await?;
         for model in &read_models {
-            http.login_and_read(&t.db.name, &login.login, password, model).await?;
+            http.login_and_read(&t.db.name, &login.login, password, model)
+                .await?;
         }
     }
     Ok(())
@@ -599,7 +666,10 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     let mut notices = Vec::new();
     match transport.output(&t.layout.list()).await {
         Ok(out) if out.status.success() => {
-            let releases: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+            let releases: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect();
             let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
             let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
             for old in to_prune(releases, Some(&plan.release), &protected, keep) {
@@ -613,7 +683,10 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     }
     let target = t.backup_target(Some(&plan.commit));
     let protected: BTreeSet<String> = own_backups.iter().cloned().collect();
-    if let Err(e) = Backups::new(transport, &target).prune(t.retention, &protected).await {
+    if let Err(e) = Backups::new(transport, &target)
+        .prune(t.retention, &protected)
+        .await
+    {
         notices.push(format!("could not prune backups: {e}"));
     }
     for message in notices {
@@ -622,7 +695,11 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
 }
 
 /// The plan's rollback: back to the state before the deploy, verified.
-async fn rollback(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress) -> Result<(), Failure> {
+async fn rollback(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
     for step in &plan.rollback {
@@ -641,7 +718,10 @@ async fn rollback(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress)
                     // a snapshot exists, so a half-started step cannot leave a mixed state.
                     Some(id) => {
                         let target = t.backup_target(plan.previous_commit.as_deref());
-                        let report = Backups::new(transport, &target).restore(id).await.map_err(|e: BackupError| fail(&e))?;
+                        let report = Backups::new(transport, &target)
+                            .restore(id)
+                            .await
+                            .map_err(|e: BackupError| fail(&e))?;
                         if let Some(replaced) = report.replaced {
                             progress.backups.push(replaced);
                         }
@@ -691,7 +771,9 @@ async fn rollback(ctx: &DeployContext<'_>, plan: &Plan, progress: &mut Progress)
         result?;
     }
     // The release that failed is of no use; the previous one is current again.
-    let _ = transport.check_output(&t.layout.remove(&plan.release)).await;
+    let _ = transport
+        .check_output(&t.layout.remove(&plan.release))
+        .await;
     Ok(())
 }
 
@@ -704,7 +786,8 @@ async fn smoke_after_rollback(ctx: &DeployContext<'_>) -> Result<(), CheckError>
         http.page(page).await?;
     }
     if let (Some(login), Some(password)) = (&t.smoke.login, &t.smoke_password) {
-        http.login_and_read(&t.db.name, &login.login, password, &login.read_model).await?;
+        http.login_and_read(&t.db.name, &login.login, password, &login.read_model)
+            .await?;
     }
     Ok(())
 }
@@ -746,7 +829,10 @@ async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {
             .arg("--")
             .arg(&path)
             .stdin_bytes(line.into_bytes());
-        ctx.transport.check_output(&cmd).await.map_err(|e| e.to_string())?;
+        ctx.transport
+            .check_output(&cmd)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<(), String>(())
     }
     .await;
@@ -770,8 +856,16 @@ async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
         "reason": record.reason,
         "downtime_ms": record.downtime_ms,
     });
-    let result = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
-        Ok(client) => client.post(&url).json(&body).send().await.map(|r| r.status()),
+    let result = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(client) => client
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map(|r| r.status()),
         Err(e) => Err(e),
     };
     let problem = match result {

@@ -34,11 +34,19 @@ pub enum Event {
     /// A step of the runbook began.
     StepStarted { step: StepKind, title: String },
     /// A step ended.
-    StepFinished { step: StepKind, elapsed_ms: u64, ok: bool },
+    StepFinished {
+        step: StepKind,
+        elapsed_ms: u64,
+        ok: bool,
+    },
     /// A line of Odoo's log, as it came.
     OdooLog { line: String },
     /// Odoo began loading a module it installs or updates (`Loading module X (i/n)`).
-    ModuleProgress { module: String, index: u32, total: u32 },
+    ModuleProgress {
+        module: String,
+        index: u32,
+        total: u32,
+    },
     /// Something the operator should know that does not stop the run.
     Notice { message: String },
     /// The deploy failed after changes began; the rollback plan runs.

@@ -62,9 +62,10 @@ impl OdooBin {
         cmd
     }
 
-    /// `odoo-bin … -d DB -i NEW -u CHANGED --stop-after-init --no-http`: the update, never in
-    /// server mode. The caller must have checked that `database` exists (Odoo would
-    /// otherwise create it and exit 0).
+    /// `odoo-bin … -d DB -i NEW -u CHANGED --stop-after-init --no-http --logfile=`: the
+    /// update, never in server mode, its log on the output odd reads (an empty `--logfile`
+    /// overrides the config file's). The caller must have checked that `database` exists
+    /// (Odoo would otherwise create it and exit 0).
     pub fn update(
         &self,
         database: &str,
@@ -78,7 +79,10 @@ impl OdooBin {
         if !set.update.is_empty() {
             cmd = cmd.arg("-u").arg(join(&set.update));
         }
-        cmd = cmd.arg("--stop-after-init").arg("--no-http");
+        cmd = cmd
+            .arg("--stop-after-init")
+            .arg("--no-http")
+            .arg("--logfile=");
         match timeout {
             Some(t) => cmd.timeout(t),
             None => cmd,
@@ -514,6 +518,7 @@ mod tests {
                 "acme_base,acme_sale",
                 "--stop-after-init",
                 "--no-http",
+                "--logfile=",
             ]
         );
         let only_update = odoo().update(
