@@ -36,6 +36,16 @@ enum Command {
     Changes(commands::changes::Args),
     /// The runbook a deploy would execute, with its gates and rollback plan.
     Plan(commands::plan::Args),
+    /// Deploy the current commit: plan, back up, update, verify, or roll back.
+    Deploy(commands::deploy::Args),
+    /// What is deployed, the lock, the last outcome.
+    Status(commands::status::Args),
+    /// Every deploy of an environment and its outcome.
+    History(commands::status::Args),
+    /// Who holds the environment's lock.
+    Lock(commands::status::Args),
+    /// Release a lock whose holder is gone (refused while it is alive).
+    Unlock(commands::status::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +58,11 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(&args),
         Command::Changes(args) => commands::changes::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Deploy(args) => commands::deploy::run(&args),
+        Command::Status(args) => commands::status::status(&args),
+        Command::History(args) => commands::status::history(&args),
+        Command::Lock(args) => commands::status::lock(&args),
+        Command::Unlock(args) => commands::status::unlock(&args),
     };
     output::finish(result)
 }

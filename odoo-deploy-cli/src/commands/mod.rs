@@ -2,10 +2,12 @@
 
 pub(crate) mod changes;
 pub(crate) mod check;
+pub(crate) mod deploy;
 pub(crate) mod graph;
 pub(crate) mod init;
 pub(crate) mod manifest;
 pub(crate) mod plan;
+pub(crate) mod status;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,200 @@
+//! `odd deploy ENV`: plan, show, (ask,) execute — the same plan value `odd plan` prints.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use odoo_deploy_core::clock;
+use odoo_deploy_core::deploy::{self, DeployContext};
+use odoo_deploy_core::event::{Event, EventSink};
+use odoo_deploy_core::ledger::Outcome;
+use odoo_deploy_core::ops::{self, PlanRequest};
+use odoo_deploy_core::transport::LocalTransport;
+
+use crate::context::{self, ConfigArg, EnvContext};
+use crate::output::{self, CliError, Status};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The environment (a name from odd.toml).
+    env: String,
+    /// Answer yes to the approval question (for CI).
+    #[arg(long)]
+    yes: bool,
+    /// Stream events as NDJSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Deploy outside the deploy window; the reason is recorded in the ledger.
+    #[arg(long, value_name = "REASON")]
+    override_window: Option<String>,
+    /// Accept removing modules whose code is gone.
+    #[arg(long)]
+    allow_remove: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
+    let loaded = args.config.load()?;
+    context::runtime()?.block_on(async {
+        let required_ledger = super::plan::required_ledger(&loaded, &args.env).await?;
+        let ctx = EnvContext::open(loaded, &args.env).await?;
+        let env = ctx
+            .loaded
+            .environment(&args.env)
+            .map_err(CliError::diagnostic)?;
+        let webhook = match &env.notify.webhook_env {
+            Some(var) => std::env::var(var.get_ref())
+                .ok()
+                .map(odoo_deploy_core::command::Secret::new),
+            None => None,
+        };
+        let root = ctx.root();
+        let who = context::who();
+        let local = LocalTransport::new();
+        let request = PlanRequest {
+            root: &root,
+            now: clock::now_unix(),
+            who: &who,
+            window: &env.window,
+            override_window: args.override_window.as_deref(),
+            allow_remove: args.allow_remove,
+            required_ledger: required_ledger.as_ref(),
+        };
+        let (plan, code, _) = ops::plan(&ctx.target, ctx.transport.as_ref(), &local, &request)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if !args.json {
+            output::say(&plan.render_text());
+        }
+        if !plan.ready() {
+            return Err(CliError::diagnostic(deploy::DeployError::NotReady(
+                plan.gates
+                    .iter()
+                    .filter(|g| !g.passed)
+                    .map(|g| format!("{}: {}", g.name, g.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )));
+        }
+        if ctx.target.approval && !args.yes && !approved(&args.env)? {
+            output::say("not approved: nothing was changed");
+            return Ok(Status::Failure);
+        }
+        let renderer = Renderer { json: args.json };
+        let deploy_ctx = DeployContext {
+            target: &ctx.target,
+            transport: ctx.transport.clone(),
+            local: &local,
+            root: &root,
+            code: &code,
+            events: &renderer,
+            machine: context::machine(),
+            pid: std::process::id(),
+            webhook,
+        };
+        let report = deploy::execute(&deploy_ctx, &plan)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if args.json {
+            let line = serde_json::json!({"event": "finished", "report": report});
+            output::print(&format!("{line}\n"))?;
+        } else {
+            let downtime = report.downtime_ms.map_or_else(String::new, |ms| {
+                format!(", downtime {:.1} s", ms as f64 / 1000.0)
+            });
+            match (report.outcome, &report.reason) {
+                (Outcome::Succeeded, _) | (_, None) => {
+                    output::say(&format!("{}{downtime}", outcome_text(report.outcome)));
+                }
+                (_, Some(reason)) => {
+                    output::say(&format!(
+                        "{}: {reason}{downtime}",
+                        outcome_text(report.outcome)
+                    ));
+                }
+            }
+            for line in &report.evidence {
+                output::say(&format!("  | {line}"));
+            }
+        }
+        Ok(if report.outcome == Outcome::Succeeded {
+            Status::Success
+        } else {
+            Status::Failure
+        })
+    })
+}
+
+pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Running => "running (or interrupted)",
+        Outcome::Succeeded => "deployed and verified",
+        Outcome::Refused => "refused, nothing changed",
+        Outcome::RolledBack => "ROLLED BACK and verified",
+        Outcome::RollbackFailed => {
+            "FAILED, and the rollback failed too: the environment needs an operator"
+        }
+    }
+}
+
+fn approved(env: &str) -> Result<bool, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        output::say(&format!(
+            "{env} requires approval: pass --yes (no terminal to ask on)"
+        ));
+        return Ok(false);
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "Deploy to {env}? [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::from)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Events on stderr for people, or NDJSON on stdout for machines.
+struct Renderer {
+    json: bool,
+}
+
+impl EventSink for Renderer {
+    fn event(&self, event: Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                let _ = output::print(&format!("{line}\n"));
+            }
+            return;
+        }
+        match event {
+            Event::StepStarted { title, .. } => output::say(&format!("==> {title}")),
+            Event::StepFinished {
+                ok: false,
+                elapsed_ms,
+                ..
+            } => {
+                output::say(&format!(
+                    "    failed after {:.1} s",
+                    elapsed_ms as f64 / 1000.0
+                ));
+            }
+            Event::StepFinished { elapsed_ms, .. } if elapsed_ms >= 1000 => {
+                output::say(&format!("    done in {:.1} s", elapsed_ms as f64 / 1000.0));
+            }
+            Event::ModuleProgress {
+                module,
+                index,
+                total,
+            } => {
+                output::say(&format!("    [{index}/{total}] {module}"));
+            }
+            Event::Notice { message } => output::say(&format!("note: {message}")),
+            Event::RollbackStarted { reason } => {
+                output::say(&format!("!!! {reason}\n==> rolling back"));
+            }
+            _ => {}
+        }
+    }
+}

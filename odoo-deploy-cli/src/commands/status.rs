@@ -1,0 +1,186 @@
+//! `odd status ENV`, `odd history ENV`, `odd lock ENV`, `odd unlock ENV`: what the
+//! environment's host says about itself.
+
+use odoo_deploy_core::clock;
+use odoo_deploy_core::lock::{EnvLock, LockState};
+use odoo_deploy_core::state;
+
+use crate::context::{self, ConfigArg, EnvContext};
+use crate::output::{self, CliError, Status};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The environment (a name from odd.toml).
+    env: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// `odd status`: deployed commit, lock, last outcome.
+pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
+    with_env(args, |ctx, json| async move {
+        let t = &ctx.target;
+        let transport = ctx.transport.as_ref();
+        let ledger = state::read_ledger(transport, &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let lock = EnvLock::new(&t.environment, t.layout.lock())
+            .state(transport, &context::machine())
+            .await
+            .map_err(CliError::diagnostic)?;
+        let release = state::current_release(transport, &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if json {
+            let value = serde_json::json!({
+                "environment": t.environment,
+                "current": ledger.current(),
+                "latest": ledger.latest(),
+                "release": release,
+                "lock": lock,
+            });
+            output::print(&format!("{value:#}\n"))?;
+            return Ok(Status::Success);
+        }
+        let mut out = format!("{} on {}\n", t.environment, t.host);
+        match ledger.current() {
+            Some(r) => out.push_str(&format!(
+                "  deployed: commit {} ({}), {}\n",
+                short(&r.commit),
+                r.id,
+                clock::human(r.finished_at.unwrap_or(r.started_at))
+            )),
+            None => out.push_str("  deployed: nothing by odd yet\n"),
+        }
+        out.push_str(&format!(
+            "  current release: {}\n",
+            release.as_deref().unwrap_or("none")
+        ));
+        if let Some(r) = ledger.latest() {
+            out.push_str(&format!(
+                "  last deploy: {} {} — {}{}\n",
+                r.id,
+                super::deploy::outcome_text(r.outcome),
+                r.reason.as_deref().unwrap_or(""),
+                r.window_override
+                    .as_ref()
+                    .map_or_else(String::new, |o| format!(" (window overridden: {o})"))
+            ));
+        }
+        out.push_str(&format!("  lock: {}\n", describe_lock(&lock)));
+        output::print(&out)?;
+        Ok(Status::Success)
+    })
+}
+
+/// `odd history`: every deploy, oldest first.
+pub(crate) fn history(args: &Args) -> Result<Status, CliError> {
+    with_env(args, |ctx, json| async move {
+        let t = &ctx.target;
+        let ledger = state::read_ledger(ctx.transport.as_ref(), &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if json {
+            let value = serde_json::to_string_pretty(ledger.records())
+                .map_err(|e| CliError::Report(miette::miette!("{e}")))?;
+            output::print(&format!("{value}\n"))?;
+            return Ok(Status::Success);
+        }
+        let mut out = String::new();
+        for r in ledger.records() {
+            out.push_str(&format!(
+                "{}  {}  {:<10}  {}  {}\n",
+                clock::human(r.started_at),
+                short(&r.commit),
+                format!("{:?}", r.outcome).to_lowercase(),
+                r.who,
+                r.reason.as_deref().unwrap_or("")
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("no deploys yet\n");
+        }
+        output::print(&out)?;
+        Ok(Status::Success)
+    })
+}
+
+/// `odd lock`: who holds the lock.
+pub(crate) fn lock(args: &Args) -> Result<Status, CliError> {
+    with_env(args, |ctx, json| async move {
+        let t = &ctx.target;
+        let state = EnvLock::new(&t.environment, t.layout.lock())
+            .state(ctx.transport.as_ref(), &context::machine())
+            .await
+            .map_err(CliError::diagnostic)?;
+        if json {
+            output::print(&format!("{}\n", serde_json::json!(state)))?;
+        } else {
+            output::print(&format!("{}\n", describe_lock(&state)))?;
+        }
+        Ok(Status::Success)
+    })
+}
+
+/// `odd unlock`: releases a lock whose holder is gone.
+pub(crate) fn unlock(args: &Args) -> Result<Status, CliError> {
+    with_env(args, |ctx, _| async move {
+        let t = &ctx.target;
+        let released = EnvLock::new(&t.environment, t.layout.lock())
+            .force_release(ctx.transport.as_ref(), &context::machine())
+            .await
+            .map_err(CliError::diagnostic)?;
+        match released {
+            Some(holder) => output::say(&format!(
+                "released the stale lock of {} (pid {})",
+                holder.owner, holder.pid
+            )),
+            None => output::say("not locked"),
+        }
+        Ok(Status::Success)
+    })
+}
+
+fn describe_lock(state: &LockState) -> String {
+    match state {
+        LockState::Free => "free".to_owned(),
+        LockState::Held {
+            holder,
+            heartbeat_age_secs,
+        } => format!(
+            "held by {} on {} (pid {}) since {}: {}{}",
+            holder.owner,
+            holder.machine,
+            holder.pid,
+            clock::human(holder.started_at),
+            holder.message,
+            heartbeat_age_secs.map_or_else(String::new, |a| format!(", heartbeat {a} s ago"))
+        ),
+        LockState::Stale { holder, why } => format!(
+            "STALE: held by {} on {} (pid {}) since {} ({why}); `odd unlock` releases it",
+            holder.owner,
+            holder.machine,
+            holder.pid,
+            clock::human(holder.started_at)
+        ),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn with_env<F, Fut>(args: &Args, f: F) -> Result<Status, CliError>
+where
+    F: FnOnce(EnvContext, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<Status, CliError>>,
+{
+    let loaded = args.config.load()?;
+    context::runtime()?.block_on(async {
+        let ctx = EnvContext::open(loaded, &args.env).await?;
+        f(ctx, args.json).await
+    })
+}
