@@ -4,5 +4,6 @@
 mod support;
 
 mod check;
+mod deploy;
 mod graph;
 mod manifest;

@@ -1,0 +1,329 @@
+//! `odd deploy` end to end: the real binary, a real PostgreSQL cluster, the stand-in Odoo
+//! and, for the main path, a real sshd on loopback.
+
+use std::process::Command;
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use odoo_deploy_fixtures::sshd::Sshd;
+use serde_json::Value;
+
+/// Runs `odd ARGS --config <demo>`; returns (exit code, stdout, stderr).
+fn odd(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(args)
+        .arg("--config")
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run odd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `odd deploy demo --yes --json`: the NDJSON events and the final report.
+fn deploy(demo: &Demo, extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let mut args = vec!["deploy", "demo", "--yes", "--json"];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = odd(demo, &args, &[]);
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not NDJSON ({e}): {l}\n{stderr}"))
+        })
+        .collect();
+    (code, events, stderr)
+}
+
+fn report(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "finished")
+        .map(|e| &e["report"])
+        .expect("a finished event")
+}
+
+fn sql(cluster: &PgCluster, db: &str, query: &str) -> String {
+    cluster.psql(db, query).expect("query").trim().to_owned()
+}
+
+fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
+    sql(
+        cluster,
+        db,
+        &format!(
+            "SELECT state || '|' || coalesce(latest_version, '') FROM ir_module_module WHERE name = '{module}'"
+        ),
+    )
+}
+
+fn status(demo: &Demo) -> Value {
+    let (code, stdout, stderr) = odd(demo, &["status", "demo", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("status JSON")
+}
+
+fn migration_runs(cluster: &PgCluster, db: &str) -> String {
+    sql(
+        cluster,
+        db,
+        "SELECT coalesce(string_agg(module || ':' || script, ',' ORDER BY id), '') FROM acme_migration_log",
+    )
+}
+
+#[test]
+fn v1_v2_v3_deploy_over_ssh_and_every_result_is_checked() {
+    let cluster = PgCluster::shared();
+    let sshd = Sshd::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(sshd)).expect("demo");
+    let auths_before = sshd.auth_count();
+
+    // v1: a first install.
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "succeeded", "{r:#}");
+    assert!(
+        events.iter().any(|e| e["event"] == "module_progress"),
+        "per-module progress is reported"
+    );
+    assert!(
+        events.iter().any(|e| e["event"] == "odoo_log"),
+        "Odoo's log is streamed"
+    );
+    // One SSH authentication for the whole deploy (the required environment is absent).
+    assert_eq!(
+        sshd.auth_count() - auths_before,
+        1,
+        "one master connection per host per deploy"
+    );
+    for module in ["acme_base", "acme_sale", "acme_legacy", "acme_helpdesk"] {
+        assert!(
+            module_state(cluster, &demo.db, module).starts_with("installed|18.0."),
+            "{module}"
+        );
+    }
+    let stored = sql(
+        cluster,
+        &demo.db,
+        "SELECT value FROM ir_config_parameter WHERE key = 'odd.installed_checksums'",
+    );
+    let stored: Value = serde_json::from_str(&stored).expect("checksums JSON");
+    assert_eq!(
+        stored["acme_sale"].as_str().map(str::len),
+        Some(40),
+        "{stored:#}"
+    );
+    let s = status(&demo);
+    assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+    assert_eq!(s["lock"]["state"], "free");
+    let first_release = s["release"].as_str().expect("release").to_owned();
+
+    // v2: a new column on a module with dependents, and a new module.
+    demo.checkout(2).expect("v2");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    assert_eq!(
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'"
+        ),
+        "1"
+    );
+    assert!(module_state(cluster, &demo.db, "acme_loyalty").starts_with("installed|"));
+    let r = report(&events);
+    assert!(r["downtime_ms"].as_u64().is_some_and(|d| d > 0), "{r:#}");
+    assert_eq!(
+        r["backups"].as_array().map(Vec::len),
+        Some(1),
+        "a snapshot before the update"
+    );
+    let s = status(&demo);
+    assert_eq!(s["current"]["commit"], demo.repo.sha(2).expect("sha"));
+    assert_eq!(
+        s["current"]["previous_commit"],
+        demo.repo.sha(1).expect("sha")
+    );
+    assert_eq!(s["current"]["previous_release"], first_release.as_str());
+    assert!(
+        s["current"]["changes"]["effective_update"]
+            .as_array()
+            .is_some_and(|a| a.len() > 1 && a.contains(&Value::from("acme_partner"))),
+        "{s:#}"
+    );
+
+    // v3: a version bump with migration scripts; they run exactly once.
+    demo.checkout(3).expect("v3");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    assert_eq!(
+        module_state(cluster, &demo.db, "acme_sale"),
+        "installed|18.0.1.4.0"
+    );
+    assert_eq!(
+        migration_runs(cluster, &demo.db),
+        "acme_sale:pre-rename_channel,acme_sale:post-fill_defaults"
+    );
+    // A deploy of the same commit again changes nothing and runs no script.
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        migration_runs(cluster, &demo.db),
+        "acme_sale:pre-rename_channel,acme_sale:post-fill_defaults"
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    assert_eq!(code, 0);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(history.len(), 4);
+    assert!(history.iter().all(|r| r["outcome"] == "succeeded"));
+}
+
+#[test]
+fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(3).expect("v3");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = digest(cluster, &demo.db);
+    let release_before = status(&demo)["release"].clone();
+
+    // v4: acme_report's update fails after acme_helpdesk was committed.
+    demo.checkout(4).expect("v4");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    assert!(
+        r["reason"].as_str().is_some_and(|s| s.contains("update")),
+        "{r:#}"
+    );
+    assert!(
+        r["evidence"].as_array().is_some_and(|e| e
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("CRITICAL")))),
+        "the failing log lines are kept: {r:#}"
+    );
+    assert!(events.iter().any(|e| e["event"] == "rollback_started"));
+    assert_eq!(
+        digest(cluster, &demo.db),
+        before,
+        "the data equals the pre-deploy data"
+    );
+    let s = status(&demo);
+    assert_eq!(
+        s["release"], release_before,
+        "the previous release is current again"
+    );
+    assert_eq!(s["latest"]["outcome"], "rolled_back");
+    assert_eq!(s["lock"]["state"], "free");
+    // The failed database is kept aside for forensics.
+    let aside = sql(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}-replaced-%'",
+            demo.db
+        ),
+    );
+    assert_eq!(aside, "1");
+}
+
+#[test]
+fn the_window_refuses_unless_overridden_with_a_reason_the_ledger_keeps() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.extend_config(
+        r#"window = { deny = [{ from = "00:00", to = "24:00", reason = "change freeze" }] }"#,
+    )
+    .expect("config");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("change freeze"), "{stderr}");
+    assert!(
+        !demo.deploy_dir.join("ledger.jsonl").exists(),
+        "a refused deploy changes nothing"
+    );
+    let (code, events, stderr) = deploy(&demo, &["--override-window", "hotfix INC-42"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report(&events)["outcome"], "succeeded");
+    assert_eq!(status(&demo)["current"]["window_override"], "hotfix INC-42");
+}
+
+#[test]
+fn of_two_deploys_started_together_exactly_one_runs() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_odd"))
+            .args(["deploy", "demo", "--yes", "--json", "--config"])
+            .arg(demo.config_path())
+            // Slow updates, so the two runs overlap.
+            .env("ODD_STANDIN_DELAY", "0.1")
+            .output()
+            .expect("odd runs")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(2)),
+        "{codes:?}"
+    );
+    let loser = if a.status.code() == Some(2) { &a } else { &b };
+    let text = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        text.contains("is locked by") && text.contains("deploy "),
+        "{text}"
+    );
+    assert_eq!(
+        status(&demo)["lock"]["state"],
+        "free",
+        "no lock is left behind"
+    );
+}
+
+/// A digest of every table's rows (sorted), standing for `pg_dump --data-only`.
+fn digest(cluster: &PgCluster, db: &str) -> String {
+    let tables = sql(
+        cluster,
+        db,
+        "SELECT string_agg(quote_ident(table_name), ',' ORDER BY table_name) FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    );
+    let mut all = String::new();
+    for table in tables.split(',') {
+        all.push_str(table);
+        all.push('\n');
+        all.push_str(&sql(
+            cluster,
+            db,
+            &format!(
+                "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+            ),
+        ));
+    }
+    format!("{:x}", fnv1a(&all))
+}
+
+/// FNV-1a, enough to compare two dumps in a test.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
