@@ -327,3 +327,73 @@ fn fnv1a(text: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[test]
+fn secrets_appear_in_no_event_log_plan_or_ledger() {
+    use odoo_deploy_fixtures::pg::PgAuth;
+    // A cluster that wants a password, so the database password is a real secret.
+    let cluster = PgCluster::builder()
+        .auth(PgAuth::Scram)
+        .start()
+        .expect("scram cluster");
+    let db_password = cluster.password().expect("a generated password").to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), &cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, first, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // The smoke login's password (Odoo accepts a plaintext one and upgrades it).
+    let smoke_password = "smoke-S3cret-5521";
+    sql(
+        &cluster,
+        &demo.db,
+        &format!("UPDATE res_users SET password = '{smoke_password}' WHERE login = 'admin'"),
+    );
+    let secret_file = dir.path().join("admin-password");
+    std::fs::write(&secret_file, smoke_password).expect("secret file");
+    demo.set_smoke_login("admin", &secret_file).expect("config");
+    // The webhook URL carries a token; nothing listens there, so delivery fails.
+    let webhook = "http://127.0.0.1:9/hooks/odd?token=hook-S3cret-8803";
+    demo.extend_config(r#"notify = { webhook_env = "ODD_TEST_WEBHOOK" }"#)
+        .expect("config");
+    demo.checkout(2).expect("v2");
+
+    let env = [("ODD_TEST_WEBHOOK", webhook)];
+    let plan_text = odd(&demo, &["plan", "demo"], &env);
+    let plan_json = odd(&demo, &["plan", "demo", "--json"], &env);
+    let (code, stdout, stderr) = odd(&demo, &["deploy", "demo", "--yes", "--json"], &env);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert!(
+        stdout.contains("notification was not delivered"),
+        "a failed notification is reported: {stdout}"
+    );
+    let text_deploy = odd(&demo, &["deploy", "demo", "--yes"], &env);
+    let history = odd(&demo, &["history", "demo", "--json"], &env);
+    let status = odd(&demo, &["status", "demo", "--json"], &env);
+    let ledger = std::fs::read_to_string(demo.deploy_dir.join("ledger.jsonl")).expect("ledger");
+    let odoo_log = std::fs::read_to_string(&demo.odoo_log).unwrap_or_default();
+    let mut seen = vec![stdout, stderr, ledger, odoo_log];
+    for (_, out, err) in [plan_text, plan_json, text_deploy, history, status] {
+        seen.push(out);
+        seen.push(err);
+    }
+    seen.extend(first.iter().map(Value::to_string));
+    assert!(
+        seen.iter().any(|s| s.contains("smoke")),
+        "the outputs were captured"
+    );
+    for secret in [
+        db_password.as_str(),
+        smoke_password,
+        webhook,
+        "hook-S3cret-8803",
+    ] {
+        for (i, text) in seen.iter().enumerate() {
+            assert!(
+                !text.contains(secret),
+                "secret {secret:?} leaked in output #{i}:\n{text}"
+            );
+        }
+    }
+}
