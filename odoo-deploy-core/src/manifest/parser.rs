@@ -41,14 +41,6 @@ fn not_literal(at: Span, message: impl Into<String>, label: impl Into<String>) -
 
 /// Evaluate `src` as `ast.literal_eval` would.
 pub(crate) fn literal_eval(src: &str) -> Result<Value, Located> {
-    if let Some(at) = nul_byte(src.as_bytes()) {
-        return Err(Located::new(
-            ErrorKind::Syntax,
-            Span { offset: at, len: 1 },
-            "source code string cannot contain null bytes",
-            "a NUL byte",
-        ));
-    }
     let mut p = Parser {
         lx: Lexer::new(src),
         peeked: None,
@@ -563,15 +555,4 @@ fn unhashable(ty: &str, at: Span) -> Located {
 
 fn text_of(src: &str, at: Span) -> &str {
     src.get(at.offset..at.offset + at.len).unwrap_or("")
-}
-
-fn nul_byte(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == 0 {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
