@@ -4,12 +4,22 @@
 //! [`Value`] is the literal as Python would build it; [`Manifest`] is the typed model on top.
 //! Every value keeps the [`Span`] of the text it came from, so later checks can point at it.
 //!
-//! The reader is a small tokenizer ([`lexer`]) and a recursive-descent evaluator ([`parser`])
-//! that follow Python 3.11: every literal form, comments, continuations, Python's rules on
-//! indentation and its limit of 200 nested brackets. Differences from Python, all reported
-//! as [`ErrorKind::Unsupported`]: strings holding lone surrogates (`'\ud800'`), and
-//! `\N{…}` names outside the table in [`names`]. A parenthesised `(set)()` is refused
-//! (Python accepts it as `set()`).
+//! The reader is a small tokenizer (`lexer`) and a recursive-descent evaluator (`parser`)
+//! that follow Python 3.11, the oracle of the tests: every literal form (string prefixes
+//! and escapes, implicit concatenation, ints of any size and base, floats, complex
+//! `a+bj`, `...`, tuples, lists, dicts, sets, `set()`), comments, backslash
+//! continuations, CPython's indentation rules, and its limit of 200 nested brackets.
+//! Duplicate dict keys and set elements follow Python's equality (`1 == 1.0 == True`).
+//! Reading is linear in the size of the text and never recurses deeper than the bracket
+//! nesting (at most ~1 MB of stack in debug builds, far less in release).
+//!
+//! Differences from Python, all reported as [`ErrorKind::Unsupported`]: strings holding
+//! lone surrogates (`'\ud800'`, which could not be stored as UTF-8 anyway), and `\N{…}`
+//! names outside the table in `names` (ASCII, Latin, Greek, Cyrillic, punctuation,
+//! symbols, arrows, maths, box drawing, dingbats, common emoji, usual aliases).
+//!
+//! Sets: Python iterates a set in hash order, which for `str` changes from run to run;
+//! [`Value`] keeps set elements in source order after removing duplicates.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
