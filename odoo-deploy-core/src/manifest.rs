@@ -121,14 +121,24 @@ impl<T: serde::Serialize> serde::Serialize for Spanned<T> {
 }
 
 /// `auto_install`: `False`, `True`, or (Odoo ≥ 16) the dependencies that trigger it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(untagged)]
+/// Serialises as `false`, `true` or the list, as written in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AutoInstall {
     #[default]
     No,
     Yes,
     /// Installed automatically once all of these (a subset of `depends`) are installed.
     When(Vec<String>),
+}
+
+impl serde::Serialize for AutoInstall {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AutoInstall::No => s.serialize_bool(false),
+            AutoInstall::Yes => s.serialize_bool(true),
+            AutoInstall::When(triggers) => triggers.serialize(s),
+        }
+    }
 }
 
 impl AutoInstall {

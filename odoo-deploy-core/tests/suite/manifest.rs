@@ -381,6 +381,28 @@ fn typed_model() {
     let m = Manifest::parse("old", &old, &text).expect("old manifest");
     assert_eq!(m.author.as_deref(), Some("José & Co"));
     assert_eq!(m.auto_install, AutoInstall::No);
+    let json = serde_json::to_value(&m).expect("serialize");
+    assert_eq!(json["auto_install"], serde_json::json!(false));
+    assert_eq!(json["installable"], serde_json::json!(true));
+    assert_eq!(
+        json["other"]["update_xml"],
+        serde_json::json!(["old_view.xml"])
+    );
+
+    let bridge = fixtures_dir("valid").join("auto_install_true.py");
+    let text = std::fs::read_to_string(&bridge).expect("fixture");
+    let m = Manifest::parse("bridge", &bridge, &text).expect("bridge manifest");
+    assert_eq!(m.auto_install, AutoInstall::Yes);
+    assert!(m.auto_install.is_auto());
+    let json = serde_json::to_value(&m).expect("serialize");
+    assert_eq!(json["auto_install"], serde_json::json!(true));
+    assert_eq!(json["name"], serde_json::json!("bridge"));
+    assert_eq!(json["title"], serde_json::json!("Bridge"));
+    assert_eq!(m.source(), text);
+    let span = m.value_span("auto_install").expect("span");
+    assert_eq!(&text[span.offset..span.offset + span.len], "True");
+    let span = m.key_span("version").expect("span");
+    assert_eq!(&text[span.offset..span.offset + span.len], "'version'");
 }
 
 #[test]
