@@ -1367,3 +1367,25 @@ fn python_edge_cases() {
     .collect();
     differential("edge cases", &texts);
 }
+
+#[test]
+fn valid_corpus_as_typed_manifests() {
+    for (name, bytes) in corpus("valid") {
+        let text = String::from_utf8(bytes).expect("UTF-8 fixture");
+        let path = Path::new("valid").join(&name);
+        match Manifest::parse("addon", &path, &text) {
+            Ok(m) => assert_eq!(m.raw, literal_eval(&text).expect("same value"), "{name}"),
+            Err(e) => {
+                // Legal Python, but Odoo wants a dict with typed keys.
+                assert!(
+                    matches!(e.kind(), ErrorKind::NotDict | ErrorKind::Type),
+                    "{name}: {e}"
+                );
+                assert!(
+                    name == "tuple_top_level.py" || name == "numbers.py",
+                    "{name}: {e}"
+                );
+            }
+        }
+    }
+}
