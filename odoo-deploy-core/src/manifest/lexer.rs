@@ -62,6 +62,16 @@ fn syntax(at: Span, message: impl Into<String>, label: impl Into<String>) -> Loc
     Located::new(ErrorKind::Syntax, at, message, label)
 }
 
+/// Python refuses NUL anywhere in the source, even in strings and comments.
+fn nul(at: usize) -> Located {
+    Located::new(
+        ErrorKind::Syntax,
+        span(at, at + 1),
+        "source code string cannot contain null bytes",
+        "a NUL byte",
+    )
+}
+
 fn is_ident_start(c: char) -> bool {
     c == '_' || c.is_ascii_alphabetic() || (!c.is_ascii() && c.is_alphabetic())
 }
@@ -122,9 +132,12 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn skip_comment(&mut self) {
+    fn skip_comment(&mut self) -> Result<(), Located> {
         let (b, mut i) = (self.b, self.pos);
         while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+            if b[i] == 0 {
+                return Err(nul(i));
+            }
             i += 1;
         }
         self.pos = i;
@@ -132,6 +145,7 @@ impl<'a> Lexer<'a> {
         while !self.src.is_char_boundary(self.pos) {
             self.pos += 1;
         }
+        Ok(())
     }
 
     /// Indentation at the start of a logical line outside brackets. Returns `Some(Eof)`
@@ -171,7 +185,7 @@ impl<'a> Lexer<'a> {
             }
             match self.peek_byte(0) {
                 Some(b'#') => {
-                    self.skip_comment();
+                    self.skip_comment()?;
                     if !self.eat_newline() {
                         return Ok(Some(self.eof_token()?));
                     }
@@ -254,7 +268,7 @@ impl<'a> Lexer<'a> {
             };
             match c {
                 b' ' | b'\t' | b'\x0c' => self.pos += 1,
-                b'#' => self.skip_comment(),
+                b'#' => self.skip_comment()?,
                 b'\\' => self.continuation()?,
                 b'\n' | b'\r' => {
                     let at = self.pos;
@@ -290,6 +304,7 @@ impl<'a> Lexer<'a> {
             self.peek_char().unwrap_or('\0')
         };
         match c {
+            '\0' => Err(nul(start)),
             '(' | '[' | '{' => {
                 if self.open.len() >= MAX_NESTING {
                     return Err(Located::new(
@@ -446,7 +461,7 @@ impl<'a> Lexer<'a> {
             // Tight loop over ordinary bytes (this is most of a big manifest).
             while i < b.len() {
                 let c = b[i];
-                if c == q || c == b'\\' || c == b'\n' || c == b'\r' {
+                if c == q || c == b'\\' || c == b'\n' || c == b'\r' || c == 0 {
                     break;
                 }
                 i += 1;
@@ -468,8 +483,12 @@ impl<'a> Lexer<'a> {
                 plain = false;
             }
             match c {
+                0 => return Err(nul(i)),
                 b'\\' => {
                     i += 1;
+                    if self.b.get(i) == Some(&0) {
+                        return Err(nul(i));
+                    }
                     if self.b.get(i) == Some(&b'\r') && self.b.get(i + 1) == Some(&b'\n') {
                         i += 1;
                     }

@@ -13,6 +13,8 @@ enum Shape {
     Number,
     /// `+` or `-` applied to a [`Shape::Number`].
     Signed,
+    /// The bare name `set`, inside parentheses: only `(set)()` can make it a literal.
+    SetName,
     /// Anything else.
     Other,
 }
@@ -41,14 +43,6 @@ fn not_literal(at: Span, message: impl Into<String>, label: impl Into<String>) -
 
 /// Evaluate `src` as `ast.literal_eval` would.
 pub(crate) fn literal_eval(src: &str) -> Result<Value, Located> {
-    if let Some(at) = nul_byte(src.as_bytes()) {
-        return Err(Located::new(
-            ErrorKind::Syntax,
-            Span { offset: at, len: 1 },
-            "source code string cannot contain null bytes",
-            "a NUL byte",
-        ));
-    }
     let mut p = Parser {
         lx: Lexer::new(src),
         peeked: None,
@@ -184,6 +178,7 @@ impl Parser<'_> {
         if !matches!(self.peek()?.tok, Tok::Comma) {
             return Ok((first, false));
         }
+        no_set_name(&first)?;
         let mut span = first.value.span;
         let mut items = vec![first.value];
         while matches!(self.peek()?.tok, Tok::Comma) {
@@ -192,6 +187,7 @@ impl Parser<'_> {
                 break;
             }
             let item = self.expr()?;
+            no_set_name(&item)?;
             span = join(span, item.value.span);
             items.push(item.value);
         }
@@ -260,8 +256,8 @@ impl Parser<'_> {
         while matches!(self.peek()?.tok, Tok::Plus | Tok::Minus) {
             signs.push(self.bump()?);
         }
-        let operand = self.atom()?;
-        self.no_trailer(&operand)?;
+        let mut operand = self.atom()?;
+        self.no_trailer(&mut operand)?;
         let Some(sign) = signs.last() else {
             return Ok(operand);
         };
@@ -274,6 +270,7 @@ impl Parser<'_> {
             ));
         }
         let span = join(sign.span, operand.value.span);
+        no_set_name(&operand)?;
         if operand.shape != Shape::Number {
             return Err(not_literal(
                 span,
@@ -300,7 +297,10 @@ impl Parser<'_> {
 
     /// An atom must not be followed by a call, subscript or attribute.
     #[inline(never)]
-    fn no_trailer(&mut self, atom: &Parsed) -> Result<(), Located> {
+    fn no_trailer(&mut self, atom: &mut Parsed) -> Result<(), Located> {
+        if atom.shape == Shape::SetName {
+            return self.set_call(atom);
+        }
         let src = self.lx.src();
         let next = self.peek()?;
         let what = match &next.tok {
@@ -318,6 +318,31 @@ impl Parser<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// `set` followed by `(` `)` is `set()`; followed by `)` it may still become one, as
+    /// in `(set)()`; anything else is a name, which is not a literal.
+    #[inline(never)]
+    fn set_call(&mut self, atom: &mut Parsed) -> Result<(), Located> {
+        let at = atom.value.span;
+        match self.peek()?.tok {
+            Tok::Close(b')') => Ok(()),
+            Tok::Open(b'(') => {
+                self.bump()?;
+                let close = self.bump()?;
+                if !matches!(close.tok, Tok::Close(b')')) {
+                    return Err(not_literal(
+                        join(at, close.span),
+                        "`set(...)` with arguments is a call, not a literal",
+                        "only `set()` (empty) is allowed",
+                    ));
+                }
+                atom.value = Value::new(ValueKind::Set(Vec::new()), join(at, close.span));
+                atom.shape = Shape::Other;
+                Ok(())
+            }
+            _ => Err(not_literal(at, "the name `set` is not a literal", "a name")),
+        }
     }
 
     fn expect_close(&mut self, close: u8) -> Result<Token, Located> {
@@ -443,20 +468,10 @@ impl Parser<'_> {
             "True" => ValueKind::Bool(true),
             "False" => ValueKind::Bool(false),
             "None" => ValueKind::None,
-            "set" if matches!(self.peek()?.tok, Tok::Open(b'(')) => {
-                let open = self.bump()?;
-                let close = self.bump()?;
-                if !matches!(close.tok, Tok::Close(b')')) {
-                    return Err(not_literal(
-                        join(at, close.span),
-                        "`set(...)` with arguments is a call, not a literal",
-                        "only `set()` (empty) is allowed",
-                    ));
-                }
-                let _ = open;
+            "set" if matches!(self.peek()?.tok, Tok::Open(b'(') | Tok::Close(b')')) => {
                 return Ok(Parsed {
-                    value: Value::new(ValueKind::Set(Vec::new()), join(at, close.span)),
-                    shape: Shape::Other,
+                    value: Value::new(ValueKind::None, at),
+                    shape: Shape::SetName,
                 });
             }
             _ => {
@@ -551,6 +566,17 @@ impl Parser<'_> {
     }
 }
 
+fn no_set_name(item: &Parsed) -> Result<(), Located> {
+    if item.shape == Shape::SetName {
+        return Err(not_literal(
+            item.value.span,
+            "the name `set` is not a literal",
+            "a name",
+        ));
+    }
+    Ok(())
+}
+
 fn unhashable(ty: &str, at: Span) -> Located {
     Located::new(
         ErrorKind::Value,
@@ -563,15 +589,4 @@ fn unhashable(ty: &str, at: Span) -> Located {
 
 fn text_of(src: &str, at: Span) -> &str {
     src.get(at.offset..at.offset + at.len).unwrap_or("")
-}
-
-fn nul_byte(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == 0 {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
