@@ -309,3 +309,81 @@ async fn click_odoo_update_checksums_give_the_same_change_set() {
     assert_eq!(names(&a.install), names(&b.install));
     assert_eq!(a.effective_update, b.effective_update);
 }
+
+/// The Python that has click-odoo-contrib (scripts/test installs it; CI runs that).
+fn peer_python() -> String {
+    let python = std::env::var("ODD_PEER_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import click_odoo_contrib._addon_hash"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} cannot import click_odoo_contrib: run the tests with scripts/test (it installs the peers)"
+    );
+    python
+}
+
+#[test]
+fn checksums_equal_click_odoo_contribs_addon_hash() {
+    use odoo_deploy_core::checksum::{ChecksumRules, DEFAULT_EXCLUDE_PATTERNS, addon_checksum};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = SampleHistory::build(&dir.path().join("repo")).expect("history");
+    // Files each rule is about: compiled Python, templates, languages, static, tests.
+    let sale = repo.path().join("custom_addons/acme_sale");
+    for (rel, body) in [
+        ("models/__pycache__/sale.cpython-311.pyc", "bytes"),
+        ("i18n/acme_sale.pot", "template"),
+        ("i18n/fr.po", "msgid \"\""),
+        ("i18n/fr_BE.po", "msgid \"x\""),
+        ("i18n/de.po", "msgid \"y\""),
+        ("i18n_extra/fr.po", "extra"),
+        ("static/src/js/app.js", "js"),
+        ("tests/test_sale.py", "test"),
+        ("data/empty.xml", ""),
+        ("data/ünïcode name.xml", "<odoo/>"),
+    ] {
+        let path = sale.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, body).expect("write");
+    }
+    let addons: Vec<PathBuf> = ["odoo/addons", "custom_addons"]
+        .iter()
+        .flat_map(|p| std::fs::read_dir(repo.path().join(p)).expect("addons path"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("__manifest__.py").is_file())
+        .collect();
+    assert!(addons.len() > 20, "{addons:?}");
+    for langs in [vec!["en_US"], vec!["en_US", "fr_BE"]] {
+        let script = format!(
+            "import sys, json\n\
+             from click_odoo_contrib._addon_hash import addon_hash\n\
+             patterns = [p.strip() for p in {patterns:?}.split(',')]\n\
+             dirs = json.load(sys.stdin)\n\
+             print(json.dumps([addon_hash(d, patterns, {langs:?}) for d in dirs]))\n",
+            patterns = DEFAULT_EXCLUDE_PATTERNS,
+        );
+        let dirs: Vec<String> = addons.iter().map(|p| p.display().to_string()).collect();
+        let mut child = std::process::Command::new(peer_python())
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(serde_json::to_string(&dirs).expect("json").as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("python ends");
+        assert!(out.status.success());
+        let theirs: Vec<String> = serde_json::from_slice(&out.stdout).expect("json");
+        let rules = ChecksumRules::new(DEFAULT_EXCLUDE_PATTERNS, &langs);
+        for (dir, theirs) in addons.iter().zip(&theirs) {
+            let ours = addon_checksum(dir, &rules).expect("checksum");
+            assert_eq!(&ours, theirs, "{} with languages {langs:?}", dir.display());
+        }
+    }
+}
