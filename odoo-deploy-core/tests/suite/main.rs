@@ -1,4 +1,5 @@
 //! The integration tests of odoo-deploy-core, one binary.
+#![allow(clippy::disallowed_methods)] // tests run peers (python3, click-odoo-contrib) directly
 
 mod backup;
 mod changes;
