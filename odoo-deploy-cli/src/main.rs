@@ -46,6 +46,12 @@ enum Command {
     Lock(commands::status::Args),
     /// Release a lock whose holder is gone (refused while it is alive).
     Unlock(commands::status::Args),
+    /// Take verified backups (database + filestore); `odd backup verify ID` checks one again.
+    Backup(commands::backup::Args),
+    /// List an environment's backups with their verification status.
+    Backups(commands::backup::ListArgs),
+    /// Restore a backup (the current database and filestore are kept aside).
+    Restore(commands::backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
         Command::History(args) => commands::status::history(&args),
         Command::Lock(args) => commands::status::lock(&args),
         Command::Unlock(args) => commands::status::unlock(&args),
+        Command::Backup(args) => commands::backup::run(&args),
+        Command::Backups(args) => commands::backup::list(&args),
+        Command::Restore(args) => commands::backup::restore(&args),
     };
     output::finish(result)
 }

@@ -275,3 +275,159 @@ pub async fn plan(
     });
     Ok((plan, code, env))
 }
+
+/// Which backups `odd backup` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupKinds {
+    Snapshot,
+    Dump,
+    Both,
+}
+
+/// Why a backup or restore operation failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] crate::http::CheckError),
+}
+
+/// Who runs a maintenance operation, for the lock.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub who: String,
+    pub machine: String,
+    pub pid: u32,
+}
+
+/// Takes backups with the environment locked. A dump is taken while Odoo runs
+/// (`pg_dump` reads one snapshot, and the filestore, copied after it, holds every file
+/// the dump references); a snapshot needs Odoo stopped (a template copy refuses other
+/// connections, and the pair must be consistent), so Odoo is stopped for it and started
+/// again, with its health checked.
+pub async fn backup(
+    target: &Target,
+    transport: &dyn Transport,
+    kinds: BackupKinds,
+    operator: &Operator,
+    progress: &dyn crate::backup::BackupProgress,
+) -> Result<Vec<crate::backup::BackupMetadata>, MaintenanceError> {
+    let current = state::read_ledger(transport, &target.layout)
+        .await?
+        .current()
+        .map(|r| r.commit.clone());
+    let backup_target = target.backup_target(current.as_deref());
+    with_lock(target, transport, operator, "backup", async {
+        let backups =
+            crate::backup::Backups::new(transport, &backup_target).with_progress(progress);
+        let mut taken = Vec::new();
+        if matches!(kinds, BackupKinds::Dump | BackupKinds::Both) {
+            let opts = crate::backup::DumpOptions {
+                restore_test: target.restore_test,
+                ..crate::backup::DumpOptions::default()
+            };
+            taken.push(backups.dump(&opts).await?);
+        }
+        if matches!(kinds, BackupKinds::Snapshot | BackupKinds::Both) {
+            transport
+                .check(&target.service.stop(), &crate::transport::Discard)
+                .await?;
+            let snapshot = backups.snapshot().await;
+            let started = restart(target, transport).await;
+            taken.push(snapshot?);
+            started?;
+        }
+        Ok(taken)
+    })
+    .await
+}
+
+/// Restores backup `id` with the environment locked and Odoo stopped; the replaced
+/// database and filestore are kept aside. Odoo is started again and its health checked.
+pub async fn restore(
+    target: &Target,
+    transport: &dyn Transport,
+    id: &str,
+    operator: &Operator,
+    progress: &dyn crate::backup::BackupProgress,
+) -> Result<crate::backup::RestoreReport, MaintenanceError> {
+    let backup_target = target.backup_target(None);
+    with_lock(
+        target,
+        transport,
+        operator,
+        &format!("restore {id}"),
+        async {
+            let backups =
+                crate::backup::Backups::new(transport, &backup_target).with_progress(progress);
+            // Read (and so check) the backup before Odoo goes down.
+            backups.get(id).await?;
+            transport
+                .check(&target.service.stop(), &crate::transport::Discard)
+                .await?;
+            let report = backups.restore(id).await;
+            let started = restart(target, transport).await;
+            let report = report?;
+            started?;
+            Ok(report)
+        },
+    )
+    .await
+}
+
+async fn restart(target: &Target, transport: &dyn Transport) -> Result<(), MaintenanceError> {
+    transport
+        .check(&target.service.start(), &crate::transport::Discard)
+        .await?;
+    let http = crate::http::OdooHttp::new(&target.base_url, std::time::Duration::from_secs(10))?;
+    http.wait_healthy(
+        &target.health_path,
+        target.health_timeout,
+        std::time::Duration::from_millis(250),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn with_lock<T>(
+    target: &Target,
+    transport: &dyn Transport,
+    operator: &Operator,
+    what: &str,
+    body: impl std::future::Future<Output = Result<T, MaintenanceError>>,
+) -> Result<T, MaintenanceError> {
+    let lock = crate::lock::EnvLock::new(&target.environment, target.layout.lock());
+    transport.mkdir_p(&target.layout.deploy_dir).await?;
+    let info = crate::lock::LockInfo {
+        owner: operator.who.clone(),
+        machine: operator.machine.clone(),
+        pid: operator.pid,
+        started_at: crate::clock::now_unix(),
+        commit: None,
+        message: what.to_owned(),
+        deploy_id: None,
+    };
+    lock.acquire(transport, &info).await?;
+    // The heartbeat runs beside the body, so a long dump never looks stale.
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(crate::lock::HEARTBEAT_EVERY).await;
+            let _ = lock.beat(transport).await;
+        }
+    };
+    let result = tokio::select! {
+        result = body => result,
+        () = heartbeat => unreachable!("the heartbeat never ends"),
+    };
+    lock.release(transport).await?;
+    result
+}

@@ -1,5 +1,6 @@
 //! One file per command: arguments in, one call into core, rendering out.
 
+pub(crate) mod backup;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod deploy;
