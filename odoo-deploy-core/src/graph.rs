@@ -91,12 +91,13 @@ impl AddonGraph {
         // Nodes in name order, so that node indices sort like names.
         for addon in addons.iter() {
             let manifest = &addon.manifest;
-            let mut seen = HashSet::new();
-            let depends: Vec<String> = manifest
-                .depends_names()
-                .filter(|dep| seen.insert(*dep))
-                .map(str::to_owned)
-                .collect();
+            // Short lists: a linear scan beats hashing.
+            let mut depends: Vec<String> = Vec::with_capacity(manifest.depends.len());
+            for dep in manifest.depends_names() {
+                if !depends.iter().any(|d| d == dep) {
+                    depends.push(dep.to_owned());
+                }
+            }
             let auto_install = match &manifest.auto_install {
                 AutoInstall::No => None,
                 AutoInstall::Yes => Some(depends.clone()),
@@ -114,9 +115,11 @@ impl AddonGraph {
         let mut missing = Vec::new();
         for addon in addons.iter() {
             let from = index[&addon.name];
-            let mut seen = HashSet::new();
-            for dep in &addon.manifest.depends {
-                if !seen.insert(dep.value.as_str()) {
+            for (i, dep) in addon.manifest.depends.iter().enumerate() {
+                if addon.manifest.depends[..i]
+                    .iter()
+                    .any(|d| d.value == dep.value)
+                {
                     continue;
                 }
                 match index.get(dep.value.as_str()) {
