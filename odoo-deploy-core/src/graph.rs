@@ -17,7 +17,7 @@
 //!
 //! Edges point from a module to what it depends on.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use petgraph::Direction;
@@ -72,7 +72,8 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct AddonGraph {
     graph: DiGraph<Node, ()>,
-    index: BTreeMap<String, NodeIndex>,
+    /// Name to node; nodes were added in name order, so node order is name order.
+    index: HashMap<String, NodeIndex>,
     missing: Vec<MissingDependency>,
     cycles: Vec<Vec<String>>,
     skipped: BTreeMap<String, SkipReason>,
@@ -87,7 +88,7 @@ impl AddonGraph {
     /// Builds the graph of a set of addons.
     pub fn new(addons: &AddonSet) -> Self {
         let mut graph = DiGraph::with_capacity(addons.len(), addons.len() * 4);
-        let mut index = BTreeMap::new();
+        let mut index = HashMap::with_capacity(addons.len());
         // Nodes in name order, so that node indices sort like names.
         for addon in addons.iter() {
             let manifest = &addon.manifest;
@@ -113,8 +114,8 @@ impl AddonGraph {
             index.insert(addon.name.clone(), node);
         }
         let mut missing = Vec::new();
-        for addon in addons.iter() {
-            let from = index[&addon.name];
+        for (from, addon) in addons.iter().enumerate() {
+            let from = NodeIndex::new(from);
             for (i, dep) in addon.manifest.depends.iter().enumerate() {
                 if addon.manifest.depends[..i]
                     .iter()
@@ -223,7 +224,7 @@ impl AddonGraph {
 
     /// Module names, in name order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.index.keys().map(String::as_str)
+        self.graph.node_weights().map(|node| node.name.as_str())
     }
 
     /// A module's declared dependencies (manifest order, duplicates removed).
@@ -255,7 +256,7 @@ impl AddonGraph {
 
     /// Every loadable module in Odoo's load order: by depth, then name.
     pub fn order(&self) -> Vec<&str> {
-        self.sorted(self.index.values().copied())
+        self.sorted(self.graph.node_indices())
     }
 
     /// The given modules in Odoo's load order; skipped and unknown ones are left out.
@@ -342,9 +343,8 @@ impl AddonGraph {
     {
         let mut set = self.dependencies_closure(names);
         let candidates: Vec<&Node> = self
-            .index
-            .values()
-            .map(|&node| &self.graph[node])
+            .graph
+            .node_weights()
             .filter(|node| node.auto_install.is_some() && node.depth.is_some())
             .collect();
         loop {

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         .collect();
     let modules = args.first().copied().unwrap_or(5_000);
     let runs = args.get(1).copied().unwrap_or(15).max(1);
+    // `ODD_BENCH_TREE=DIR` reuses a tree written by `gen-tree DIR N` (same layout).
+    let reuse = std::env::var_os("ODD_BENCH_TREE").map(PathBuf::from);
     let dir = match tempfile::Builder::new().prefix("odd-bench-tree-").tempdir() {
         Ok(dir) => dir,
         Err(error) => {
@@ -25,20 +27,29 @@ fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
-    let tree = match odoo_deploy_fixtures::synth::generate_tree(dir.path(), modules, 42) {
-        Ok(tree) => tree,
-        Err(error) => {
-            eprintln!("bench: cannot generate the tree: {error}");
-            return ExitCode::from(2);
-        }
+    let tree = match &reuse {
+        Some(root) => odoo_deploy_fixtures::synth::SynthTree {
+            addons_paths: vec![root.join("core"), root.join("custom")],
+            modules: Vec::new(),
+            files: 0,
+        },
+        None => match odoo_deploy_fixtures::synth::generate_tree(dir.path(), modules, 42) {
+            Ok(tree) => tree,
+            Err(error) => {
+                eprintln!("bench: cannot generate the tree: {error}");
+                return ExitCode::from(2);
+            }
+        },
     };
-    println!(
-        "tree: {} generated + {} core modules, {} files, written in {:.1?}",
-        tree.modules.len(),
-        odoo_deploy_fixtures::synth::CORE.len(),
-        tree.files,
-        started.elapsed()
-    );
+    if reuse.is_none() {
+        println!(
+            "tree: {} generated + {} core modules, {} files, written in {:.1?}",
+            tree.modules.len(),
+            odoo_deploy_fixtures::synth::CORE.len(),
+            tree.files,
+            started.elapsed()
+        );
+    }
 
     // odd: one warm-up run, then `runs` timed runs.
     let mut odd_times = Vec::with_capacity(runs);
