@@ -125,6 +125,7 @@ impl ManifestError {
 
     /// Attach the file; used when a [`Located`] problem is found in `source`.
     pub(crate) fn at(path: PathBuf, source: Arc<str>, located: Located) -> Self {
+        let located = located.into_data();
         let name = path.display().to_string();
         let end = source.len();
         let mut span = located.span;
@@ -169,14 +170,25 @@ impl Diagnostic for ManifestError {
     }
 }
 
-/// A problem found in the text, before the file name is known.
+/// A problem found in the text, before the file name is known. Boxed: parse results stay
+/// small, which keeps the parser's stack frames small.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Located {
+pub(crate) struct Located(Box<LocatedData>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocatedData {
     pub(crate) kind: ErrorKind,
     pub(crate) message: String,
     pub(crate) label: String,
     pub(crate) help: Option<String>,
     pub(crate) span: Span,
+}
+
+impl std::ops::Deref for Located {
+    type Target = LocatedData;
+    fn deref(&self) -> &LocatedData {
+        &self.0
+    }
 }
 
 impl Located {
@@ -186,17 +198,21 @@ impl Located {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
-        Located {
+        Located(Box::new(LocatedData {
             kind,
             message: message.into(),
             label: label.into(),
             help: None,
             span,
-        }
+        }))
     }
 
     pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
+    }
+
+    pub(crate) fn into_data(self) -> LocatedData {
+        *self.0
     }
 }

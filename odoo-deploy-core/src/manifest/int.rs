@@ -33,7 +33,7 @@ impl Int {
     }
 
     /// From digit values (each `< radix`), most significant first. Linear for power-of-two
-    /// radixes, quadratic for 10 (callers bound the length by [`MAX_STR_DIGITS`]).
+    /// radixes, quadratic for 10 (callers bound the length by `MAX_STR_DIGITS`).
     pub(crate) fn from_digits(digits: &[u8], radix: u32) -> Self {
         let mut mag: Vec<u32> = Vec::new();
         if radix.is_power_of_two() {
@@ -216,7 +216,7 @@ impl Int {
     }
 
     /// Decimal text as Python's `int.__repr__` gives it, or `None` when Python refuses
-    /// (more than [`MAX_STR_DIGITS`] digits).
+    /// (more than 4,300 digits, `sys.get_int_max_str_digits()`).
     pub fn to_decimal(&self) -> Option<String> {
         // 4300 digits need at most 14,285 bits; anything far above is refused unconverted.
         if self.bit_len() > 14_400 {

@@ -62,6 +62,16 @@ fn syntax(at: Span, message: impl Into<String>, label: impl Into<String>) -> Loc
     Located::new(ErrorKind::Syntax, at, message, label)
 }
 
+/// Python refuses NUL anywhere in the source, even in strings and comments.
+fn nul(at: usize) -> Located {
+    Located::new(
+        ErrorKind::Syntax,
+        span(at, at + 1),
+        "source code string cannot contain null bytes",
+        "a NUL byte",
+    )
+}
+
 fn is_ident_start(c: char) -> bool {
     c == '_' || c.is_ascii_alphabetic() || (!c.is_ascii() && c.is_alphabetic())
 }
@@ -122,17 +132,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn skip_comment(&mut self) {
-        while let Some(c) = self.peek_byte(0) {
-            if c == b'\n' || c == b'\r' {
-                break;
+    fn skip_comment(&mut self) -> Result<(), Located> {
+        let (b, mut i) = (self.b, self.pos);
+        while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+            if b[i] == 0 {
+                return Err(nul(i));
             }
-            self.pos += 1;
+            i += 1;
         }
+        self.pos = i;
         // A comment may hold any UTF-8; stay on a char boundary.
         while !self.src.is_char_boundary(self.pos) {
             self.pos += 1;
         }
+        Ok(())
     }
 
     /// Indentation at the start of a logical line outside brackets. Returns `Some(Eof)`
@@ -147,19 +160,32 @@ impl<'a> Lexer<'a> {
                 }
             }
             let mut col = 0usize;
+            // As in CPython: indentation may run over backslash continuations, and the
+            // column at the first backslash, if not zero, is the line's indentation.
+            let mut cont_col = 0usize;
             let indent_from = self.pos;
             loop {
                 match self.peek_byte(0) {
                     Some(b' ') => col += 1,
                     Some(b'\t') => col = (col / 8 + 1) * 8,
                     Some(b'\x0c') => col = 0,
+                    Some(b'\\') => {
+                        if cont_col == 0 {
+                            cont_col = col;
+                        }
+                        self.continuation()?;
+                        continue;
+                    }
                     _ => break,
                 }
                 self.pos += 1;
             }
+            if cont_col != 0 {
+                col = cont_col;
+            }
             match self.peek_byte(0) {
                 Some(b'#') => {
-                    self.skip_comment();
+                    self.skip_comment()?;
                     if !self.eat_newline() {
                         return Ok(Some(self.eof_token()?));
                     }
@@ -188,6 +214,27 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+    }
+
+    /// A backslash that must end the line, and the text must go on after it.
+    fn continuation(&mut self) -> Result<(), Located> {
+        let at = self.pos;
+        self.pos += 1;
+        if !self.eat_newline() {
+            return Err(syntax(
+                span(at, at + 1),
+                "unexpected character after line continuation character",
+                "a backslash outside a string must end the line",
+            ));
+        }
+        if self.pos >= self.b.len() {
+            return Err(syntax(
+                span(at, self.pos),
+                "unexpected EOF while parsing",
+                "the line continues past the end of the file",
+            ));
+        }
+        Ok(())
     }
 
     fn eof_token(&self) -> Result<Token, Located> {
@@ -221,25 +268,8 @@ impl<'a> Lexer<'a> {
             };
             match c {
                 b' ' | b'\t' | b'\x0c' => self.pos += 1,
-                b'#' => self.skip_comment(),
-                b'\\' => {
-                    let at = self.pos;
-                    self.pos += 1;
-                    if !self.eat_newline() {
-                        return Err(syntax(
-                            span(at, at + 1),
-                            "unexpected character after line continuation character",
-                            "a backslash outside a string must end the line",
-                        ));
-                    }
-                    if self.pos >= self.b.len() {
-                        return Err(syntax(
-                            span(at, self.pos),
-                            "unexpected EOF while parsing",
-                            "the line continues past the end of the file",
-                        ));
-                    }
-                }
+                b'#' => self.skip_comment()?,
+                b'\\' => self.continuation()?,
                 b'\n' | b'\r' => {
                     let at = self.pos;
                     self.eat_newline();
@@ -267,8 +297,14 @@ impl<'a> Lexer<'a> {
 
     fn token(&mut self) -> Result<Token, Located> {
         let start = self.pos;
-        let c = self.peek_char().unwrap_or('\0');
+        let first = self.b[start];
+        let c = if first.is_ascii() {
+            char::from(first)
+        } else {
+            self.peek_char().unwrap_or('\0')
+        };
         match c {
+            '\0' => Err(nul(start)),
             '(' | '[' | '{' => {
                 if self.open.len() >= MAX_NESTING {
                     return Err(Located::new(
@@ -418,7 +454,18 @@ impl<'a> Lexer<'a> {
         let body_start = quote_at + if triple { 3 } else { 1 };
         let mut i = body_start;
         let body_end;
+        let b = self.b;
+        // No escape and no \r: the body is the value as written.
+        let mut plain = true;
         loop {
+            // Tight loop over ordinary bytes (this is most of a big manifest).
+            while i < b.len() {
+                let c = b[i];
+                if c == q || c == b'\\' || c == b'\n' || c == b'\r' || c == 0 {
+                    break;
+                }
+                i += 1;
+            }
             let Some(&c) = self.b.get(i) else {
                 let (message, end) = if triple {
                     ("unterminated triple-quoted string literal", self.b.len())
@@ -432,9 +479,16 @@ impl<'a> Lexer<'a> {
                     )),
                 );
             };
+            if c == b'\\' || c == b'\r' {
+                plain = false;
+            }
             match c {
+                0 => return Err(nul(i)),
                 b'\\' => {
                     i += 1;
+                    if self.b.get(i) == Some(&0) {
+                        return Err(nul(i));
+                    }
                     if self.b.get(i) == Some(&b'\r') && self.b.get(i + 1) == Some(&b'\n') {
                         i += 1;
                     }
@@ -472,6 +526,10 @@ impl<'a> Lexer<'a> {
         self.pos = i;
         let lit = if fstring {
             Lit::Str(String::new())
+        } else if plain && !bytes {
+            Lit::Str(body.to_owned())
+        } else if plain && body.is_ascii() {
+            Lit::Bytes(body.as_bytes().to_vec())
         } else {
             strings::decode(body, body_start, raw, bytes)?
         };

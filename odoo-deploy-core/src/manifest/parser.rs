@@ -13,6 +13,8 @@ enum Shape {
     Number,
     /// `+` or `-` applied to a [`Shape::Number`].
     Signed,
+    /// The bare name `set`, inside parentheses: only `(set)()` can make it a literal.
+    SetName,
     /// Anything else.
     Other,
 }
@@ -41,14 +43,6 @@ fn not_literal(at: Span, message: impl Into<String>, label: impl Into<String>) -
 
 /// Evaluate `src` as `ast.literal_eval` would.
 pub(crate) fn literal_eval(src: &str) -> Result<Value, Located> {
-    if let Some(at) = src.bytes().position(|b| b == 0) {
-        return Err(Located::new(
-            ErrorKind::Syntax,
-            Span { offset: at, len: 1 },
-            "source code string cannot contain null bytes",
-            "a NUL byte",
-        ));
-    }
     let mut p = Parser {
         lx: Lexer::new(src),
         peeked: None,
@@ -69,7 +63,7 @@ pub(crate) fn literal_eval(src: &str) -> Result<Value, Located> {
         Tok::Eof => {}
         Tok::Newline => {
             let next = p.bump()?;
-            if next.tok != Tok::Eof {
+            if !matches!(next.tok, Tok::Eof) {
                 return Err(p.second_statement(&parsed.value, &next));
             }
         }
@@ -181,17 +175,19 @@ impl Parser<'_> {
     /// `expr (',' expr)* [',']`: a tuple when there is a comma. Returns whether it was one.
     fn expr_list(&mut self) -> Result<(Parsed, bool), Located> {
         let first = self.expr()?;
-        if self.peek()?.tok != Tok::Comma {
+        if !matches!(self.peek()?.tok, Tok::Comma) {
             return Ok((first, false));
         }
+        no_set_name(&first)?;
         let mut span = first.value.span;
         let mut items = vec![first.value];
-        while self.peek()?.tok == Tok::Comma {
+        while matches!(self.peek()?.tok, Tok::Comma) {
             span = join(span, self.bump()?.span);
             if !Self::starts_expr(&self.peek()?.tok) {
                 break;
             }
             let item = self.expr()?;
+            no_set_name(&item)?;
             span = join(span, item.value.span);
             items.push(item.value);
         }
@@ -215,6 +211,7 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    #[inline(never)]
     fn complex(&self, left: &Parsed, op: &Token, right: &Parsed) -> Result<Parsed, Located> {
         let span = join(left.value.span, right.value.span);
         let real = match (&left.value.kind, left.shape) {
@@ -242,7 +239,7 @@ impl Parser<'_> {
                 "only a real number plus or minus an imaginary one (like `1+2j`) is allowed",
             ));
         };
-        let (re, im) = if op.tok == Tok::Plus {
+        let (re, im) = if matches!(op.tok, Tok::Plus) {
             (real + ire, iim)
         } else {
             (real - ire, -iim)
@@ -259,7 +256,8 @@ impl Parser<'_> {
         while matches!(self.peek()?.tok, Tok::Plus | Tok::Minus) {
             signs.push(self.bump()?);
         }
-        let operand = self.primary()?;
+        let mut operand = self.atom()?;
+        self.no_trailer(&mut operand)?;
         let Some(sign) = signs.last() else {
             return Ok(operand);
         };
@@ -272,6 +270,7 @@ impl Parser<'_> {
             ));
         }
         let span = join(sign.span, operand.value.span);
+        no_set_name(&operand)?;
         if operand.shape != Shape::Number {
             return Err(not_literal(
                 span,
@@ -283,7 +282,7 @@ impl Parser<'_> {
                 "not a literal",
             ));
         }
-        let minus = sign.tok == Tok::Minus;
+        let minus = matches!(sign.tok, Tok::Minus);
         let kind = match operand.value.kind {
             ValueKind::Int(i) if minus => ValueKind::Int(i.neg()),
             ValueKind::Float(f) if minus => ValueKind::Float(-f),
@@ -296,9 +295,12 @@ impl Parser<'_> {
         })
     }
 
-    /// An atom that must not be followed by a call, subscript or attribute.
-    fn primary(&mut self) -> Result<Parsed, Located> {
-        let atom = self.atom()?;
+    /// An atom must not be followed by a call, subscript or attribute.
+    #[inline(never)]
+    fn no_trailer(&mut self, atom: &mut Parsed) -> Result<(), Located> {
+        if atom.shape == Shape::SetName {
+            return self.set_call(atom);
+        }
         let src = self.lx.src();
         let next = self.peek()?;
         let what = match &next.tok {
@@ -315,7 +317,32 @@ impl Parser<'_> {
                 what.trim_start_matches("a ").trim_start_matches("an "),
             ));
         }
-        Ok(atom)
+        Ok(())
+    }
+
+    /// `set` followed by `(` `)` is `set()`; followed by `)` it may still become one, as
+    /// in `(set)()`; anything else is a name, which is not a literal.
+    #[inline(never)]
+    fn set_call(&mut self, atom: &mut Parsed) -> Result<(), Located> {
+        let at = atom.value.span;
+        match self.peek()?.tok {
+            Tok::Close(b')') => Ok(()),
+            Tok::Open(b'(') => {
+                self.bump()?;
+                let close = self.bump()?;
+                if !matches!(close.tok, Tok::Close(b')')) {
+                    return Err(not_literal(
+                        join(at, close.span),
+                        "`set(...)` with arguments is a call, not a literal",
+                        "only `set()` (empty) is allowed",
+                    ));
+                }
+                atom.value = Value::new(ValueKind::Set(Vec::new()), join(at, close.span));
+                atom.shape = Shape::Other;
+                Ok(())
+            }
+            _ => Err(not_literal(at, "the name `set` is not a literal", "a name")),
+        }
     }
 
     fn expect_close(&mut self, close: u8) -> Result<Token, Located> {
@@ -327,6 +354,8 @@ impl Parser<'_> {
         }
     }
 
+    /// Atoms; containers go through their own functions so that only the frame of the
+    /// one being read is on the stack while it nests.
     fn atom(&mut self) -> Result<Parsed, Located> {
         let tok = self.bump()?;
         let other = |value: Value| Parsed {
@@ -344,41 +373,45 @@ impl Parser<'_> {
             Tok::Ellipsis => Ok(other(Value::new(ValueKind::Ellipsis, tok.span))),
             Tok::Str { lit, fstring } => self.strings(tok.span, lit, fstring).map(other),
             Tok::Name => self.name(tok.span),
-            Tok::Open(b'(') => {
-                if self.peek()?.tok == Tok::Close(b')') {
-                    let close = self.bump()?;
-                    return Ok(other(Value::new(
-                        ValueKind::Tuple(Vec::new()),
-                        join(tok.span, close.span),
-                    )));
-                }
-                let (mut inner, tuple) = self.expr_list()?;
-                let close = self.expect_close(b')')?;
-                if tuple {
-                    inner.value.span = join(tok.span, close.span);
-                }
-                Ok(inner)
-            }
-            Tok::Open(b'[') => {
-                let mut items = Vec::new();
-                while self.peek()?.tok != Tok::Close(b']') {
-                    items.push(self.expr()?.value);
-                    if self.peek()?.tok != Tok::Comma {
-                        break;
-                    }
-                    self.bump()?;
-                }
-                let close = self.expect_close(b']')?;
-                Ok(other(Value::new(
-                    ValueKind::List(items),
-                    join(tok.span, close.span),
-                )))
-            }
+            Tok::Open(b'(') => self.paren(tok.span),
+            Tok::Open(b'[') => self.list(tok.span).map(other),
             Tok::Open(_) => self.braces(tok.span).map(other),
             _ => Err(self.unexpected(&tok)),
         }
     }
 
+    #[inline(never)]
+    fn paren(&mut self, open: Span) -> Result<Parsed, Located> {
+        if matches!(self.peek()?.tok, Tok::Close(b')')) {
+            let close = self.bump()?;
+            return Ok(Parsed {
+                value: Value::new(ValueKind::Tuple(Vec::new()), join(open, close.span)),
+                shape: Shape::Other,
+            });
+        }
+        let (mut inner, tuple) = self.expr_list()?;
+        let close = self.expect_close(b')')?;
+        if tuple {
+            inner.value.span = join(open, close.span);
+        }
+        Ok(inner)
+    }
+
+    #[inline(never)]
+    fn list(&mut self, open: Span) -> Result<Value, Located> {
+        let mut items = Vec::new();
+        while !matches!(self.peek()?.tok, Tok::Close(b']')) {
+            items.push(self.expr()?.value);
+            if !matches!(self.peek()?.tok, Tok::Comma) {
+                break;
+            }
+            self.bump()?;
+        }
+        let close = self.expect_close(b']')?;
+        Ok(Value::new(ValueKind::List(items), join(open, close.span)))
+    }
+
+    #[inline(never)]
     fn strings(&mut self, first: Span, lit: Lit, fstring: bool) -> Result<Value, Located> {
         if fstring {
             return Err(not_literal(
@@ -428,26 +461,17 @@ impl Parser<'_> {
         Ok(Value::new(kind, span))
     }
 
+    #[inline(never)]
     fn name(&mut self, at: Span) -> Result<Parsed, Located> {
         let word = self.text(at).to_owned();
         let kind = match word.as_str() {
             "True" => ValueKind::Bool(true),
             "False" => ValueKind::Bool(false),
             "None" => ValueKind::None,
-            "set" if self.peek()?.tok == Tok::Open(b'(') => {
-                let open = self.bump()?;
-                let close = self.bump()?;
-                if close.tok != Tok::Close(b')') {
-                    return Err(not_literal(
-                        join(at, close.span),
-                        "`set(...)` with arguments is a call, not a literal",
-                        "only `set()` (empty) is allowed",
-                    ));
-                }
-                let _ = open;
+            "set" if matches!(self.peek()?.tok, Tok::Open(b'(') | Tok::Close(b')')) => {
                 return Ok(Parsed {
-                    value: Value::new(ValueKind::Set(Vec::new()), join(at, close.span)),
-                    shape: Shape::Other,
+                    value: Value::new(ValueKind::None, at),
+                    shape: Shape::SetName,
                 });
             }
             _ => {
@@ -495,8 +519,9 @@ impl Parser<'_> {
     }
 
     /// `{}` dict, `{k: v, …}` dict or `{a, …}` set.
+    #[inline(never)]
     fn braces(&mut self, open: Span) -> Result<Value, Located> {
-        if self.peek()?.tok == Tok::Close(b'}') {
+        if matches!(self.peek()?.tok, Tok::Close(b'}')) {
             let close = self.bump()?;
             return Ok(Value::new(
                 ValueKind::Dict(Vec::new()),
@@ -504,21 +529,21 @@ impl Parser<'_> {
             ));
         }
         let first = self.expr()?.value;
-        if self.peek()?.tok == Tok::Colon {
+        if matches!(self.peek()?.tok, Tok::Colon) {
             let mut entries = Vec::new();
             let mut key = first;
             loop {
                 let colon = self.bump()?;
-                if colon.tok != Tok::Colon {
+                if !matches!(colon.tok, Tok::Colon) {
                     return Err(self.unexpected(&colon));
                 }
                 let value = self.expr()?.value;
                 entries.push((key, value));
-                if self.peek()?.tok != Tok::Comma {
+                if !matches!(self.peek()?.tok, Tok::Comma) {
                     break;
                 }
                 self.bump()?;
-                if self.peek()?.tok == Tok::Close(b'}') {
+                if matches!(self.peek()?.tok, Tok::Close(b'}')) {
                     break;
                 }
                 key = self.expr()?.value;
@@ -528,9 +553,9 @@ impl Parser<'_> {
             return Ok(Value::new(ValueKind::Dict(entries), join(open, close.span)));
         }
         let mut items = vec![first];
-        while self.peek()?.tok == Tok::Comma {
+        while matches!(self.peek()?.tok, Tok::Comma) {
             self.bump()?;
-            if self.peek()?.tok == Tok::Close(b'}') {
+            if matches!(self.peek()?.tok, Tok::Close(b'}')) {
                 break;
             }
             items.push(self.expr()?.value);
@@ -539,6 +564,17 @@ impl Parser<'_> {
         let items = dedup_set(items).map_err(|(ty, at)| unhashable(ty, at))?;
         Ok(Value::new(ValueKind::Set(items), join(open, close.span)))
     }
+}
+
+fn no_set_name(item: &Parsed) -> Result<(), Located> {
+    if item.shape == Shape::SetName {
+        return Err(not_literal(
+            item.value.span,
+            "the name `set` is not a literal",
+            "a name",
+        ));
+    }
+    Ok(())
 }
 
 fn unhashable(ty: &str, at: Span) -> Located {
