@@ -485,6 +485,9 @@ pub struct Selection {
     pub modules: Vec<String>,
     /// Follow dependents instead of dependencies.
     pub reverse: bool,
+    /// Add what `auto_install` brings in (see [`AddonGraph::install_closure`]);
+    /// ignored with `reverse`.
+    pub auto_install: bool,
 }
 
 /// A module named in a [`Selection`] is not on any addons path.
@@ -532,6 +535,8 @@ impl GraphReport {
             let selected = selection.modules.iter().map(String::as_str);
             if selection.reverse {
                 graph.dependents_closure(selected, None)
+            } else if selection.auto_install {
+                graph.install_closure(selected)
             } else {
                 graph.dependencies_closure(selected)
             }
