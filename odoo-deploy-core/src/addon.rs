@@ -142,7 +142,15 @@ struct Candidate {
 /// Scans addons paths. A missing or unreadable path is an error; a broken manifest is not.
 pub fn scan(paths: &[PathBuf]) -> Result<ScanReport, ScanError> {
     let mut candidates = Vec::new();
+    // Odoo appends a path to `odoo.addons.__path__` only once; a repeated path (even
+    // spelled differently) is not a second copy of its addons.
+    let mut seen_paths = Vec::new();
     for path in paths {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if seen_paths.contains(&canonical) {
+            continue;
+        }
+        seen_paths.push(canonical);
         candidates.extend(
             list_dirs(path)?
                 .into_iter()

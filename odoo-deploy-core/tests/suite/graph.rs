@@ -326,6 +326,16 @@ fn scan_is_deterministic_and_a_missing_path_is_an_error() {
 }
 
 #[test]
+fn a_repeated_addons_path_counts_once() {
+    let project = Project::new().addon("base", "{}").build();
+    let path = project.addons_path("addons");
+    let again = path.join(".");
+    let scan = addon::scan(&[path.clone(), again, path]).expect("scan");
+    assert_eq!(scan.addons.len(), 1);
+    assert!(scan.shadowed.is_empty(), "{:?}", scan.shadowed);
+}
+
+#[test]
 fn addons_path_arguments_split_on_commas() {
     let paths = addon::split_addons_paths(&["a,b", " c ", ",", "d"]);
     assert_eq!(paths, ["a", "b", "c", "d"].map(PathBuf::from).to_vec());
