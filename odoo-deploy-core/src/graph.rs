@@ -17,7 +17,7 @@
 //!
 //! Edges point from a module to what it depends on.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use petgraph::Direction;
@@ -72,7 +72,8 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct AddonGraph {
     graph: DiGraph<Node, ()>,
-    index: BTreeMap<String, NodeIndex>,
+    /// Name to node; nodes were added in name order, so node order is name order.
+    index: HashMap<String, NodeIndex>,
     missing: Vec<MissingDependency>,
     cycles: Vec<Vec<String>>,
     skipped: BTreeMap<String, SkipReason>,
@@ -87,16 +88,17 @@ impl AddonGraph {
     /// Builds the graph of a set of addons.
     pub fn new(addons: &AddonSet) -> Self {
         let mut graph = DiGraph::with_capacity(addons.len(), addons.len() * 4);
-        let mut index = BTreeMap::new();
+        let mut index = HashMap::with_capacity(addons.len());
         // Nodes in name order, so that node indices sort like names.
         for addon in addons.iter() {
             let manifest = &addon.manifest;
-            let mut seen = HashSet::new();
-            let depends: Vec<String> = manifest
-                .depends_names()
-                .filter(|dep| seen.insert(*dep))
-                .map(str::to_owned)
-                .collect();
+            // Short lists: a linear scan beats hashing.
+            let mut depends: Vec<String> = Vec::with_capacity(manifest.depends.len());
+            for dep in manifest.depends_names() {
+                if !depends.iter().any(|d| d == dep) {
+                    depends.push(dep.to_owned());
+                }
+            }
             let auto_install = match &manifest.auto_install {
                 AutoInstall::No => None,
                 AutoInstall::Yes => Some(depends.clone()),
@@ -112,11 +114,13 @@ impl AddonGraph {
             index.insert(addon.name.clone(), node);
         }
         let mut missing = Vec::new();
-        for addon in addons.iter() {
-            let from = index[&addon.name];
-            let mut seen = HashSet::new();
-            for dep in &addon.manifest.depends {
-                if !seen.insert(dep.value.as_str()) {
+        for (from, addon) in addons.iter().enumerate() {
+            let from = NodeIndex::new(from);
+            for (i, dep) in addon.manifest.depends.iter().enumerate() {
+                if addon.manifest.depends[..i]
+                    .iter()
+                    .any(|d| d.value == dep.value)
+                {
                     continue;
                 }
                 match index.get(dep.value.as_str()) {
@@ -220,7 +224,7 @@ impl AddonGraph {
 
     /// Module names, in name order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.index.keys().map(String::as_str)
+        self.graph.node_weights().map(|node| node.name.as_str())
     }
 
     /// A module's declared dependencies (manifest order, duplicates removed).
@@ -252,7 +256,7 @@ impl AddonGraph {
 
     /// Every loadable module in Odoo's load order: by depth, then name.
     pub fn order(&self) -> Vec<&str> {
-        self.sorted(self.index.values().copied())
+        self.sorted(self.graph.node_indices())
     }
 
     /// The given modules in Odoo's load order; skipped and unknown ones are left out.
@@ -339,9 +343,8 @@ impl AddonGraph {
     {
         let mut set = self.dependencies_closure(names);
         let candidates: Vec<&Node> = self
-            .index
-            .values()
-            .map(|&node| &self.graph[node])
+            .graph
+            .node_weights()
             .filter(|node| node.auto_install.is_some() && node.depth.is_some())
             .collect();
         loop {
@@ -482,6 +485,9 @@ pub struct Selection {
     pub modules: Vec<String>,
     /// Follow dependents instead of dependencies.
     pub reverse: bool,
+    /// Add what `auto_install` brings in (see [`AddonGraph::install_closure`]);
+    /// ignored with `reverse`.
+    pub auto_install: bool,
 }
 
 /// A module named in a [`Selection`] is not on any addons path.
@@ -529,6 +535,8 @@ impl GraphReport {
             let selected = selection.modules.iter().map(String::as_str);
             if selection.reverse {
                 graph.dependents_closure(selected, None)
+            } else if selection.auto_install {
+                graph.install_closure(selected)
             } else {
                 graph.dependencies_closure(selected)
             }

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         .collect();
     let modules = args.first().copied().unwrap_or(5_000);
     let runs = args.get(1).copied().unwrap_or(15).max(1);
+    // `ODD_BENCH_TREE=DIR` reuses a tree written by `gen-tree DIR N` (same layout).
+    let reuse = std::env::var_os("ODD_BENCH_TREE").map(PathBuf::from);
     let dir = match tempfile::Builder::new().prefix("odd-bench-tree-").tempdir() {
         Ok(dir) => dir,
         Err(error) => {
@@ -25,23 +27,33 @@ fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
-    let tree = match odoo_deploy_fixtures::synth::generate_tree(dir.path(), modules, 42) {
-        Ok(tree) => tree,
-        Err(error) => {
-            eprintln!("bench: cannot generate the tree: {error}");
-            return ExitCode::from(2);
-        }
+    let tree = match &reuse {
+        Some(root) => odoo_deploy_fixtures::synth::SynthTree {
+            addons_paths: vec![root.join("core"), root.join("custom")],
+            modules: Vec::new(),
+            files: 0,
+        },
+        None => match odoo_deploy_fixtures::synth::generate_tree(dir.path(), modules, 42) {
+            Ok(tree) => tree,
+            Err(error) => {
+                eprintln!("bench: cannot generate the tree: {error}");
+                return ExitCode::from(2);
+            }
+        },
     };
-    println!(
-        "tree: {} generated + {} core modules, {} files, written in {:.1?}",
-        tree.modules.len(),
-        odoo_deploy_fixtures::synth::CORE.len(),
-        tree.files,
-        started.elapsed()
-    );
+    if reuse.is_none() {
+        println!(
+            "tree: {} generated + {} core modules, {} files, written in {:.1?}",
+            tree.modules.len(),
+            odoo_deploy_fixtures::synth::CORE.len(),
+            tree.files,
+            started.elapsed()
+        );
+    }
 
     // odd: one warm-up run, then `runs` timed runs.
     let mut odd_times = Vec::with_capacity(runs);
+    let mut scan_times = Vec::with_capacity(runs);
     let mut ordered = 0;
     for i in 0..=runs {
         let start = Instant::now();
@@ -52,6 +64,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let scanned = start.elapsed();
         let graph = AddonGraph::from_scan(&scan);
         let order = graph.order();
         let elapsed = start.elapsed();
@@ -67,6 +80,7 @@ fn main() -> ExitCode {
         ordered = order.len();
         if i > 0 {
             odd_times.push(elapsed);
+            scan_times.push(scanned);
         }
     }
     let odd_median = median(&mut odd_times);
@@ -75,6 +89,46 @@ fn main() -> ExitCode {
         ms(odd_median),
         ms(odd_times[0]),
         ms(odd_times[odd_times.len() - 1]),
+    );
+    println!(
+        "  of which scan+parse: median {:.1} ms; graph+order: the rest",
+        ms(median(&mut scan_times))
+    );
+
+    // The graph alone, over one scan.
+    if let Ok(scan) = addon::scan(&tree.addons_paths) {
+        let mut graph_times = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            let graph = AddonGraph::from_scan(&scan);
+            let n = graph.order().len();
+            graph_times.push(start.elapsed());
+            assert_eq!(n, scan.addons.len());
+        }
+        println!(
+            "  graph+order alone: median {:.1} ms",
+            ms(median(&mut graph_times))
+        );
+    }
+
+    // Parsing alone, from memory, on one thread: the share of the parser in the total.
+    let sources: Vec<(PathBuf, String)> = tree
+        .addons_paths
+        .iter()
+        .flat_map(|p| std::fs::read_dir(p).into_iter().flatten().flatten())
+        .filter_map(|e| {
+            let file = e.path().join("__manifest__.py");
+            std::fs::read_to_string(&file).ok().map(|text| (file, text))
+        })
+        .collect();
+    let start = Instant::now();
+    let parsed = sources
+        .iter()
+        .filter(|(file, text)| odoo_deploy_core::manifest::Manifest::parse("m", file, text).is_ok())
+        .count();
+    println!(
+        "  parse alone (one thread, from memory): {parsed} manifests in {:.1} ms",
+        ms(start.elapsed())
     );
 
     match manifestoo() {

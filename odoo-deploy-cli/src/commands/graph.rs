@@ -16,6 +16,9 @@ pub(crate) struct Args {
     /// With --select: the modules that depend on them instead (what `-u` reloads).
     #[arg(long, requires = "select")]
     reverse: bool,
+    /// With --select: also what `auto_install` brings in, as installing them would.
+    #[arg(long, requires = "select", conflicts_with = "reverse")]
+    auto_install: bool,
     /// JSON on stdout.
     #[arg(long, conflicts_with = "dot")]
     json: bool,
@@ -37,6 +40,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             .map(str::to_owned)
             .collect(),
         reverse: args.reverse,
+        auto_install: args.auto_install,
     };
     let report = GraphReport::new(&scan, &graph, &selection).map_err(CliError::diagnostic)?;
     for broken in &scan.broken {

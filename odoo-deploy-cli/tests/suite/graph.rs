@@ -43,6 +43,22 @@ fn sample_project_selection_and_reverse() {
         &[&args[..], &["--select", "acme_partner", "--reverse"]].concat(),
     );
     insta::assert_snapshot!("reverse_acme_partner", dependents.seen());
+    // Installing acme_sale and stock brings the auto_install bridge sale_stock (and the
+    // auto_install web, bus, base_setup).
+    let install = odd(
+        &root,
+        &[
+            &args[..],
+            &["--select", "acme_sale,stock", "--auto-install"],
+        ]
+        .concat(),
+    );
+    assert!(
+        install.stdout.lines().any(|l| l == "sale_stock"),
+        "{}",
+        install.stdout
+    );
+    insta::assert_snapshot!("install_acme_sale_stock", install.seen());
 }
 
 #[test]

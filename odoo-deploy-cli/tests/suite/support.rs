@@ -62,10 +62,9 @@ impl CanonicalizeStr for String {
     }
 }
 
-/// The sample project shipped in fixtures: `[ROOT]` is the repository's fixtures dir.
+/// The sample project shipped in fixtures.
 pub(crate) fn sample_root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/projects/sample")
+    odoo_deploy_fixtures::sample_project()
         .canonicalize()
         .expect("sample project")
 }

@@ -47,6 +47,7 @@ fn all_problems_at_once_with_spans() {
         )
         .file("views/ok.xml", "<odoo/>")
         .addon("old", "{'installable': False}")
+        .addon("auto", "{'depends': ['base'], 'auto_install': ['base', 'sale']}")
         .addon("bad", "{'depends': ")
         .addon("worse", "[]")
         .addon("a", "{'depends': ['b']}")
@@ -87,6 +88,8 @@ fn all_problems_at_once_with_spans() {
     assert_eq!(
         kinds,
         [
+            // The manifest reader refuses auto_install triggers outside depends, as Odoo does.
+            "manifest auto",
             "manifest bad",
             "manifest worse",
             "missing sale gone",

@@ -326,6 +326,16 @@ fn scan_is_deterministic_and_a_missing_path_is_an_error() {
 }
 
 #[test]
+fn a_repeated_addons_path_counts_once() {
+    let project = Project::new().addon("base", "{}").build();
+    let path = project.addons_path("addons");
+    let again = path.join(".");
+    let scan = addon::scan(&[path.clone(), again, path]).expect("scan");
+    assert_eq!(scan.addons.len(), 1);
+    assert!(scan.shadowed.is_empty(), "{:?}", scan.shadowed);
+}
+
+#[test]
 fn addons_path_arguments_split_on_commas() {
     let paths = addon::split_addons_paths(&["a,b", " c ", ",", "d"]);
     assert_eq!(paths, ["a", "b", "c", "d"].map(PathBuf::from).to_vec());
@@ -393,5 +403,81 @@ proptest! {
         }
         prop_assert_eq!(order, reference_order(&deps));
         prop_assert!(graph.cycles().is_empty());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random graphs with loops: every reported cycle is a real loop (each module depends
+    /// on the next, the last on the first), starts at its smallest name, is reported once;
+    /// every module on a loop is on some reported cycle and is skipped; every loadable
+    /// module comes after its dependencies.
+    #[test]
+    fn random_graphs_with_loops(
+        n in 1usize..25,
+        edges in proptest::collection::vec((0usize..25, 0usize..25), 0..60),
+    ) {
+        let names: Vec<String> = (0..n).map(|i| format!("m{i:02}")).collect();
+        let mut deps: BTreeMap<String, Vec<String>> =
+            names.iter().map(|name| (name.clone(), Vec::new())).collect();
+        for (a, b) in edges {
+            let list = deps.get_mut(&names[a % n]).expect("node");
+            if !list.contains(&names[b % n]) {
+                list.push(names[b % n].clone());
+            }
+        }
+        let texts: Vec<(String, String)> = deps
+            .iter()
+            .map(|(name, d)| {
+                let d: Vec<&str> = d.iter().map(String::as_str).collect();
+                (name.clone(), self::deps(&d))
+            })
+            .collect();
+        let pairs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let graph = AddonGraph::new(&set(&pairs));
+
+        // Which modules can reach themselves (by brute force).
+        let reaches = |from: &str| -> BTreeSet<String> {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<String> = deps[from].clone();
+            while let Some(next) = stack.pop() {
+                if seen.insert(next.clone()) {
+                    stack.extend(deps[&next].iter().cloned());
+                }
+            }
+            seen
+        };
+        let looped: BTreeSet<String> = names.iter().filter(|n| reaches(n).contains(*n)).cloned().collect();
+
+        let mut seen_cycles = BTreeSet::new();
+        let mut on_cycles = BTreeSet::new();
+        for cycle in graph.cycles() {
+            prop_assert!(seen_cycles.insert(cycle.clone()), "reported twice: {:?}", cycle);
+            prop_assert_eq!(Some(&cycle[0]), cycle.iter().min());
+            for (i, name) in cycle.iter().enumerate() {
+                let next = &cycle[(i + 1) % cycle.len()];
+                prop_assert!(deps[name].contains(next), "{} does not depend on {}", name, next);
+                on_cycles.insert(name.clone());
+            }
+            let unique: BTreeSet<&String> = cycle.iter().collect();
+            prop_assert_eq!(unique.len(), cycle.len(), "not elementary: {:?}", cycle);
+        }
+        prop_assert_eq!(&on_cycles, &looped);
+        for name in &looped {
+            prop_assert_eq!(&graph.skipped()[name], &SkipReason::DependencyLoop);
+        }
+        let order = graph.order();
+        let position: BTreeMap<&str, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        for name in &order {
+            for dep in &deps[*name] {
+                prop_assert!(position.get(dep.as_str()).is_some_and(|p| *p < position[name]));
+            }
+        }
+        // A module is loadable exactly when nothing it reaches (itself included) is looped.
+        for name in &names {
+            let ok = !looped.contains(name) && reaches(name).is_disjoint(&looped);
+            prop_assert_eq!(position.contains_key(name.as_str()), ok, "{}", name);
+        }
     }
 }
