@@ -1169,21 +1169,40 @@ impl<'a> Backups<'a> {
         check_db_name(self.db())?;
         let meta = self.get(id).await?;
         let mut timings = BTreeMap::new();
+        // The backup is checked while the current database is counted (for the record
+        // of the copy put aside): both only read.
         let t = self.started("verify", id);
-        match meta.kind {
-            BackupKind::Snapshot => self.check_snapshot(&meta).await?,
-            BackupKind::Dump => self.check_dump(&meta).await?,
+        let check = async {
+            match meta.kind {
+                BackupKind::Snapshot => self.check_snapshot(&meta).await,
+                BackupKind::Dump => self.check_dump(&meta).await,
+            }
         };
+        let (checked, current) = tokio::join!(check, self.inspect_current());
+        checked?;
+        let current = current?;
         self.finished("verify", t, &mut timings);
         match meta.kind {
-            BackupKind::Snapshot => self.restore_snapshot(&meta, timings).await,
-            BackupKind::Dump => self.restore_dump(&meta, timings).await,
+            BackupKind::Snapshot => self.restore_snapshot(&meta, current, timings).await,
+            BackupKind::Dump => self.restore_dump(&meta, current, timings).await,
         }
+    }
+
+    /// Row counts and filestore of the live database, when it exists.
+    async fn inspect_current(&self) -> Result<Option<(DbInfo, FilestoreStats)>, BackupError> {
+        let db = self.db();
+        if !self.db_exists(db).await? {
+            return Ok(None);
+        }
+        let fs_dir = self.target.filestore(db);
+        let (info, fs) = tokio::join!(self.db_info(db), self.dir_stats(&fs_dir));
+        Ok(Some((info?, fs?)))
     }
 
     async fn restore_snapshot(
         &self,
         meta: &BackupMetadata,
+        current: Option<(DbInfo, FilestoreStats)>,
         timings: BTreeMap<String, u64>,
     ) -> Result<RestoreReport, BackupError> {
         let (Some(snap_db), Some(snap_fs)) = (&meta.snapshot_database, &meta.snapshot_filestore)
@@ -1193,7 +1212,9 @@ impl<'a> Backups<'a> {
                 problems: vec!["the metadata names no snapshot database or filestore".into()],
             });
         };
-        let report = self.swap_in(&meta.id, snap_db, snap_fs, timings).await?;
+        let report = self
+            .swap_in(&meta.id, snap_db, snap_fs, current, timings)
+            .await?;
         // The snapshot is now the live database: its record goes.
         self.remove_all(&self.target.snapshot_meta(&meta.id)).await;
         Ok(report)
@@ -1202,6 +1223,7 @@ impl<'a> Backups<'a> {
     async fn restore_dump(
         &self,
         meta: &BackupMetadata,
+        current: Option<(DbInfo, FilestoreStats)>,
         mut timings: BTreeMap<String, u64>,
     ) -> Result<RestoreReport, BackupError> {
         let db = self.db();
@@ -1252,7 +1274,10 @@ impl<'a> Backups<'a> {
         }
         .await;
         let swapped = match prepared {
-            Ok(()) => self.swap_in(&meta.id, &new_db, &new_fs, timings).await,
+            Ok(()) => {
+                self.swap_in(&meta.id, &new_db, &new_fs, current, timings)
+                    .await
+            }
             Err(e) => Err(e),
         };
         if swapped.is_err() {
@@ -1269,6 +1294,7 @@ impl<'a> Backups<'a> {
         restored: &str,
         new_db: &str,
         new_fs: &Path,
+        current: Option<(DbInfo, FilestoreStats)>,
         mut timings: BTreeMap<String, u64>,
     ) -> Result<RestoreReport, BackupError> {
         let db = self.db();
@@ -1279,17 +1305,9 @@ impl<'a> Backups<'a> {
         let aside_fs = self.target.filestore(&aside_db);
         let tools = self.target.tools();
 
-        let t = self.started("inspect current", db);
-        let current = if self.db_exists(db).await? {
-            let (info, fs) = tokio::join!(self.db_info(db), self.dir_stats(&cur_fs));
-            Some((info?, fs?))
-        } else {
-            None
-        };
         self.transport
             .mkdir_p(&self.target.backup_dir.join("snapshots"))
             .await?;
-        self.finished("inspect current", t, &mut timings);
 
         let t = self.started("swap", format!("{new_db} -> {db}"));
         let swap = tools.swap_databases(self.conn(), db, new_db, &aside_db);

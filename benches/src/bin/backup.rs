@@ -4,7 +4,8 @@
 //! `cargo run --release -p odoo-deploy-benches --bin backup`
 //!
 //! Size: `ODD_BENCH_PGBENCH_SCALE` (default 60, about 1 GB with indexes) and
-//! `ODD_BENCH_FILES` (default 10000 filestore files, 1–20 KiB each).
+//! `ODD_BENCH_FILES` (default 10000 filestore files, 1–20 KiB each); rounds of the dump
+//! comparison: `ODD_BENCH_ROUNDS` (default 3).
 #![allow(clippy::disallowed_methods)] // the bench drives pgbench, pg_dump and tar directly
 #![allow(clippy::print_stdout)] // a bench prints its figures
 
@@ -65,6 +66,7 @@ fn du(path: &Path) -> String {
 async fn main() {
     let scale = env_num("ODD_BENCH_PGBENCH_SCALE", 60);
     let files = env_num("ODD_BENCH_FILES", 10_000);
+    let rounds = env_num("ODD_BENCH_ROUNDS", 3).max(1);
     let pg = PgCluster::start().expect("start PostgreSQL");
     let db = "bench";
     pg.create_database(db).expect("create database");
@@ -142,7 +144,7 @@ async fn main() {
 
     let mut peer_times = Vec::new();
     let mut odd_times = Vec::new();
-    for round in 0..2 {
+    for round in 0..rounds {
         // Peer: what a plain backup script does, one after the other.
         let _ = std::fs::remove_dir_all(&peer_dir);
         std::fs::create_dir_all(&peer_dir).expect("mkdir");
@@ -190,10 +192,21 @@ async fn main() {
         odd_times.push(odd);
         std::fs::remove_dir_all(target.backup_dir.join(&meta.id)).expect("rm dump");
     }
-    let peer = peer_times.iter().min().copied().unwrap_or_default();
-    let odd = odd_times.iter().min().copied().unwrap_or_default();
+    peer_times.sort();
+    odd_times.sort();
+    let (peer, odd) = (peer_times[0], odd_times[0]);
     println!(
-        "dump: odd {} vs pg_dump -Fc + tar {} (best of 2): ratio {:.2} (goal <= 1.10)",
+        "dump, best of {rounds}: odd {} vs pg_dump -Fc + tar {}: ratio {:.2} (goal <= 1.10)",
+        secs(odd),
+        secs(peer),
+        odd.as_secs_f64() / peer.as_secs_f64()
+    );
+    let (peer, odd) = (
+        peer_times[peer_times.len() / 2],
+        odd_times[odd_times.len() / 2],
+    );
+    println!(
+        "dump, median of {rounds}: odd {} vs pg_dump -Fc + tar {}: ratio {:.2}",
         secs(odd),
         secs(peer),
         odd.as_secs_f64() / peer.as_secs_f64()

@@ -518,6 +518,32 @@ async fn short_disk_is_refused_up_front() {
 }
 
 #[tokio::test]
+async fn restore_is_refused_up_front_when_the_filestore_would_not_fit() {
+    let f = Fixture::new("restoreshort");
+    std::fs::write(f.filestore().join("big"), vec![3u8; 3 * 1024 * 1024]).expect("write");
+    let dump = f
+        .backups()
+        .dump(&DumpOptions::default())
+        .await
+        .expect("dump");
+    let data = f.data_digest();
+    let dbs = f.cluster.databases();
+    // The same backups, restored where the filestore has 2 MiB of room.
+    let small = tempfile::tempdir().expect("tempdir");
+    let _mnt = Tmpfs::mount(&small.path().join("data"), "2M");
+    let mut target = f.target.clone();
+    target.data_dir = small.path().join("data");
+    let t = LocalTransport::new();
+    let err = Backups::new(&t, &target)
+        .restore(&dump.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::DiskShort { .. }), "{err:?}");
+    assert_eq!(f.cluster.databases(), dbs);
+    assert_eq!(f.data_digest(), data);
+}
+
+#[tokio::test]
 async fn retention_keeps_the_newest_and_the_protected() {
     let f = Fixture::new("retention");
     let mut snaps = Vec::new();
