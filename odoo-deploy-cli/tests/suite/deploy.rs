@@ -397,3 +397,65 @@ fn secrets_appear_in_no_event_log_plan_or_ledger() {
         }
     }
 }
+
+#[test]
+fn backup_list_verify_and_restore_from_the_command_line() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = odd(&demo, &["backup", "demo", "--kind", "both"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let before = digest(cluster, &demo.db);
+
+    let (code, listed, stderr) = odd(&demo, &["backups", "demo", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Vec<Value> = serde_json::from_str(&listed).expect("backups JSON");
+    let dump = listed.iter().find(|b| b["kind"] == "dump").expect("a dump");
+    let snapshot = listed
+        .iter()
+        .find(|b| b["kind"] == "snapshot")
+        .expect("a snapshot");
+    assert!(listed.iter().all(|b| b["verified"] == true), "{listed:#?}");
+    let (code, _, stderr) = odd(
+        &demo,
+        &[
+            "backup",
+            "verify",
+            dump["id"].as_str().expect("id"),
+            "--env",
+            "demo",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("verified"), "{stderr}");
+
+    // Data written after the backup is set aside by a restore.
+    sql(
+        cluster,
+        &demo.db,
+        "UPDATE res_users SET login = 'changed' WHERE login = 'admin'",
+    );
+    assert_ne!(digest(cluster, &demo.db), before);
+    let id = snapshot["id"].as_str().expect("id");
+    let (code, _, stderr) = odd(&demo, &["restore", "demo", id], &[]);
+    assert_eq!(code, 2, "a restore wants --yes: {stderr}");
+    let (code, _, stderr) = odd(&demo, &["restore", "demo", id, "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        digest(cluster, &demo.db),
+        before,
+        "the data equals the backed-up data"
+    );
+    assert_eq!(status(&demo)["lock"]["state"], "free");
+    // And Odoo answers again.
+    let (code, _, stderr) = odd(&demo, &["backup", "demo", "--kind", "dump"], &[]);
+    assert_eq!(
+        code, 0,
+        "Odoo and the database are usable after the restore: {stderr}"
+    );
+}
