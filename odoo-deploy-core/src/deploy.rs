@@ -113,6 +113,8 @@ struct Progress {
     downtime_ms: Option<u64>,
     steps: Vec<StepRecord>,
     log_offset: Option<u64>,
+    /// The database's update lock, from before Odoo stops until the update ends.
+    advisory: Option<crate::advisory::Held>,
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -203,6 +205,9 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
             record.reason = Some("deployed and verified".to_owned());
         }
         Err(failure) => {
+            if let Some(held) = progress.advisory.take() {
+                held.release().await;
+            }
             let changed = progress.stopped || progress.created_database;
             record.reason = Some(format!("{}: {}", step_name(failure.step), failure.reason));
             record.evidence = failure.evidence.clone();
@@ -300,6 +305,17 @@ async fn run_step(
         }
         StepKind::Upload => upload(ctx, plan, step).await.map_err(|e| fail(&e))?,
         StepKind::Stop => {
+            // Before Odoo goes down: a database someone else is updating (click-odoo-update,
+            // another odd) is not touched, and this deploy stops with nothing changed. (The
+            // lock is held for real around the update: the snapshot's template copy ends
+            // every session on the database, a holder's included.)
+            if plan.steps.iter().any(|s| s.kind == StepKind::Update) && !progress.created_database {
+                advisory(ctx, plan)
+                    .await
+                    .map_err(|e| fail(&e))?
+                    .release()
+                    .await;
+            }
             progress.stop_at = Some(Instant::now());
             progress.stopped = true;
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
@@ -326,8 +342,14 @@ async fn run_step(
             progress.backups.push(meta.id);
         }
         StepKind::Update => {
+            // The database's update lock (click-odoo-update's key) for the whole update.
+            progress.advisory = Some(advisory(ctx, plan).await.map_err(|e| fail(&e))?);
             progress.updated = true;
-            update(ctx, step).await?;
+            let result = update(ctx, step).await;
+            if let Some(held) = progress.advisory.take() {
+                held.release().await;
+            }
+            result?;
         }
         StepKind::VerifyModules => verify_modules(ctx, plan).await?,
         StepKind::Switch => {
@@ -363,6 +385,21 @@ async fn run_step(
         | StepKind::SwitchBack => {}
     }
     Ok(())
+}
+
+async fn advisory(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+) -> Result<crate::advisory::Held, crate::advisory::AdvisoryError> {
+    let t = ctx.target;
+    crate::advisory::acquire(
+        Arc::clone(&ctx.transport),
+        &t.pg,
+        &t.db,
+        &plan.release,
+        UPDATE_TIMEOUT,
+    )
+    .await
 }
 
 /// Runs commands in order, each checked, their output reported as events.

@@ -16,6 +16,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod advisory;
 pub mod backup;
 pub mod changes;
 pub mod check;

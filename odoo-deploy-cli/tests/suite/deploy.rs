@@ -459,3 +459,60 @@ fn backup_list_verify_and_restore_from_the_command_line() {
         "Odoo and the database are usable after the restore: {stderr}"
     );
 }
+
+#[test]
+fn a_database_click_odoo_update_is_updating_is_not_touched() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // click-odoo-update holds its advisory lock on the database (its key: the first 14 hex
+    // digits of sha1("click-odoo-update/<db>")).
+    let key = odoo_deploy_core::advisory::lock_key(&demo.db);
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d", &format!("dbname={}", demo.db)])
+        .args([
+            "-c",
+            &format!("SELECT pg_advisory_lock({key})"),
+            "-c",
+            "SELECT pg_sleep(60)",
+        ])
+        .envs(cluster.libpq_env(&demo.db))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let held = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        ) == "1"
+    });
+    assert!(held, "the peer's lock is taken");
+    demo.checkout(2).expect("v2");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    // The peer finishes (its backend would sleep on after its client died: end it).
+    let _ = holder.kill();
+    let _ = holder.wait();
+    sql(
+        cluster,
+        &demo.db,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "refused", "nothing was changed: {r:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("update lock")),
+        "{r:#}"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "rollback_started"));
+    // Once the peer is done, the deploy goes through.
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+}
