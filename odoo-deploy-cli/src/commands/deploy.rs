@@ -79,7 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             output::say("not approved: nothing was changed");
             return Ok(Status::Failure);
         }
-        let renderer = Renderer { json: args.json };
+        let renderer = Renderer::new(args.json);
         let deploy_ctx = DeployContext {
             target: &ctx.target,
             transport: ctx.transport.clone(),
@@ -155,9 +155,28 @@ fn approved(env: &str) -> Result<bool, CliError> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// Events on stderr for people, or NDJSON on stdout for machines.
+/// Events on stderr for people (a spinner per step and a bar over the modules while
+/// Odoo updates them, when stderr is a terminal), or NDJSON on stdout for machines.
 struct Renderer {
     json: bool,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Renderer {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&mut Option<indicatif::ProgressBar>)) {
+        let mut bar = self
+            .bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut bar);
+    }
 }
 
 impl EventSink for Renderer {
@@ -167,6 +186,43 @@ impl EventSink for Renderer {
                 let _ = output::print(&format!("{line}\n"));
             }
             return;
+        }
+        match &event {
+            Event::StepStarted { .. } => self.with_bar(|bar| {
+                let spinner = indicatif::ProgressBar::new_spinner();
+                spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("    {spinner} {elapsed} {msg}")
+                {
+                    spinner.set_style(style);
+                }
+                *bar = Some(spinner);
+            }),
+            Event::ModuleProgress {
+                module,
+                index,
+                total,
+            } => self.with_bar(|bar| {
+                if let Some(bar) = bar {
+                    if bar.length() != Some(u64::from(*total)) {
+                        bar.set_length(u64::from(*total));
+                        if let Ok(style) = indicatif::ProgressStyle::with_template(
+                            "    [{bar:30}] {pos}/{len} {elapsed} {msg}",
+                        ) {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                    }
+                    bar.set_position(u64::from(*index));
+                    bar.set_message(module.clone());
+                }
+            }),
+            Event::StepFinished { .. } => self.with_bar(|bar| {
+                if let Some(bar) = bar.take() {
+                    bar.finish_and_clear();
+                }
+            }),
+            _ => {}
         }
         match event {
             Event::StepStarted { title, .. } => output::say(&format!("==> {title}")),
