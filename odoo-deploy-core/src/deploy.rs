@@ -676,14 +676,7 @@ async fn store_checksums(ctx: &DeployContext<'_>) -> Result<(), ops::OpsError> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
     let db = state::read_db(transport, &t.pg, &t.db).await?;
-    let sums = ops::code_checksums(ctx.code, &db)?;
-    let installed: BTreeMap<&str, &str> = db
-        .modules
-        .iter()
-        .filter(|m| m.state == "installed")
-        .filter_map(|m| sums.get(&m.name).map(|s| (m.name.as_str(), s.as_str())))
-        .collect();
-    let json = serde_json::to_string(&installed).unwrap_or_else(|_| "{}".to_owned());
+    let json = ops::installed_checksums_json(ctx.code, &db)?;
     transport
         .check_output(&state::set_param_command(
             &t.pg,

@@ -147,6 +147,19 @@ pub fn code_checksums(code: &Code, db: &DbState) -> Result<BTreeMap<String, Stri
     Ok(checksum::checksums(addons, &rules)?)
 }
 
+/// The JSON odd stores under [`crate::checksum::ODD_CHECKSUMS_KEY`]: the checksum of every
+/// installed module (the same shape click-odoo-update stores).
+pub fn installed_checksums_json(code: &Code, db: &DbState) -> Result<String, OpsError> {
+    let sums = code_checksums(code, db)?;
+    let installed: BTreeMap<&str, &str> = db
+        .modules
+        .iter()
+        .filter(|m| m.state == "installed")
+        .filter_map(|m| sums.get(&m.name).map(|s| (m.name.as_str(), s.as_str())))
+        .collect();
+    Ok(serde_json::to_string(&installed).unwrap_or_else(|_| "{}".to_owned()))
+}
+
 /// What the environment holds now, read through its transport.
 #[derive(Debug)]
 pub struct EnvState {

@@ -3,7 +3,7 @@
 //! Odoo reloads, and the migration-not-bumped case. Also: click-odoo-update's stored
 //! checksums give the same result as odd's own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use odoo_deploy_core::backup::{DbConn, PgTools};
@@ -112,15 +112,7 @@ impl Env {
         }
         let code = ops::read_code(self.repo.path(), &self.target.addons_paths).expect("code");
         let env = self.state().await;
-        let sums = ops::code_checksums(&code, &env.db).expect("checksums");
-        let installed: BTreeMap<&str, &str> = env
-            .db
-            .modules
-            .iter()
-            .filter(|m| m.state == "installed")
-            .filter_map(|m| sums.get(&m.name).map(|s| (m.name.as_str(), s.as_str())))
-            .collect();
-        let json = serde_json::to_string(&installed).expect("json");
+        let json = ops::installed_checksums_json(&code, &env.db).expect("checksums");
         self.local
             .check_output(&state::set_param_command(
                 self.tools(),
