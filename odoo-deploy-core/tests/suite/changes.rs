@@ -304,7 +304,14 @@ async fn click_odoo_update_checksums_give_the_same_change_set() {
 
 /// The Python that has click-odoo-contrib (scripts/test installs it; CI runs that).
 fn peer_python() -> String {
-    let python = std::env::var("ODD_PEER_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/peers/bin/python");
+    let python = std::env::var("ODD_PEER_PYTHON").unwrap_or_else(|_| {
+        if installed.exists() {
+            installed.display().to_string()
+        } else {
+            "python3".to_owned()
+        }
+    });
     let ok = std::process::Command::new(&python)
         .args(["-c", "import click_odoo_contrib._addon_hash"])
         .status()
