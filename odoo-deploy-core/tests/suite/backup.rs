@@ -636,7 +636,6 @@ mod pg {
     use std::sync::OnceLock;
 
     use odoo_deploy_core::backup::DbConn;
-    use odoo_deploy_core::backup::commands::conninfo_dbname;
     use odoo_deploy_core::command::Secret;
     use odoo_deploy_fixtures::pg::{PgAuth, PgCluster};
 
@@ -678,7 +677,7 @@ mod pg {
         /// SQL on database `db`, whatever its name.
         pub(crate) fn psql(&self, db: &str, sql: &str) -> String {
             self.0
-                .psql(&conninfo_dbname(db), sql)
+                .psql(db, sql)
                 .unwrap_or_else(|e| panic!("psql on {db:?}: {e}"))
         }
 
