@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use odoo_deploy_core::backup::commands::conninfo_dbname;
 use odoo_deploy_core::backup::{BackupTarget, Backups, DbConn, DumpFormat, DumpOptions};
 use odoo_deploy_core::command::Secret;
 use odoo_deploy_fixtures::pg::{PgAuth, PgCluster};
@@ -26,7 +25,7 @@ fn cluster() -> &'static PgCluster {
 
 fn psql(db: &str, sql: &str) -> String {
     cluster()
-        .psql(&conninfo_dbname(db), sql)
+        .psql(db, sql)
         .unwrap_or_else(|e| panic!("psql on {db:?}: {e}"))
 }
 
