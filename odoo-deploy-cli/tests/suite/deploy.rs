@@ -516,3 +516,56 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
     let (code, events, stderr) = deploy(&demo, &[]);
     assert_eq!(code, 0, "{stderr}\n{events:#?}");
 }
+
+#[test]
+fn production_refuses_a_commit_staging_has_not_deployed() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    // A production environment behind the demo one (which plays staging).
+    let prod = dir.path().join("prod");
+    demo.extend_config(&format!(
+        "\n[environments.production]\n\
+         odoo = {{ command = [\"odoo-bin\"], data_dir = {data:?}, deploy_dir = {deploy:?} }}\n\
+         service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"] }}\n\
+         database = {{ name = \"{db}_prod\", host = \"{host}\", port = {port}, user = \"{user}\", pg_bin_dir = {bin:?} }}\n\
+         http = {{ base_url = \"http://127.0.0.1:9\" }}\n\
+         requires = \"demo\"\n",
+        data = prod.join("data").display().to_string(),
+        deploy = prod.join("odd").display().to_string(),
+        db = demo.db,
+        host = cluster.host(),
+        port = cluster.port(),
+        user = cluster.user(),
+        bin = cluster.bin_dir().display().to_string(),
+    ))
+    .expect("config");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = odd(&demo, &["deploy", "production", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("has not been deployed successfully on demo"),
+        "{stderr}"
+    );
+    assert!(
+        !prod.join("odd/ledger.jsonl").exists(),
+        "nothing was done on production"
+    );
+
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, plan, stderr) = odd(&demo, &["plan", "production", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&plan).expect("plan JSON");
+    let gate = plan["gates"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "requires"))
+        .expect("requires gate");
+    assert_eq!(gate["passed"], true, "{gate:#}");
+    assert!(
+        gate["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("deployed on demo")),
+        "{gate:#}"
+    );
+}
