@@ -164,6 +164,8 @@ async fn install_v1(env: &Env, key: &str) {
 async fn each_version_step_yields_the_expected_change_set() {
     let env = Env::new("changes");
     install_v1(&env, ODD_CHECKSUMS_KEY).await;
+    // The active languages decide which .po files count; Odoo starts with English.
+    assert_eq!(env.state().await.db.langs, ["en_US"]);
 
     // v2: a field in acme_partner (which others depend on) and a new required module.
     env.repo.checkout(2).expect("v2");
