@@ -36,6 +36,9 @@ struct Run {
     steps: Vec<(String, Duration, bool)>,
     /// From receiving `rollback_started` to receiving the rollback's `health` end.
     rollback_to_health: Option<Duration>,
+    /// From starting odd to receiving the first `step_started` (process start, SSH
+    /// connect, reading code and the database: the plan).
+    before_steps: Duration,
     auths: usize,
 }
 
@@ -69,6 +72,7 @@ fn deploy(odd: &PathBuf, demo: &Demo, sshd: &Sshd) -> Run {
     let mut outcome = String::from("?");
     let mut rollback_at: Option<Instant> = None;
     let mut rollback_to_health = None;
+    let mut before_steps = None;
     for line in stdout.lines() {
         let line = line.expect("odd's stdout");
         let now = Instant::now();
@@ -87,6 +91,9 @@ fn deploy(odd: &PathBuf, demo: &Demo, sshd: &Sshd) -> Run {
                 steps.push((step, elapsed, rollback_at.is_some()));
             }
             Some("rollback_started") => rollback_at = Some(now),
+            Some("step_started") if before_steps.is_none() => {
+                before_steps = Some(now - started);
+            }
             Some("finished") => {
                 outcome = event["report"]["outcome"]
                     .as_str()
@@ -110,6 +117,7 @@ fn deploy(odd: &PathBuf, demo: &Demo, sshd: &Sshd) -> Run {
         outcome,
         steps,
         rollback_to_health,
+        before_steps: before_steps.unwrap_or_default(),
         auths: sshd.auth_count() - auths_before,
     }
 }
@@ -189,9 +197,9 @@ fn main() {
     );
     println!();
     println!(
-        "| deploy | whole | backup | update | start + health | other steps | odd's overhead (whole − backup − update − start − health) | SSH logins per deploy |"
+        "| deploy | whole | backup | update | start + health | stop | odd's overhead (whole − backup − update − start − health) | same, stop also excluded | of which planning before the first step | SSH logins per deploy |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for ((name, _), runs) in SCENARIOS.iter().zip(&runs) {
         let sum = |run: &Run, names: &[&str]| -> Duration {
             run.steps
@@ -204,34 +212,36 @@ fn main() {
         let backup = median(runs.iter().map(|r| sum(r, &["snapshot", "dump"])).collect());
         let update = median(runs.iter().map(|r| sum(r, &["update"])).collect());
         let start = median(runs.iter().map(|r| sum(r, &["start", "health"])).collect());
-        let other = median(
-            runs.iter()
-                .map(|r| {
-                    r.steps
-                        .iter()
-                        .filter(|(s, _, rb)| !rb && !WORK_STEPS.contains(&s.as_str()))
-                        .map(|(_, d, _)| *d)
-                        .sum()
-                })
-                .collect(),
-        );
+        let stop = median(runs.iter().map(|r| sum(r, &["stop"])).collect());
         let overhead = median(
             runs.iter()
                 .map(|r| r.wall.saturating_sub(sum(r, WORK_STEPS)))
                 .collect(),
         );
+        let without_stop = median(
+            runs.iter()
+                .map(|r| {
+                    r.wall
+                        .saturating_sub(sum(r, WORK_STEPS))
+                        .saturating_sub(sum(r, &["stop"]))
+                })
+                .collect(),
+        );
+        let planning = median(runs.iter().map(|r| r.before_steps).collect());
         let mut auths: Vec<usize> = runs.iter().map(|r| r.auths).collect();
         auths.sort_unstable();
         auths.dedup();
         let auths: Vec<String> = auths.iter().map(ToString::to_string).collect();
         println!(
-            "| {name} | {} | {} | {} | {} | {} | **{}** | {} |",
+            "| {name} | {} | {} | {} | {} | {} | **{}** | **{}** | {} | {} |",
             secs(whole),
             secs(backup),
             secs(update),
             secs(start),
-            secs(other),
+            secs(stop),
             secs(overhead),
+            secs(without_stop),
+            secs(planning),
             auths.join(", "),
         );
     }
