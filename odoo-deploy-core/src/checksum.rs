@@ -55,6 +55,18 @@ impl ChecksumRules {
         }
     }
 
+    /// Whether every file under `reldir` (relative to the addon) is excluded, so the walk
+    /// need not enter it: a pattern ending in `*` that matches `reldir/` matches anything
+    /// longer that starts with it (its last `*` takes the rest), e.g. `static/*` for
+    /// `static`. Python walks such directories for nothing; skipping them changes no
+    /// checksum.
+    fn excludes_all_under(&self, reldir: &str) -> bool {
+        let prefix = format!("{reldir}/");
+        self.exclude
+            .iter()
+            .any(|p| p.ends_with('*') && fnmatch(p.as_bytes(), prefix.as_bytes()))
+    }
+
     fn keeps(&self, reldir: &str, filename: &str, relpath: &str) -> bool {
         if self
             .exclude
@@ -95,26 +107,57 @@ pub struct ChecksumError {
 
 /// The checksum of one addon directory, as a lowercase hex SHA-1.
 pub fn addon_checksum(dir: &Path, rules: &ChecksumRules) -> Result<String, ChecksumError> {
+    addon_checksum_with(dir, rules, &mut vec![0u8; READ_BUF])
+}
+
+/// Read size: most addon files fit in one read.
+const READ_BUF: usize = 128 * 1024;
+
+fn addon_checksum_with(
+    dir: &Path,
+    rules: &ChecksumRules,
+    buf: &mut [u8],
+) -> Result<String, ChecksumError> {
     let mut hasher = Sha1::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    walk(dir, "", rules, &mut |relpath, path| {
-        hasher.update(relpath.as_bytes());
-        let mut file = std::fs::File::open(path).map_err(|source| ChecksumError {
-            path: path.to_owned(),
-            source,
-        })?;
-        loop {
-            let n = file.read(&mut buf).map_err(|source| ChecksumError {
+    let mut path = dir.to_path_buf();
+    walk(
+        &mut path,
+        &mut String::new(),
+        rules,
+        &mut |relpath, path| {
+            hasher.update(relpath.as_bytes());
+            let io_err = |source| ChecksumError {
                 path: path.to_owned(),
                 source,
-            })?;
-            if n == 0 {
-                return Ok(());
+            };
+            let mut file = std::fs::File::open(path).map_err(io_err)?;
+            loop {
+                match file.read(buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => hasher.update(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_err(e)),
+                }
             }
-            hasher.update(&buf[..n]);
-        }
-    })?;
+        },
+    )?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The files an addon's checksum reads, relative to the addon and in the order it reads
+/// them (for tools that want to hash or inspect exactly those files).
+pub fn addon_files(dir: &Path, rules: &ChecksumRules) -> Result<Vec<String>, ChecksumError> {
+    let mut files = Vec::new();
+    walk(
+        &mut dir.to_path_buf(),
+        &mut String::new(),
+        rules,
+        &mut |relpath, _| {
+            files.push(relpath.to_owned());
+            Ok(())
+        },
+    )?;
+    Ok(files)
 }
 
 /// Checksums of many addons at once, in parallel; keyed by addon name.
@@ -125,60 +168,81 @@ pub fn checksums<'a>(
     let addons: Vec<(&str, &Path)> = addons.into_iter().collect();
     addons
         .par_iter()
-        .map(|(name, dir)| addon_checksum(dir, rules).map(|sum| ((*name).to_owned(), sum)))
+        .map_init(
+            // One read buffer per worker thread, not one per addon.
+            || vec![0u8; READ_BUF],
+            |buf, (name, dir)| {
+                addon_checksum_with(dir, rules, buf).map(|sum| ((*name).to_owned(), sum))
+            },
+        )
         .collect()
 }
 
 /// `os.walk(top)` with sorted directories and files, top-down, not following links to
-/// directories; calls `visit(relative path, full path)` for every kept file.
+/// directories; calls `visit(relative path, full path)` for every kept file. `dir` and
+/// `reldir` are buffers extended and restored in place (one allocation per addon, not
+/// per file).
 fn walk(
-    dir: &Path,
-    reldir: &str,
+    dir: &mut PathBuf,
+    reldir: &mut String,
     rules: &ChecksumRules,
     visit: &mut dyn FnMut(&str, &Path) -> Result<(), ChecksumError>,
 ) -> Result<(), ChecksumError> {
-    let io_err = |source| ChecksumError {
-        path: dir.to_owned(),
-        source,
-    };
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io_err)? {
-        let entry = entry.map_err(io_err)?;
-        // Names that are not UTF-8 cannot be hashed the way Python does (it would use
-        // surrogate escapes); they are taken lossily, which only ever changes a checksum.
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let file_type = entry.file_type().map_err(io_err)?;
-        // os.walk puts a symlink to a directory among the directories (and does not
-        // descend into it); anything else that is not a directory is a file.
-        let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
-        if is_dir {
-            if !file_type.is_symlink() {
-                dirs.push(name);
+    {
+        let io_err = |source| ChecksumError {
+            path: dir.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&*dir).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            // Names that are not UTF-8 cannot be hashed the way Python does (it would use
+            // surrogate escapes); they are taken lossily, which only ever changes a checksum.
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let file_type = entry.file_type().map_err(io_err)?;
+            // os.walk puts a symlink to a directory among the directories (and does not
+            // descend into it); anything else that is not a directory is a file.
+            let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
+            if is_dir {
+                if !file_type.is_symlink() {
+                    dirs.push(name);
+                }
+            } else {
+                files.push(name);
             }
-        } else {
-            files.push(name);
         }
     }
-    files.sort();
-    dirs.sort();
+    files.sort_unstable();
+    dirs.sort_unstable();
+    let rel_len = reldir.len();
     for name in &files {
-        let relpath = if reldir.is_empty() {
-            name.clone()
-        } else {
-            format!("{reldir}/{name}")
-        };
-        if rules.keeps(reldir, name, &relpath) {
-            visit(&relpath, &dir.join(name))?;
+        if rel_len > 0 {
+            reldir.push('/');
         }
+        reldir.push_str(name);
+        dir.push(name);
+        let kept = rules.keeps(&reldir[..rel_len], name, reldir);
+        let visited = if kept { visit(reldir, dir) } else { Ok(()) };
+        dir.pop();
+        reldir.truncate(rel_len);
+        visited?;
     }
     for name in &dirs {
-        let sub = if reldir.is_empty() {
-            name.clone()
+        if rel_len > 0 {
+            reldir.push('/');
+        }
+        reldir.push_str(name);
+        let result = if rules.excludes_all_under(reldir) {
+            Ok(())
         } else {
-            format!("{reldir}/{name}")
+            dir.push(name);
+            let result = walk(dir, reldir, rules, visit);
+            dir.pop();
+            result
         };
-        walk(&dir.join(name), &sub, rules, visit)?;
+        reldir.truncate(rel_len);
+        result?;
     }
     Ok(())
 }
@@ -295,6 +359,65 @@ mod tests {
         assert_eq!(split_ext(".po"), (".po", ""));
         assert_eq!(split_ext("a.tar.gz"), ("a.tar", ".gz"));
         assert_eq!(split_ext("README"), ("README", ""));
+    }
+
+    #[test]
+    fn only_wholly_excluded_directories_are_skipped() {
+        let rules = ChecksumRules::default();
+        assert!(rules.excludes_all_under("static"));
+        assert!(rules.excludes_all_under("static/src"));
+        assert!(rules.excludes_all_under("tests"));
+        assert!(!rules.excludes_all_under("models/tests"));
+        assert!(!rules.excludes_all_under("i18n"));
+        assert!(!rules.excludes_all_under("models"));
+        assert!(ChecksumRules::new("*", &[]).excludes_all_under("models"));
+        assert!(ChecksumRules::new("*/tests/*", &[]).excludes_all_under("models/tests"));
+        assert!(!ChecksumRules::new("*.py", &[]).excludes_all_under("models"));
+    }
+
+    #[test]
+    fn addon_files_lists_what_the_checksum_reads_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for rel in [
+            "__manifest__.py",
+            "models/b.py",
+            "models/a.py",
+            "static/src/x.js",
+            "tests/test_a.py",
+            "i18n/fr.po",
+            "i18n/de.po",
+            "a.txt",
+        ] {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, rel).expect("write");
+        }
+        let rules = ChecksumRules::new(DEFAULT_EXCLUDE_PATTERNS, &["fr_BE"]);
+        assert_eq!(
+            addon_files(dir.path(), &rules).expect("files"),
+            [
+                "__manifest__.py",
+                "a.txt",
+                "i18n/fr.po",
+                "models/a.py",
+                "models/b.py"
+            ]
+        );
+        let mut expected = Sha1::new();
+        for rel in [
+            "__manifest__.py",
+            "a.txt",
+            "i18n/fr.po",
+            "models/a.py",
+            "models/b.py",
+        ] {
+            expected.update(rel.as_bytes());
+            expected.update(rel.as_bytes());
+        }
+        assert_eq!(
+            addon_checksum(dir.path(), &rules).expect("checksum"),
+            hex::encode(expected.finalize())
+        );
     }
 
     #[test]
