@@ -159,7 +159,8 @@ pub fn make(input: PlanInput<'_>) -> Plan {
         &update,
         &touched,
     );
-    let rollback = rollback(t, &release, input.current_release, first_install);
+    let snapshot = steps.iter().any(|s| s.kind == StepKind::Snapshot);
+    let rollback = rollback(t, &release, input.current_release, first_install, snapshot);
     Plan {
         environment: t.environment.clone(),
         host: t.host.clone(),
@@ -300,7 +301,9 @@ fn steps(
         upload,
     ));
     steps.push(step(StepKind::Stop, "stop Odoo", vec![t.service.stop()]));
-    if !first_install {
+    // A backup when the database will change; a code-only deploy is undone by switching
+    // the release back.
+    if !first_install && !update.is_empty() {
         let filestore = t.data_dir.join("filestore").join(db);
         let snap_fs = t
             .data_dir
@@ -431,6 +434,7 @@ fn rollback(
     release: &str,
     previous_release: Option<&str>,
     first_install: bool,
+    snapshot: bool,
 ) -> Vec<Step> {
     let db = &t.db.name;
     let layout: &Layout = &t.layout;
@@ -444,7 +448,7 @@ fn rollback(
             ),
             Vec::new(),
         ));
-    } else {
+    } else if snapshot {
         steps.push(step(
             StepKind::RestoreSnapshot,
             format!(

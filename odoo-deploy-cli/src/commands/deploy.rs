@@ -62,6 +62,21 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         let (plan, code, _) = ops::plan(&ctx.target, ctx.transport.as_ref(), &local, &request)
             .await
             .map_err(CliError::diagnostic)?;
+        if plan.is_noop() && plan.ready() {
+            // The commit runs already and no module changed: no lock, no downtime.
+            let message = format!(
+                "nothing to deploy: commit {} already runs on {} and no module changed",
+                plan.commit.get(..12).unwrap_or(&plan.commit),
+                plan.environment
+            );
+            if args.json {
+                let line = serde_json::json!({"event": "nothing_to_do", "commit": plan.commit, "message": message});
+                output::print(&format!("{line}\n"))?;
+            } else {
+                output::say(&message);
+            }
+            return Ok(Status::Success);
+        }
         if !args.json {
             output::say(&plan.render_text());
         }

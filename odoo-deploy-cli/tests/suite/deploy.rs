@@ -171,9 +171,11 @@ fn v1_v2_v3_deploy_over_ssh_and_every_result_is_checked() {
         migration_runs(cluster, &demo.db),
         "acme_sale:pre-rename_channel,acme_sale:post-fill_defaults"
     );
-    // A deploy of the same commit again changes nothing and runs no script.
-    let (code, _, stderr) = deploy(&demo, &[]);
+    // A deploy of the same commit again changes nothing: no lock, no downtime, no script.
+    let (code, events, stderr) = deploy(&demo, &[]);
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["event"], "nothing_to_do");
     assert_eq!(
         migration_runs(cluster, &demo.db),
         "acme_sale:pre-rename_channel,acme_sale:post-fill_defaults"
@@ -181,7 +183,7 @@ fn v1_v2_v3_deploy_over_ssh_and_every_result_is_checked() {
     let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
     assert_eq!(code, 0);
     let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
-    assert_eq!(history.len(), 4);
+    assert_eq!(history.len(), 3);
     assert!(history.iter().all(|r| r["outcome"] == "succeeded"));
 }
 
