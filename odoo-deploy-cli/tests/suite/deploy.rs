@@ -571,3 +571,60 @@ fn production_refuses_a_commit_staging_has_not_deployed() {
         "{gate:#}"
     );
 }
+
+#[test]
+fn a_code_only_deploy_takes_no_snapshot_and_a_repeat_is_a_no_op() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // A commit that changes only a static file (assets need no -u: not in checksums).
+    let repo = demo.repo.path();
+    std::fs::write(
+        repo.join("custom_addons/acme_base/static/description/index.html"),
+        "<p>new description</p>\n",
+    )
+    .expect("write");
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .status()
+            .expect("git")
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["add", "--all"]);
+    git(&["commit", "-q", "-m", "static description"]);
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "succeeded", "{r:#}");
+    assert_eq!(
+        r["backups"].as_array().map(Vec::len),
+        Some(0),
+        "no module changed: no snapshot"
+    );
+    assert!(
+        !events.iter().any(|e| e["step"] == "update"),
+        "no update ran"
+    );
+    let s = status(&demo);
+    assert!(
+        s["release"].as_str().is_some_and(|r| demo
+            .deploy_dir
+            .join("releases")
+            .join(r)
+            .join("custom_addons/acme_base/static/description/index.html")
+            .is_file()),
+        "the new code is current: {s:#}"
+    );
+    // The same commit again: nothing to do.
+    let (code, events, _) = deploy(&demo, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(events[0]["event"], "nothing_to_do");
+}
