@@ -435,7 +435,12 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
         LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
             .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?,
     );
-    let sink = LogSink { ctx, watch: &watch };
+    let telling = std::sync::Mutex::new(Vec::new());
+    let sink = LogSink {
+        ctx,
+        watch: &watch,
+        telling: &telling,
+    };
     for cmd in &step.commands {
         let cmd = if cmd.get_timeout().is_some() {
             cmd.clone()
@@ -450,7 +455,12 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let evidence = watch.tail();
+        let evidence = with_telling_lines(
+            &telling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            watch.tail(),
+        );
         if !status.success() {
             let code = status
                 .code()
@@ -476,6 +486,21 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
 struct LogSink<'a, 'b> {
     ctx: &'a DeployContext<'b>,
     watch: &'a std::sync::Mutex<LogWatch>,
+    /// The lines that fail the run (kept even when they scroll out of the tail).
+    telling: &'a std::sync::Mutex<Vec<String>>,
+}
+
+/// The evidence of a run: the lines that failed it (which may be far from its end, like
+/// `invalid module names, ignored` near the start), then the tail of the log.
+fn with_telling_lines(telling: &[String], tail: Vec<String>) -> Vec<String> {
+    let mut evidence: Vec<String> = telling
+        .iter()
+        .filter(|l| !tail.contains(l))
+        .take(EVIDENCE_LINES)
+        .cloned()
+        .collect();
+    evidence.extend(tail);
+    evidence
 }
 
 impl OutputSink for LogSink<'_, '_> {
@@ -489,17 +514,24 @@ impl OutputSink for LogSink<'_, '_> {
             .watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(Finding::Progress {
-            module,
-            index,
-            total,
-        }) = watch.line(text)
-        {
-            self.ctx.events.event(Event::ModuleProgress {
-                module: module.clone(),
-                index: *index,
-                total: *total,
-            });
+        match watch.line(text) {
+            Some(Finding::Progress {
+                module,
+                index,
+                total,
+            }) => {
+                self.ctx.events.event(Event::ModuleProgress {
+                    module: module.clone(),
+                    index: *index,
+                    total: *total,
+                });
+            }
+            Some(_) => self
+                .telling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(text.to_owned()),
+            None => {}
         }
     }
 }
@@ -591,8 +623,11 @@ async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
     let mut watch = LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
+    let mut telling = Vec::new();
     for line in String::from_utf8_lossy(&out).lines() {
-        watch.line(line);
+        if watch.line(line).is_some_and(Finding::is_failure) {
+            telling.push(line.to_owned());
+        }
     }
     let failures: Vec<String> = watch.failures().map(describe_finding).collect();
     if failures.is_empty() {
@@ -601,7 +636,7 @@ async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure
         Err(Failure {
             step: StepKind::StartupLog,
             reason: failures.join("; "),
-            evidence: watch.tail(),
+            evidence: with_telling_lines(&telling, watch.tail()),
         })
     }
 }

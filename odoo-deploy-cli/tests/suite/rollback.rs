@@ -1,0 +1,343 @@
+//! When a deploy fails: every kind of failure the executor must roll back on, end to
+//! end — the real `odd`, a real PostgreSQL cluster and the stand-in Odoo — each ending
+//! with the data, the filestore and the release exactly as they were before.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use serde_json::Value;
+
+use crate::deploy::{deploy, digest, odd, report, status};
+
+/// Writes (`Some`) or removes (`None`) files in the project and commits them.
+fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
+    let root = demo.repo.path();
+    for (path, content) in files {
+        let full = root.join(path);
+        match content {
+            Some(text) => {
+                std::fs::create_dir_all(full.parent().expect("a parent")).expect("mkdir");
+                std::fs::write(&full, text).expect("write");
+                if text.starts_with("#!") {
+                    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755))
+                        .expect("chmod");
+                }
+            }
+            None => std::fs::remove_file(&full).expect("remove"),
+        }
+    }
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=odd tests",
+            "-c",
+            "user.email=tests@odd.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+        ],
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rewrites `odd.toml` with `edit` (a variant of the demo's configuration); every
+/// replacement must hit.
+fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
+    let path = demo.config_path();
+    let mut text = std::fs::read_to_string(&path).expect("odd.toml");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} not in odd.toml:\n{text}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&path, text).expect("odd.toml");
+}
+
+/// A digest of the database's filestore: every file's path and content.
+pub(crate) fn filestore_digest(demo: &Demo) -> String {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                out.push((rel, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let base = demo.data_dir.join("filestore").join(&demo.db);
+    let mut files = Vec::new();
+    walk(&base, &base, &mut files);
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, content) in &files {
+        for b in name.bytes().chain([0]).chain(content.iter().copied()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{}:{h:x}", files.len())
+}
+
+/// A change that writes to the database and the filestore when it is updated: a new
+/// grade row and an attachment in acme_partner (which has dependents).
+const PARTNER_CHANGE: [(&str, Option<&str>); 2] = [
+    (
+        "custom_addons/acme_partner/standin/data.sql",
+        Some(
+            "INSERT INTO acme_partner_grade (name, level, active) SELECT 'Gold', 3, true WHERE NOT EXISTS (SELECT 1 FROM acme_partner_grade WHERE name = 'Gold');\n\
+             INSERT INTO acme_partner_grade (name, level, active) SELECT 'Platinum', 4, true WHERE NOT EXISTS (SELECT 1 FROM acme_partner_grade WHERE name = 'Platinum');\n",
+        ),
+    ),
+    (
+        "custom_addons/acme_partner/standin/attachments/grades.txt",
+        Some("Gold, Platinum\n"),
+    ),
+];
+
+const EXTRA_MANIFEST: &str = "{\n    'name': 'Acme Extra',\n    'version': '18.0.1.0.0',\n    'depends': ['acme_base'],\n    'installable': True,\n    'license': 'LGPL-3',\n}\n";
+
+/// One failure kind: how to set the environment up, what the failing deploy should say.
+struct Case {
+    name: &'static str,
+    /// Prepares the project and the config, then deploys the base once (it must succeed);
+    /// afterwards makes the failing commit.
+    setup: fn(&mut Demo),
+    fail: fn(&mut Demo),
+    /// Text the ledger's reason must contain.
+    reason: &'static str,
+    /// Text one of the ledger's evidence lines must contain.
+    evidence: &'static str,
+}
+
+fn base_v3(demo: &mut Demo) {
+    demo.checkout(3).expect("v3");
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        name: "update exits 0 with `invalid module names, ignored`",
+        setup: base_v3,
+        // A new required module whose directory `git archive` leaves out
+        // (`export-ignore`): planned from the work tree, absent from the release.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "custom_addons/acme_extra/__manifest__.py",
+                Some(EXTRA_MANIFEST),
+            ));
+            files.push(("custom_addons/acme_extra/__init__.py", Some("")));
+            files.push((
+                ".gitattributes",
+                Some("custom_addons/acme_extra export-ignore\n"),
+            ));
+            commit(demo, &files, "acme_extra, kept out of archives by mistake");
+            edit_config(
+                demo,
+                &[(
+                    "required_modules = [",
+                    "required_modules = [\"acme_extra\", ",
+                )],
+            );
+        },
+        reason: "invalid module names",
+        evidence: "invalid module names, ignored: acme_extra",
+    },
+    Case {
+        name: "health never comes",
+        // The service starts Odoo through a launcher shipped in the release.
+        setup: |demo| {
+            demo.checkout(3).expect("v3");
+            commit(
+                demo,
+                &[("bin/odoo-server", Some("#!/bin/sh\nexec \"$@\"\n"))],
+                "a launcher",
+            );
+            let pid = format!("{:?}", demo.pidfile.display().to_string());
+            let launcher = format!(
+                "{:?}",
+                demo.deploy_dir
+                    .join("current/bin/odoo-server")
+                    .display()
+                    .to_string()
+            );
+            edit_config(
+                demo,
+                &[
+                    (
+                        &format!("\"start\", {pid}, "),
+                        &format!("\"start\", {pid}, {launcher}, "),
+                    ),
+                    ("health_timeout_secs = 30", "health_timeout_secs = 5"),
+                ],
+            );
+        },
+        // The new launcher forgot its `exec`: it starts nothing.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "bin/odoo-server",
+                Some("#!/bin/sh\necho \"would start: $*\"\n"),
+            ));
+            commit(demo, &files, "launcher refactored");
+        },
+        reason: "health",
+        evidence: "",
+    },
+    Case {
+        name: "health 200 but a smoke check of a changed module fails",
+        setup: base_v3,
+        fail: |demo| {
+            commit(demo, &PARTNER_CHANGE, "platinum grade");
+            edit_config(
+                demo,
+                &[(
+                    "contains = \"Log in\" }]",
+                    "contains = \"Log in\" }], modules = { acme_partner = { pages = [{ path = \"/web/login\", contains = \"Partner grades\" }] } }",
+                )],
+            );
+        },
+        reason: "Partner grades",
+        evidence: "",
+    },
+    Case {
+        name: "the startup log shows skipped modules",
+        setup: base_v3,
+        // A new addons directory in the project that the server's odoo.conf does not
+        // list: the update (given the release's paths) installs acme_extra, the server
+        // skips it and answers 200 anyway.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "extra_addons/acme_extra/__manifest__.py",
+                Some(EXTRA_MANIFEST),
+            ));
+            files.push(("extra_addons/acme_extra/__init__.py", Some("")));
+            commit(demo, &files, "acme_extra in a new addons directory");
+            edit_config(
+                demo,
+                &[
+                    (
+                        "addons_paths = [\"odoo/addons\", \"custom_addons\"]",
+                        "addons_paths = [\"odoo/addons\", \"custom_addons\", \"extra_addons\"]",
+                    ),
+                    (
+                        "required_modules = [",
+                        "required_modules = [\"acme_extra\", ",
+                    ),
+                ],
+            );
+        },
+        reason: "modules were not loaded: acme_extra",
+        evidence: "Some modules are not loaded",
+    },
+];
+
+/// Runs one case; panics (with the reason) when anything is not as it must be.
+fn run_case(cluster: &PgCluster, case: &Case) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    (case.setup)(&mut demo);
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "the base deploy: {stderr}\n{events:#?}");
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+    let release_before = status(&demo)["release"].clone();
+    assert!(release_before.is_string());
+
+    (case.fail)(&mut demo);
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}\n{stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "rollback_started"),
+        "{events:#?}"
+    );
+    assert_eq!(digest(cluster, &demo.db), before, "the data is restored");
+    assert_eq!(
+        filestore_digest(&demo),
+        files_before,
+        "the filestore is restored"
+    );
+    let s = status(&demo);
+    assert_eq!(
+        s["release"], release_before,
+        "the previous release is current"
+    );
+    assert_eq!(s["lock"]["state"], "free", "no lock is left");
+    // The ledger tells the truth: outcome, reason, evidence.
+    let latest = &s["latest"];
+    assert_eq!(latest["outcome"], "rolled_back", "{latest:#}");
+    let reason = latest["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(case.reason),
+        "reason {reason:?} should say {:?}",
+        case.reason
+    );
+    let evidence: Vec<&str> = latest["evidence"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        case.evidence.is_empty() || evidence.iter().any(|l| l.contains(case.evidence)),
+        "evidence should show {:?}: {evidence:#?}",
+        case.evidence
+    );
+    assert!(
+        latest["steps"].as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["step"] == "rollback restore snapshot" && s["ok"] == true)),
+        "the snapshot was restored: {latest:#}"
+    );
+    // The environment serves again.
+    let (code, _, stderr) = odd(&demo, &["status", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn every_kind_of_failure_is_rolled_back_to_the_exact_previous_state() {
+    let cluster = PgCluster::shared();
+    let results: Vec<(&str, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = CASES
+            .iter()
+            .map(|case| (case.name, s.spawn(move || run_case(cluster, case))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| (name, h.join().is_ok()))
+            .collect()
+    });
+    let passed = results.iter().filter(|(_, ok)| *ok).count();
+    let failed = results.len() - passed;
+    for (name, ok) in &results {
+        eprintln!("{} {name}", if *ok { "ok    " } else { "FAILED" });
+    }
+    eprintln!("{passed} passed, {failed} failed");
+    assert_eq!(failed, 0, "{passed} passed, {failed} failed");
+}
