@@ -84,14 +84,14 @@ pub struct DeployReport {
 
 /// A step's failure: what happened and the lines that show it.
 #[derive(Debug)]
-struct Failure {
-    step: StepKind,
-    reason: String,
-    evidence: Vec<String>,
+pub(crate) struct Failure {
+    pub(crate) step: StepKind,
+    pub(crate) reason: String,
+    pub(crate) evidence: Vec<String>,
 }
 
 impl Failure {
-    fn new(step: StepKind, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(step: StepKind, reason: impl Into<String>) -> Self {
         Self {
             step,
             reason: reason.into(),
@@ -344,7 +344,7 @@ async fn run_step(
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
         }
         StepKind::Health => {
-            health(ctx).await.map_err(|e| fail(&e))?;
+            health(ctx.target).await.map_err(|e| fail(&e))?;
             if let Some(stop) = progress.stop_at {
                 progress.downtime_ms = Some(ms(stop.elapsed()));
             }
@@ -580,15 +580,14 @@ async fn verify_modules(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), Fail
     }
 }
 
-async fn health(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
-    let t = ctx.target;
+pub(crate) async fn health(t: &Target) -> Result<(), CheckError> {
     let http = OdooHttp::new(&t.base_url, Duration::from_secs(10))?;
     http.wait_healthy(&t.health_path, t.health_timeout, Duration::from_millis(250))
         .await
         .map(drop)
 }
 
-async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
+pub(crate) async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
     let out = transport
         .output(
             &RemoteCommand::new("stat")
@@ -607,11 +606,20 @@ async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
 /// Reads Odoo's log from where it stood before the start: a module skipped for missing
 /// dependencies leaves health at 200, so only the log tells.
 async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure> {
-    let Some(path) = &ctx.target.odoo_log else {
+    read_startup_log(ctx.transport.as_ref(), ctx.target, offset).await
+}
+
+/// Reads Odoo's log on the host from `offset` (its size before the start) and fails on
+/// what a healthy start never prints.
+pub(crate) async fn read_startup_log(
+    transport: &dyn Transport,
+    target: &Target,
+    offset: u64,
+) -> Result<(), Failure> {
+    let Some(path) = &target.odoo_log else {
         return Ok(());
     };
-    let out = ctx
-        .transport
+    let out = transport
         .check_output(
             &RemoteCommand::new("tail")
                 .arg("-c")
@@ -621,7 +629,7 @@ async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure
         )
         .await
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
-    let mut watch = LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
+    let mut watch = LogWatch::new(&target.allow_log_errors, EVIDENCE_LINES)
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
     let mut telling = Vec::new();
     for line in String::from_utf8_lossy(&out).lines() {
@@ -785,8 +793,8 @@ async fn rollback(
                     }
                     run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
                 }
-                StepKind::Health => health(ctx).await.map_err(|e| fail(&e)),
-                StepKind::Smoke => smoke_after_rollback(ctx).await.map_err(|e| fail(&e)),
+                StepKind::Health => health(ctx.target).await.map_err(|e| fail(&e)),
+                StepKind::Smoke => smoke_after_rollback(ctx.target).await.map_err(|e| fail(&e)),
                 _ => Ok(()),
             }
         }
@@ -814,8 +822,7 @@ async fn rollback(
 
 /// After a rollback, the fixed checks only (the changed modules' checks are for the new
 /// code).
-async fn smoke_after_rollback(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
-    let t = ctx.target;
+pub(crate) async fn smoke_after_rollback(t: &Target) -> Result<(), CheckError> {
     let http = OdooHttp::new(&t.base_url, Duration::from_secs(30))?;
     for page in &t.smoke.pages {
         http.page(page).await?;
@@ -856,26 +863,31 @@ ALTER DATABASE :"cur" RENAME TO :"aside";
 "#;
 
 async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {
-    let path: PathBuf = ctx.target.layout.ledger();
-    let result = async {
-        let line = Ledger::line(record).map_err(|e| e.to_string())?;
-        let cmd = RemoteCommand::new("tee")
-            .arg("-a")
-            .arg("--")
-            .arg(&path)
-            .stdin_bytes(line.into_bytes());
-        ctx.transport
-            .check_output(&cmd)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<(), String>(())
-    }
-    .await;
-    if let Err(e) = result {
+    if let Err(e) = append_record(ctx.transport.as_ref(), &ctx.target.layout, record).await {
         ctx.events.event(Event::Notice {
             message: format!("the ledger could not be written: {e}"),
         });
     }
+}
+
+/// Appends one line for `record` to the environment's ledger on its host.
+pub(crate) async fn append_record(
+    transport: &dyn Transport,
+    layout: &crate::release::Layout,
+    record: &DeployRecord,
+) -> Result<(), String> {
+    let path: PathBuf = layout.ledger();
+    let line = Ledger::line(record).map_err(|e| e.to_string())?;
+    let cmd = RemoteCommand::new("tee")
+        .arg("-a")
+        .arg("--")
+        .arg(&path)
+        .stdin_bytes(line.into_bytes());
+    transport
+        .check_output(&cmd)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// POSTs the outcome to the webhook; a failure is reported, never fatal.
@@ -926,7 +938,7 @@ fn summary(changes: &ChangeSet, update: &crate::odoo::UpdateSet) -> ChangeSummar
     }
 }
 
-fn step_name(kind: StepKind) -> &'static str {
+pub(crate) fn step_name(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Lock => "lock",
         StepKind::CreateDatabase => "create database",
@@ -955,6 +967,6 @@ fn short(commit: &str) -> &str {
     commit.get(..8).unwrap_or(commit)
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -10,6 +10,7 @@
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
+//! - [`deploy`] — executing a plan; [`rollback`] — `odd rollback`, undoing a deploy.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -36,6 +37,7 @@ pub mod odoo;
 pub mod ops;
 pub mod plan;
 pub mod release;
+pub mod rollback;
 pub mod service;
 pub mod state;
 pub mod target;

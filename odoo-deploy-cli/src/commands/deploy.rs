@@ -130,6 +130,7 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
         Outcome::Succeeded => "deployed and verified",
         Outcome::Refused => "refused, nothing changed",
         Outcome::RolledBack => "ROLLED BACK and verified",
+        Outcome::Reverted => "deployed, later undone by `odd rollback`",
         Outcome::RollbackFailed => {
             "FAILED, and the rollback failed too: the environment needs an operator"
         }
@@ -156,8 +157,8 @@ fn approved(env: &str) -> Result<bool, CliError> {
 }
 
 /// Events on stderr for people, or NDJSON on stdout for machines.
-struct Renderer {
-    json: bool,
+pub(crate) struct Renderer {
+    pub(crate) json: bool,
 }
 
 impl EventSink for Renderer {

@@ -10,7 +10,7 @@ use odoo_deploy_fixtures::demo::{Demo, Reach};
 use odoo_deploy_fixtures::pg::PgCluster;
 use serde_json::Value;
 
-use crate::deploy::{deploy, digest, odd, report, status};
+use crate::deploy::{deploy, digest, odd, report, sql, status};
 
 /// Writes (`Some`) or removes (`None`) files in the project and commits them.
 fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
@@ -340,4 +340,129 @@ fn every_kind_of_failure_is_rolled_back_to_the_exact_previous_state() {
     }
     eprintln!("{passed} passed, {failed} failed");
     assert_eq!(failed, 0, "{passed} passed, {failed} failed");
+}
+
+#[test]
+fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v1 = status(&demo);
+    let v1_release = v1["release"].as_str().expect("release").to_owned();
+    let v1_data = digest(cluster, &demo.db);
+    let v1_files = filestore_digest(&demo);
+
+    // v2 deploys well, then users write data, then v2 turns out bad.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v2_release = status(&demo)["release"]
+        .as_str()
+        .expect("release")
+        .to_owned();
+    sql(
+        cluster,
+        &demo.db,
+        "INSERT INTO acme_partner_grade (name, level, active, tier) VALUES ('Written after v2', 9, true, 4)",
+    );
+
+    // Without --yes (and no terminal): it says what would be lost and changes nothing.
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("undoes: {v2_release}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("-> {v1_release}")), "{stderr}");
+    assert!(stderr.contains("LOST: everything written"), "{stderr}");
+    assert!(
+        stderr.contains(" ago)"),
+        "the time since is shown: {stderr}"
+    );
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    assert_eq!(status(&demo)["release"], v2_release.as_str());
+
+    // A code-only rollback of a deploy that changed modules is refused…
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--code-only", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("changed the database") && stderr.contains("--force-code-only"),
+        "{stderr}"
+    );
+    assert_eq!(status(&demo)["release"], v2_release.as_str());
+
+    // …and the full one restores the pre-v2 snapshot and the v1 release, verified.
+    let (code, stdout, stderr) = odd(&demo, &["rollback", "demo", "--yes", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let out: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(out["report"]["ok"], true, "{out:#}");
+    assert!(
+        out["plan"]["snapshot"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("snapshot-")),
+        "{out:#}"
+    );
+    assert_eq!(digest(cluster, &demo.db), v1_data, "the data before v2");
+    assert_eq!(filestore_digest(&demo), v1_files, "the filestore before v2");
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+    assert_eq!(s["lock"]["state"], "free");
+    assert_eq!(s["latest"]["id"], v2_release.as_str());
+    assert_eq!(s["latest"]["outcome"], "reverted");
+    assert!(
+        s["latest"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("odd rollback") && r.contains(&v1_release)),
+        "{s:#}"
+    );
+    let page = odd_http_get(&demo, "/web/login");
+    assert!(page.contains("Log in"), "Odoo serves again: {page}");
+
+    // `--to`: two deploys later, back to right after v1 in one go.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    demo.checkout(3).expect("v3");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = odd(
+        &demo,
+        &["rollback", "demo", "--to", &v1_release, "--yes"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(digest(cluster, &demo.db), v1_data);
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+    let (_, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history");
+    let outcomes: Vec<&str> = history
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["succeeded", "reverted", "reverted", "reverted"],
+        "{history:#?}"
+    );
+}
+
+/// `GET path` on the demo's Odoo, the body.
+fn odd_http_get(demo: &Demo, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", demo.http_port)).expect("Odoo listens");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body
 }
