@@ -14,6 +14,7 @@ use crate::command::{RemoteCommand, Secret};
 use crate::event::{Event, EventSink, Stream};
 use crate::git::Git;
 use crate::http::{CheckError, OdooHttp};
+use crate::journal::{self, JournalEntry, JournalState};
 use crate::ledger::{ChangeSummary, DeployRecord, Ledger, Outcome, StepRecord};
 use crate::lock::{EnvLock, HEARTBEAT_EVERY, LockError, LockInfo};
 use crate::odoo::{Finding, LogWatch, check_module_states};
@@ -188,6 +189,12 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         previous_release: plan.previous_release.clone(),
     };
     append(ctx, &record).await;
+    if let Err(e) = journal::reset(transport, &t.layout).await {
+        ctx.events.event(Event::Notice {
+            message: format!("the journal could not be started: {e}"),
+        });
+    }
+    note(ctx, plan, "lock", JournalState::Finished, None).await;
 
     let mut progress = Progress::default();
     progress.steps.push(StepRecord {
@@ -266,7 +273,14 @@ async fn run_steps(
         });
         let started = Instant::now();
         let started_at = clock::now_unix();
+        let name = step_name(step.kind);
+        note(ctx, plan, name, JournalState::Started, None).await;
         let result = run_step(ctx, plan, step, progress).await;
+        let detail = match step.kind {
+            StepKind::Snapshot => progress.snapshot.as_deref(),
+            _ => None,
+        };
+        note(ctx, plan, name, ended(result.is_ok()), detail).await;
         let elapsed = started.elapsed();
         ctx.events.event(Event::StepFinished {
             step: step.kind,
@@ -363,6 +377,32 @@ async fn run_step(
         | StepKind::SwitchBack => {}
     }
     Ok(())
+}
+
+/// Writes where the deploy stands to the host's journal; a failure to write is reported,
+/// never fatal (the deploy itself is fine, only a crash would be harder to read).
+async fn note(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    step: &str,
+    state: JournalState,
+    detail: Option<&str>,
+) {
+    let mut entry = JournalEntry::now(&plan.release, step, state);
+    entry.detail = detail.map(str::to_owned);
+    if let Err(e) = journal::append(ctx.transport.as_ref(), &ctx.target.layout, &entry).await {
+        ctx.events.event(Event::Notice {
+            message: format!("the journal could not be written: {e}"),
+        });
+    }
+}
+
+pub(crate) fn ended(ok: bool) -> JournalState {
+    if ok {
+        JournalState::Finished
+    } else {
+        JournalState::Failed
+    }
 }
 
 /// Runs commands in order, each checked, their output reported as events.
@@ -752,6 +792,8 @@ async fn rollback(
         });
         let started = Instant::now();
         let started_at = clock::now_unix();
+        let name = format!("rollback {}", step_name(step.kind));
+        note(ctx, plan, &name, JournalState::Started, None).await;
         let result: Result<(), Failure> = async {
             let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
             match step.kind {
@@ -799,6 +841,7 @@ async fn rollback(
             }
         }
         .await;
+        note(ctx, plan, &name, ended(result.is_ok()), None).await;
         let elapsed = started.elapsed();
         ctx.events.event(Event::StepFinished {
             step: step.kind,
@@ -806,7 +849,7 @@ async fn rollback(
             ok: result.is_ok(),
         });
         progress.steps.push(StepRecord {
-            step: format!("rollback {}", step_name(step.kind)),
+            step: name,
             started_at,
             duration_ms: ms(elapsed),
             ok: result.is_ok(),

@@ -30,6 +30,7 @@ pub mod git;
 pub mod graph;
 pub mod http;
 pub mod init;
+pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;

@@ -22,6 +22,7 @@ use crate::backup::{BackupError, Backups};
 use crate::clock;
 use crate::deploy::{self, Failure};
 use crate::event::{Event, EventSink};
+use crate::journal::{self, JournalEntry, JournalState};
 use crate::ledger::{DeployRecord, Ledger, Outcome, StepRecord};
 use crate::lock::{EnvLock, LockError, LockInfo, LockState};
 use crate::plan::StepKind;
@@ -206,6 +207,11 @@ pub async fn prepare(
         });
     }
     let from_release = state::current_release(transport, &target.layout).await?;
+    if request.to.is_none()
+        && let Some(running) = ledger.latest().filter(|r| r.outcome == Outcome::Running)
+    {
+        return prepare_interrupted(transport, target, running, request, from_release).await;
+    }
     let undo = undone(&ledger, env, request.to.as_deref())?;
     let first = undo[0];
     let to_release =
@@ -279,6 +285,77 @@ pub async fn prepare(
         from_release,
         to_release,
         interrupted: false,
+        warnings,
+    })
+}
+
+/// A deploy whose run died (its ledger line says `running`, its lock holder is gone):
+/// the journal tells whether the database was touched and which snapshot holds it as it
+/// was.
+async fn prepare_interrupted(
+    transport: &dyn Transport,
+    target: &Target,
+    record: &DeployRecord,
+    request: &RollbackRequest,
+    from_release: Option<String>,
+) -> Result<RollbackPlan, RollbackError> {
+    let entries = journal::read(transport, &target.layout).await?;
+    let found = journal::assess(&entries, &record.id);
+    let to_release =
+        record
+            .previous_release
+            .clone()
+            .ok_or_else(|| RollbackError::NoPreviousRelease {
+                env: target.environment.clone(),
+                id: record.id.clone(),
+            })?;
+    if !transport
+        .exists(&target.layout.release(&to_release))
+        .await?
+    {
+        return Err(RollbackError::ReleaseGone {
+            release: to_release,
+        });
+    }
+    let mut warnings = vec![format!("deploy {} {}", record.id, found.summary)];
+    let (snapshot, snapshot_taken_at) = if !found.database_touched {
+        (None, None)
+    } else if request.code_only || request.force_code_only {
+        if !request.force_code_only {
+            return Err(RollbackError::TouchesDatabase {
+                id: record.id.clone(),
+                what: "its update began: the database may be in a mixed state".to_owned(),
+            });
+        }
+        warnings.push("the database may be in a mixed state and is kept as it is".to_owned());
+        (None, None)
+    } else {
+        let id = found
+            .snapshot
+            .clone()
+            .ok_or_else(|| RollbackError::NoSnapshot {
+                id: record.id.clone(),
+                detail: Some("its journal names none".to_owned()),
+            })?;
+        let backup_target = target.backup_target(record.previous_commit.as_deref());
+        let meta = Backups::new(transport, &backup_target)
+            .get(&id)
+            .await
+            .map_err(|e| RollbackError::NoSnapshot {
+                id: record.id.clone(),
+                detail: Some(format!("{id}: {e}")),
+            })?;
+        (Some(id), Some(meta.created_at_ms / 1000))
+    };
+    Ok(RollbackPlan {
+        environment: target.environment.clone(),
+        undo: vec![record.id.clone()],
+        commit: record.previous_commit.clone(),
+        snapshot,
+        snapshot_taken_at,
+        from_release,
+        to_release,
+        interrupted: true,
         warnings,
     })
 }
@@ -393,7 +470,11 @@ pub async fn execute(
     let when = clock::human(clock::now_unix());
     let (outcome, reason, evidence) = match &result {
         Ok(()) => (
-            Outcome::Reverted,
+            if plan.interrupted {
+                Outcome::RolledBack
+            } else {
+                Outcome::Reverted
+            },
             format!(
                 "{}undone by {} with `odd rollback` at {when}: release {} is current again{}",
                 if plan.interrupted {
@@ -492,17 +573,21 @@ async fn run(
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
     let fail = |kind: StepKind| move |e: &dyn std::fmt::Display| Failure::new(kind, e.to_string());
-    step(ctx, steps, StepKind::Stop, "stop Odoo", async {
+    let title = format!(
+        "stop Odoo and end every other Odoo session on {}",
+        t.db.name
+    );
+    step(ctx, plan, steps, StepKind::Stop, &title, async {
         transport
             .check_output(&t.service.stop())
             .await
-            .map(drop)
-            .map_err(|e| fail(StepKind::Stop)(&e))
+            .map_err(|e| fail(StepKind::Stop)(&e))?;
+        end_odoo_sessions(transport, t).await
     })
     .await?;
     if let Some(id) = &plan.snapshot {
         let title = format!("swap snapshot {id} in for {}", t.db.name);
-        step(ctx, steps, StepKind::RestoreSnapshot, &title, async {
+        step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
             let backup_target = t.backup_target(plan.commit.as_deref());
             let report = Backups::new(transport, &backup_target)
                 .restore(id)
@@ -518,7 +603,7 @@ async fn run(
         t.layout.current().display(),
         plan.to_release
     );
-    step(ctx, steps, StepKind::SwitchBack, &title, async {
+    step(ctx, plan, steps, StepKind::SwitchBack, &title, async {
         transport
             .symlink_switch(&t.layout.current(), &t.layout.release(&plan.to_release))
             .await
@@ -526,7 +611,7 @@ async fn run(
     })
     .await?;
     let mut offset = 0;
-    step(ctx, steps, StepKind::Start, "start Odoo", async {
+    step(ctx, plan, steps, StepKind::Start, "start Odoo", async {
         if let Some(log) = &t.odoo_log {
             offset = deploy::file_size(transport, log).await;
         }
@@ -537,15 +622,23 @@ async fn run(
             .map_err(|e| fail(StepKind::Start)(&e))
     })
     .await?;
-    step(ctx, steps, StepKind::Health, "wait for health", async {
-        deploy::health(t)
-            .await
-            .map_err(|e| fail(StepKind::Health)(&e))
-    })
+    step(
+        ctx,
+        plan,
+        steps,
+        StepKind::Health,
+        "wait for health",
+        async {
+            deploy::health(t)
+                .await
+                .map_err(|e| fail(StepKind::Health)(&e))
+        },
+    )
     .await?;
     if t.odoo_log.is_some() {
         step(
             ctx,
+            plan,
             steps,
             StepKind::StartupLog,
             "read the startup log",
@@ -553,7 +646,7 @@ async fn run(
         )
         .await?;
     }
-    step(ctx, steps, StepKind::Smoke, "smoke test", async {
+    step(ctx, plan, steps, StepKind::Smoke, "smoke test", async {
         deploy::smoke_after_rollback(t)
             .await
             .map_err(|e| fail(StepKind::Smoke)(&e))
@@ -561,9 +654,46 @@ async fn run(
     .await
 }
 
+/// Ends the sessions Odoo processes (`application_name` `odoo-<pid>`, as Odoo sets it)
+/// still hold on the database once the service is stopped — an update orphaned by a run
+/// that died keeps writing otherwise — until none comes back for a moment.
+async fn end_odoo_sessions(transport: &dyn Transport, t: &Target) -> Result<(), Failure> {
+    let cmd = t.pg.psql(
+        &t.db,
+        crate::backup::commands::MAINTENANCE_DB,
+        &[("db", t.db.name.as_str())],
+        END_ODOO_SESSIONS_SQL,
+    );
+    let mut quiet = 0;
+    for _ in 0..120 {
+        let out = transport
+            .check_output(&cmd)
+            .await
+            .map_err(|e| Failure::new(StepKind::Stop, e.to_string()))?;
+        let ended: u64 = String::from_utf8_lossy(&out).trim().parse().unwrap_or(0);
+        quiet = if ended == 0 { quiet + 1 } else { 0 };
+        if quiet >= 3 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(Failure::new(
+        StepKind::Stop,
+        format!(
+            "Odoo processes keep connecting to {} after it was stopped; stop them first",
+            t.db.name
+        ),
+    ))
+}
+
+/// Ends the Odoo sessions on `:db`; prints how many.
+const END_ODOO_SESSIONS_SQL: &str = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+ WHERE datname = :'db' AND application_name LIKE 'odoo-%' AND pid <> pg_backend_pid();\n";
+
 /// Runs one step, reporting it and recording its timing.
 async fn step(
     ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
     steps: &mut Vec<StepRecord>,
     kind: StepKind,
     title: &str,
@@ -575,14 +705,29 @@ async fn step(
     });
     let started = Instant::now();
     let started_at = clock::now_unix();
+    let name = format!("odd rollback: {}", deploy::step_name(kind));
+    let id = plan.undo.first().map_or("", String::as_str);
+    let journal = |state| JournalEntry::now(id, &name, state);
+    let _ = journal::append(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &journal(JournalState::Started),
+    )
+    .await;
     let result = body.await;
+    let _ = journal::append(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &journal(deploy::ended(result.is_ok())),
+    )
+    .await;
     ctx.events.event(Event::StepFinished {
         step: kind,
         elapsed_ms: deploy::ms(started.elapsed()),
         ok: result.is_ok(),
     });
     steps.push(StepRecord {
-        step: format!("odd rollback: {}", deploy::step_name(kind)),
+        step: name,
         started_at,
         duration_ms: deploy::ms(started.elapsed()),
         ok: result.is_ok(),

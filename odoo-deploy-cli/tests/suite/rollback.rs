@@ -466,3 +466,89 @@ fn odd_http_get(demo: &Demo, path: &str) -> String {
     stream.read_to_string(&mut body).expect("response");
     body
 }
+
+#[test]
+fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+    let release_before = status(&demo)["release"].clone();
+
+    // v2 with a slow update; odd is killed once the update has run for a while.
+    demo.checkout(2).expect("v2");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(demo.config_path())
+        .env("ODD_STANDIN_DELAY", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("odd runs");
+    let journal = demo.deploy_dir.join("journal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        assert!(child.try_wait().expect("wait").is_none(), "odd ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    assert_ne!(
+        digest(cluster, &demo.db),
+        before,
+        "the killed update left its first modules committed"
+    );
+    // `odd status` says where it stopped and what state the environment is in.
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+    assert_eq!(s["lock"]["state"], "stale", "{s:#}");
+    assert_eq!(s["journal_last"]["step"], "update", "{s:#}");
+    let summary = s["interrupted"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("stopped during update")
+            && summary.contains("the database may be in a mixed state")
+            && summary.contains("the pre-deploy snapshot snapshot-")
+            && summary.contains("Odoo is stopped"),
+        "{s:#}"
+    );
+    let (code, text, stderr) = odd(&demo, &["status", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.contains("INTERRUPTED: deploy") && text.contains("STALE"),
+        "{text}"
+    );
+    // A new deploy is refused while the stale lock stands.
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a run that is gone"), "{stderr}");
+
+    // `odd rollback` recovers: snapshot back, previous release, verified, recorded.
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("took over the stale lock"), "{stderr}");
+    assert!(
+        stderr.contains("recovering an interrupted deploy"),
+        "{stderr}"
+    );
+    assert_eq!(digest(cluster, &demo.db), before, "the pre-deploy data");
+    assert_eq!(filestore_digest(&demo), files_before);
+    let s = status(&demo);
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    assert_eq!(s["release"], release_before);
+    assert_eq!(s["latest"]["outcome"], "rolled_back", "{s:#}");
+    assert!(s["interrupted"].is_null(), "{s:#}");
+    assert!(odd_http_get(&demo, "/web/login").contains("Log in"));
+}
