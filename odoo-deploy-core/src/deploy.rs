@@ -341,7 +341,7 @@ async fn run_step(
         }
         StepKind::Update => {
             progress.updated = true;
-            update(ctx, step).await?;
+            update(ctx, plan, step).await?;
         }
         StepKind::VerifyModules => verify_modules(ctx, plan).await?,
         StepKind::Switch => {
@@ -470,7 +470,7 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
 
 /// Reads Odoo's log while the update runs, reports progress, and judges the run on the
 /// exit status *and* on what real Odoo prints with exit 0.
-async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
+async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), Failure> {
     let watch = std::sync::Mutex::new(
         LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
             .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?,
@@ -481,17 +481,14 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
         watch: &watch,
         telling: &telling,
     };
-    for cmd in &step.commands {
+    for (i, cmd) in step.commands.iter().enumerate() {
         let cmd = if cmd.get_timeout().is_some() {
             cmd.clone()
         } else {
             cmd.clone().timeout(UPDATE_TIMEOUT)
         };
-        let status = ctx
-            .transport
-            .run(&cmd, &sink)
-            .await
-            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
+        let run = DetachedRun::new(&ctx.target.layout, &format!("{}-update-{i}", plan.release));
+        let code = run.run(ctx.transport.as_ref(), cmd, &sink).await?;
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -501,13 +498,15 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
             watch.tail(),
         );
-        if !status.success() {
-            let code = status
-                .code()
-                .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
+        if code != 0 {
+            let how = match code {
+                124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
+                c if c > 128 => format!("was killed by signal {}", c - 128),
+                c => format!("exited with {c}"),
+            };
             return Err(Failure {
                 step: StepKind::Update,
-                reason: format!("odoo-bin exited with {code}"),
+                reason: format!("odoo-bin {how}"),
                 evidence,
             });
         }
@@ -521,6 +520,112 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A command run detached on the host (see [`RemoteCommand::detached`]): a dropped
+/// connection does not kill it; odd follows its log and waits for its status file.
+struct DetachedRun {
+    runs: PathBuf,
+    log: PathBuf,
+    status: PathBuf,
+}
+
+/// How often a detached run is polled.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long the host may stay unreachable while a detached run goes on.
+const LOST_AFTER: Duration = Duration::from_secs(120);
+
+impl DetachedRun {
+    fn new(layout: &crate::release::Layout, id: &str) -> Self {
+        let runs = layout.runs();
+        Self {
+            log: runs.join(format!("{id}.log")),
+            status: runs.join(format!("{id}.status")),
+            runs,
+        }
+    }
+
+    /// Starts `cmd`, streams its log lines to `sink` and returns its exit code.
+    async fn run(
+        &self,
+        transport: &dyn Transport,
+        cmd: RemoteCommand,
+        sink: &dyn OutputSink,
+    ) -> Result<i32, Failure> {
+        let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
+        transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
+        transport
+            .check_output(&cmd.detached(&self.log, &self.status))
+            .await
+            .map_err(|e| fail(&e))?;
+        let mut offset: u64 = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut unreachable_since: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            // The status first: once it is there, the log read after it is complete.
+            let polled = async {
+                let status = transport
+                    .output(&RemoteCommand::new("cat").arg("--").arg(&self.status))
+                    .await?;
+                let log = transport
+                    .output(
+                        &RemoteCommand::new("tail")
+                            .arg("-c")
+                            .arg(format!("+{}", offset + 1))
+                            .arg("--")
+                            .arg(&self.log),
+                    )
+                    .await?;
+                Ok::<_, TransportError>((status, log))
+            }
+            .await;
+            let (status, log) = match polled {
+                Ok(answer) => {
+                    unreachable_since = None;
+                    answer
+                }
+                Err(e) => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > LOST_AFTER {
+                        return Err(Failure::new(
+                            StepKind::Update,
+                            format!(
+                                "lost contact with the host for {} s ({e}); the update goes on there: its log is {}, its exit code will be in {}",
+                                LOST_AFTER.as_secs(),
+                                self.log.display(),
+                                self.status.display()
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if log.status.success() {
+                offset += log.stdout.len() as u64;
+                pending.extend_from_slice(&log.stdout);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    sink.line(crate::event::Stream::Stdout, &line);
+                }
+            }
+            if status.status.success() {
+                if !pending.is_empty() {
+                    sink.line(crate::event::Stream::Stdout, &pending);
+                }
+                let text = String::from_utf8_lossy(&status.stdout);
+                return text.trim().parse().map_err(|_| {
+                    Failure::new(
+                        StepKind::Update,
+                        format!(
+                            "unreadable exit status {text:?} in {}",
+                            self.status.display()
+                        ),
+                    )
+                });
+            }
+        }
+    }
 }
 
 struct LogSink<'a, 'b> {

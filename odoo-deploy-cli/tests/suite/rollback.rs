@@ -502,7 +502,19 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
         assert!(child.try_wait().expect("wait").is_none(), "odd ended early");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Killed once acme_partner's new column is committed, while its dependents load.
+    while sql(
+        cluster,
+        &demo.db,
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acme_partner never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 
