@@ -481,6 +481,9 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
 
     // v2 with a slow update; odd is killed once the update has run for a while.
     demo.checkout(2).expect("v2");
+    // The journal of the last deploy goes, so only this one's entries are waited for.
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
     let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
         .args(["deploy", "demo", "--yes", "--json", "--config"])
         .arg(demo.config_path())
@@ -489,7 +492,6 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("odd runs");
-    let journal = demo.deploy_dir.join("journal");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !std::fs::read_to_string(&journal)
         .unwrap_or_default()
@@ -563,4 +565,95 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
     assert_eq!(s["latest"]["outcome"], "rolled_back", "{s:#}");
     assert!(s["interrupted"].is_null(), "{s:#}");
     assert!(odd_http_get(&demo, "/web/login").contains("Log in"));
+}
+
+#[test]
+fn a_dropped_ssh_connection_does_not_kill_the_update() {
+    use odoo_deploy_fixtures::sshd::Sshd;
+    let cluster = PgCluster::shared();
+    // Its own sshd: this test kills it and its sessions mid-update.
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(&sshd)).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // v2, with an update slow enough (the delay set on the host's odoo command) to
+    // drop the connection in the middle of it.
+    demo.checkout(2).expect("v2");
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    edit_config(
+        &demo,
+        &[(
+            &format!("odoo = {{ command = [{odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+        )],
+    );
+    let auths_before = sshd.auth_count();
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
+    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(demo.config_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("odd runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Every SSH session dies, as when the network drops; sshd comes back.
+    sshd.restart();
+    let out = child.wait_with_output().expect("odd ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(report(&events)["outcome"], "succeeded", "{stdout}");
+    assert!(
+        sshd.auth_count() > auths_before + 1,
+        "odd connected again after the drop"
+    );
+    // The update ran to its end on the host, once, and odd read its whole log.
+    let runs = std::fs::read_dir(demo.deploy_dir.join("runs")).expect("runs");
+    let statuses: Vec<String> = runs
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".status"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("status"))
+        .collect();
+    assert!(statuses.contains(&"0\n".to_owned()), "{statuses:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "odoo_log"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("Modules loaded."))),
+        "the log was followed to its end"
+    );
+    assert_eq!(
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'"
+        ),
+        "1"
+    );
+    assert_eq!(status(&demo)["lock"]["state"], "free");
 }
