@@ -530,6 +530,28 @@ struct DetachedRun {
     status: PathBuf,
 }
 
+/// Where the detached update of deploy `id` stands on the host, for `odd status` after
+/// odd died: `None` when it never started, else its log and, once it ended, its exit code.
+pub async fn update_run(
+    transport: &dyn Transport,
+    layout: &crate::release::Layout,
+    id: &str,
+) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
+    let run = DetachedRun::new(layout, &format!("{id}-update-0"));
+    if !transport.exists(&run.log).await? {
+        return Ok(None);
+    }
+    let out = transport
+        .output(&RemoteCommand::new("cat").arg("--").arg(&run.status))
+        .await?;
+    let code = out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .flatten();
+    Ok(Some((run.log, code)))
+}
+
 /// How often a detached run is polled.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// How long the host may stay unreachable while a detached run goes on.

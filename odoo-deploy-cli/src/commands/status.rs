@@ -44,8 +44,20 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             .latest()
             .filter(|r| r.outcome == Outcome::Running && !matches!(lock, LockState::Held { .. }))
             .map(|r| journal::assess(&entries, &r.id));
+        let update_run = match &interrupted {
+            Some(i) if i.database_touched => {
+                odoo_deploy_core::deploy::update_run(transport, &t.layout, &i.deploy)
+                    .await
+                    .map_err(CliError::diagnostic)?
+            }
+            _ => None,
+        };
         if json {
             let value = serde_json::json!({
+                "update_run": update_run.as_ref().map(|(log, code)| serde_json::json!({
+                    "log": log,
+                    "exit_code": code,
+                })),
                 "environment": t.environment,
                 "current": ledger.current(),
                 "latest": ledger.latest(),
@@ -97,6 +109,17 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 "  INTERRUPTED: deploy {} {}\n  `odd rollback {}` brings it back to the previous release, verified\n",
                 i.deploy, i.summary, t.environment
             ));
+        }
+        match &update_run {
+            Some((log, None)) => out.push_str(&format!(
+                "  the update still runs on the host (detached); its log: {}\n",
+                log.display()
+            )),
+            Some((log, Some(code))) => out.push_str(&format!(
+                "  the update ended on the host with exit code {code}; its log: {}\n",
+                log.display()
+            )),
+            None => {}
         }
         output::print(&out)?;
         Ok(Status::Success)

@@ -538,10 +538,18 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
             && summary.contains("Odoo is stopped"),
         "{s:#}"
     );
+    assert!(
+        s["update_run"]["log"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("-update-0.log")),
+        "the detached update is found: {s:#}"
+    );
     let (code, text, stderr) = odd(&demo, &["status", "demo"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        text.contains("INTERRUPTED: deploy") && text.contains("STALE"),
+        text.contains("INTERRUPTED: deploy")
+            && text.contains("STALE")
+            && text.contains("the update still runs on the host"),
         "{text}"
     );
     // A new deploy is refused while the stale lock stands.
