@@ -575,6 +575,10 @@ impl DetachedRun {
         sink: &dyn OutputSink,
     ) -> Result<i32, Failure> {
         let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
+        // The command's own timeout kills it on the host; a status file that never comes
+        // after that (the host rebooted, the runner was killed) ends the wait.
+        let limit = cmd.get_timeout().unwrap_or(UPDATE_TIMEOUT) + LOST_AFTER;
+        let deadline = Instant::now() + limit;
         transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
         transport
             .check_output(&cmd.detached(&self.log, &self.status))
@@ -584,6 +588,16 @@ impl DetachedRun {
         let mut pending: Vec<u8> = Vec::new();
         let mut unreachable_since: Option<Instant> = None;
         loop {
+            if Instant::now() > deadline {
+                return Err(Failure::new(
+                    StepKind::Update,
+                    format!(
+                        "no exit status in {} after {} s: the update's runner is gone",
+                        self.status.display(),
+                        limit.as_secs()
+                    ),
+                ));
+            }
             tokio::time::sleep(POLL_EVERY).await;
             // The status first: once it is there, the log read after it is complete.
             let polled = async {

@@ -10,7 +10,9 @@
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
-//! - [`deploy`] — executing a plan; [`rollback`] — `odd rollback`, undoing a deploy.
+//! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
+//!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
+//!   [`journal`] — each step written on the host before and after it runs.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
