@@ -450,6 +450,42 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
         ["succeeded", "reverted", "reverted", "reverted"],
         "{history:#?}"
     );
+
+    // Forced code-only: the code goes back, the data stays as v2 left it — and the
+    // verification shows why it was refused: v2 installed acme_loyalty, whose code the
+    // old release lacks, so Odoo skips it. The ledger says so; nothing is hidden.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v2_data = digest(cluster, &demo.db);
+    let (code, _, stderr) = odd(
+        &demo,
+        &["rollback", "demo", "--force-code-only", "--yes"],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("code-only rollback") && stderr.contains("the old code will run on it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ROLLBACK FAILED")
+            && stderr.contains("modules were not loaded: acme_loyalty"),
+        "{stderr}"
+    );
+    assert_eq!(digest(cluster, &demo.db), v2_data, "the data is kept");
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["lock"]["state"], "free");
+    assert_eq!(s["latest"]["outcome"], "rollback_failed", "{s:#}");
+    assert!(
+        s["latest"]["evidence"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|l| l
+                .as_str()
+                .is_some_and(|l| l.contains("Some modules are not loaded")))),
+        "{s:#}"
+    );
 }
 
 /// `GET path` on the demo's Odoo, the body.
