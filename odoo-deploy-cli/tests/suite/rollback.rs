@@ -193,7 +193,7 @@ const CASES: [Case; 4] = [
                         &format!("\"start\", {pid}, "),
                         &format!("\"start\", {pid}, {launcher}, "),
                     ),
-                    ("health_timeout_secs = 30", "health_timeout_secs = 5"),
+                    ("health_timeout_secs = 30", "health_timeout_secs = 10"),
                 ],
             );
         },
