@@ -38,6 +38,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Deploy the current commit: plan, back up, update, verify, or roll back.
     Deploy(commands::deploy::Args),
+    /// Undo the last deploy (or all after --to), or recover from an interrupted one.
+    Rollback(commands::rollback::Args),
     /// What is deployed, the lock, the last outcome.
     Status(commands::status::Args),
     /// Every deploy of an environment and its outcome.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Changes(args) => commands::changes::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
+        Command::Rollback(args) => commands::rollback::run(&args),
         Command::Status(args) => commands::status::status(&args),
         Command::History(args) => commands::status::history(&args),
         Command::Lock(args) => commands::status::lock(&args),

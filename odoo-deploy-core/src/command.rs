@@ -293,6 +293,42 @@ impl RemoteCommand {
         Ok(())
     }
 
+    /// This command, started detached on the target (its own session, no terminal,
+    /// stdin from `/dev/null`), so that it outlives the connection that started it: its
+    /// output goes to `log`; once it ends, its exit code is written to `status` (via a
+    /// temporary file renamed into place, so a reader never sees half of it). The
+    /// command returned ends at once; the caller polls `status`.
+    ///
+    /// All data travels as positional arguments of a fixed script ([`DETACH_SCRIPT`]),
+    /// never as shell text. The environment and directory stay on the returned command
+    /// (inherited by the detached one); a timeout becomes a `timeout` in front of it.
+    #[must_use]
+    pub fn detached(self, log: impl AsRef<Path>, status: impl AsRef<Path>) -> Self {
+        let plain = |b: &[u8]| Word::Plain(b.to_vec());
+        let mut args = vec![
+            plain(b"-c"),
+            plain(DETACH_SCRIPT.as_bytes()),
+            plain(b"odd-detach"),
+            plain(log.as_ref().as_os_str().as_bytes()),
+            plain(status.as_ref().as_os_str().as_bytes()),
+        ];
+        if let Some(t) = self.timeout {
+            args.push(plain(b"timeout"));
+            args.push(plain(format!("-k{}s", KILL_GRACE.as_secs()).as_bytes()));
+            args.push(plain(format!("{}s", duration_secs(t)).as_bytes()));
+        }
+        args.push(Word::Plain(self.program));
+        args.extend(self.args);
+        Self {
+            program: b"sh".to_vec(),
+            args,
+            env: self.env,
+            cwd: self.cwd,
+            stdin: Stdin::Null,
+            timeout: None,
+        }
+    }
+
     /// The POSIX shell text that runs this command: the one place odd writes shell.
     ///
     /// `cd 'DIR' && NAME='value' && export NAME && exec [timeout …] 'program' 'arg'…`,
@@ -380,6 +416,11 @@ impl fmt::Display for RemoteCommand {
         f.write_str(&self.display_redacted())
     }
 }
+
+/// The script [`RemoteCommand::detached`] runs with `sh -c SCRIPT odd-detach LOG STATUS
+/// PROGRAM ARGS…`: fixed text, every value a positional argument. The inner script runs
+/// in a new session (`setsid`) in the background; `$?` of the command lands in STATUS.
+pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" || exit; setsid sh -c 'log=$0 status=$1; shift; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
 
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {
@@ -523,6 +564,74 @@ mod tests {
             Err(CommandError::Nul("an argument"))
         );
         assert!(RemoteCommand::new("ls").env("_A1", "x").validate().is_ok());
+    }
+
+    #[test]
+    fn detached_passes_every_value_as_an_argument() {
+        let cmd = RemoteCommand::new("odoo-bin")
+            .arg("-u")
+            .arg("a'b; rm -rf /")
+            .env("PGAPPNAME", "odd")
+            .timeout(Duration::from_secs(90))
+            .detached("/o/runs/r1.log", "/o/runs/r1.status");
+        assert_eq!(
+            crate::testing::argv(&cmd),
+            [
+                "sh",
+                "-c",
+                DETACH_SCRIPT,
+                "odd-detach",
+                "/o/runs/r1.log",
+                "/o/runs/r1.status",
+                "timeout",
+                "-k2s",
+                "90s",
+                "odoo-bin",
+                "-u",
+                "a'b; rm -rf /"
+            ]
+        );
+        assert_eq!(cmd.get_timeout(), None);
+        assert_eq!(cmd.get_envs().count(), 1);
+    }
+
+    #[test]
+    fn a_detached_command_outlives_its_shell_and_leaves_its_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("run.log");
+        let status = dir.path().join("run.status");
+        let hostile = "$(touch pwned) 'quoted' `x`";
+        let cmd = RemoteCommand::new("sh")
+            .arg("-c")
+            .arg("sleep 0.3; echo \"$1\"; exit 7")
+            .arg("inner")
+            .arg(hostile)
+            .detached(&log, &status);
+        let started = std::time::Instant::now();
+        #[allow(clippy::disallowed_methods)]
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(&cmd.to_shell()))
+            .current_dir(dir.path())
+            .output()
+            .expect("sh runs");
+        assert!(out.status.success());
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "it returns before the command ends"
+        );
+        assert!(!status.exists(), "no status while it runs");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !status.exists() {
+            assert!(std::time::Instant::now() < deadline, "no status file");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(std::fs::read_to_string(&status).expect("status"), "7\n");
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            format!("{hostile}\n")
+        );
+        assert!(!dir.path().join("pwned").exists());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::command::{RemoteCommand, Secret};
 use crate::event::{Event, EventSink, Stream};
 use crate::git::Git;
 use crate::http::{CheckError, OdooHttp};
+use crate::journal::{self, JournalEntry, JournalState};
 use crate::ledger::{ChangeSummary, DeployRecord, Ledger, Outcome, StepRecord};
 use crate::lock::{EnvLock, HEARTBEAT_EVERY, LockError, LockInfo};
 use crate::odoo::{Finding, LogWatch, check_module_states};
@@ -84,14 +85,14 @@ pub struct DeployReport {
 
 /// A step's failure: what happened and the lines that show it.
 #[derive(Debug)]
-struct Failure {
-    step: StepKind,
-    reason: String,
-    evidence: Vec<String>,
+pub(crate) struct Failure {
+    pub(crate) step: StepKind,
+    pub(crate) reason: String,
+    pub(crate) evidence: Vec<String>,
 }
 
 impl Failure {
-    fn new(step: StepKind, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(step: StepKind, reason: impl Into<String>) -> Self {
         Self {
             step,
             reason: reason.into(),
@@ -190,6 +191,12 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         previous_release: plan.previous_release.clone(),
     };
     append(ctx, &record).await;
+    if let Err(e) = journal::reset(transport, &t.layout).await {
+        ctx.events.event(Event::Notice {
+            message: format!("the journal could not be started: {e}"),
+        });
+    }
+    note(ctx, plan, "lock", JournalState::Finished, None).await;
 
     let mut progress = Progress::default();
     progress.steps.push(StepRecord {
@@ -271,7 +278,14 @@ async fn run_steps(
         });
         let started = Instant::now();
         let started_at = clock::now_unix();
+        let name = step_name(step.kind);
+        note(ctx, plan, name, JournalState::Started, None).await;
         let result = run_step(ctx, plan, step, progress).await;
+        let detail = match step.kind {
+            StepKind::Snapshot => progress.snapshot.as_deref(),
+            _ => None,
+        };
+        note(ctx, plan, name, ended(result.is_ok()), detail).await;
         let elapsed = started.elapsed();
         ctx.events.event(Event::StepFinished {
             step: step.kind,
@@ -345,7 +359,7 @@ async fn run_step(
             // The database's update lock (click-odoo-update's key) for the whole update.
             progress.advisory = Some(advisory(ctx, plan).await.map_err(|e| fail(&e))?);
             progress.updated = true;
-            let result = update(ctx, step).await;
+            let result = update(ctx, plan, step).await;
             if let Some(held) = progress.advisory.take() {
                 held.release().await;
             }
@@ -366,7 +380,7 @@ async fn run_step(
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
         }
         StepKind::Health => {
-            health(ctx).await.map_err(|e| fail(&e))?;
+            health(ctx.target).await.map_err(|e| fail(&e))?;
             if let Some(stop) = progress.stop_at {
                 progress.downtime_ms = Some(ms(stop.elapsed()));
             }
@@ -400,6 +414,32 @@ async fn advisory(
         UPDATE_TIMEOUT,
     )
     .await
+}
+
+/// Writes where the deploy stands to the host's journal; a failure to write is reported,
+/// never fatal (the deploy itself is fine, only a crash would be harder to read).
+async fn note(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    step: &str,
+    state: JournalState,
+    detail: Option<&str>,
+) {
+    let mut entry = JournalEntry::now(&plan.release, step, state);
+    entry.detail = detail.map(str::to_owned);
+    if let Err(e) = journal::append(ctx.transport.as_ref(), &ctx.target.layout, &entry).await {
+        ctx.events.event(Event::Notice {
+            message: format!("the journal could not be written: {e}"),
+        });
+    }
+}
+
+pub(crate) fn ended(ok: bool) -> JournalState {
+    if ok {
+        JournalState::Finished
+    } else {
+        JournalState::Failed
+    }
 }
 
 /// Runs commands in order, each checked, their output reported as events.
@@ -467,34 +507,43 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
 
 /// Reads Odoo's log while the update runs, reports progress, and judges the run on the
 /// exit status *and* on what real Odoo prints with exit 0.
-async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
+async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), Failure> {
     let watch = std::sync::Mutex::new(
         LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
             .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?,
     );
-    let sink = LogSink { ctx, watch: &watch };
-    for cmd in &step.commands {
+    let telling = std::sync::Mutex::new(Vec::new());
+    let sink = LogSink {
+        ctx,
+        watch: &watch,
+        telling: &telling,
+    };
+    for (i, cmd) in step.commands.iter().enumerate() {
         let cmd = if cmd.get_timeout().is_some() {
             cmd.clone()
         } else {
             cmd.clone().timeout(UPDATE_TIMEOUT)
         };
-        let status = ctx
-            .transport
-            .run(&cmd, &sink)
-            .await
-            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
+        let run = DetachedRun::new(&ctx.target.layout, &format!("{}-update-{i}", plan.release));
+        let code = run.run(ctx.transport.as_ref(), cmd, &sink).await?;
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let evidence = watch.tail();
-        if !status.success() {
-            let code = status
-                .code()
-                .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
+        let evidence = with_telling_lines(
+            &telling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            watch.tail(),
+        );
+        if code != 0 {
+            let how = match code {
+                124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
+                c if c > 128 => format!("was killed by signal {}", c - 128),
+                c => format!("exited with {c}"),
+            };
             return Err(Failure {
                 step: StepKind::Update,
-                reason: format!("odoo-bin exited with {code}"),
+                reason: format!("odoo-bin {how}"),
                 evidence,
             });
         }
@@ -510,9 +559,166 @@ async fn update(ctx: &DeployContext<'_>, step: &Step) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A command run detached on the host (see [`RemoteCommand::detached`]): a dropped
+/// connection does not kill it; odd follows its log and waits for its status file.
+struct DetachedRun {
+    runs: PathBuf,
+    log: PathBuf,
+    status: PathBuf,
+}
+
+/// Where the detached update of deploy `id` stands on the host, for `odd status` after
+/// odd died: `None` when it never started, else its log and, once it ended, its exit code.
+pub async fn update_run(
+    transport: &dyn Transport,
+    layout: &crate::release::Layout,
+    id: &str,
+) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
+    let run = DetachedRun::new(layout, &format!("{id}-update-0"));
+    if !transport.exists(&run.log).await? {
+        return Ok(None);
+    }
+    let out = transport
+        .output(&RemoteCommand::new("cat").arg("--").arg(&run.status))
+        .await?;
+    let code = out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .flatten();
+    Ok(Some((run.log, code)))
+}
+
+/// How often a detached run is polled.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long the host may stay unreachable while a detached run goes on.
+const LOST_AFTER: Duration = Duration::from_secs(120);
+
+impl DetachedRun {
+    fn new(layout: &crate::release::Layout, id: &str) -> Self {
+        let runs = layout.runs();
+        Self {
+            log: runs.join(format!("{id}.log")),
+            status: runs.join(format!("{id}.status")),
+            runs,
+        }
+    }
+
+    /// Starts `cmd`, streams its log lines to `sink` and returns its exit code.
+    async fn run(
+        &self,
+        transport: &dyn Transport,
+        cmd: RemoteCommand,
+        sink: &dyn OutputSink,
+    ) -> Result<i32, Failure> {
+        let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
+        // The command's own timeout kills it on the host; a status file that never comes
+        // after that (the host rebooted, the runner was killed) ends the wait.
+        let limit = cmd.get_timeout().unwrap_or(UPDATE_TIMEOUT) + LOST_AFTER;
+        let deadline = Instant::now() + limit;
+        transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
+        transport
+            .check_output(&cmd.detached(&self.log, &self.status))
+            .await
+            .map_err(|e| fail(&e))?;
+        let mut offset: u64 = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut unreachable_since: Option<Instant> = None;
+        loop {
+            if Instant::now() > deadline {
+                return Err(Failure::new(
+                    StepKind::Update,
+                    format!(
+                        "no exit status in {} after {} s: the update's runner is gone",
+                        self.status.display(),
+                        limit.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+            // The status first: once it is there, the log read after it is complete.
+            let polled = async {
+                let status = transport
+                    .output(&RemoteCommand::new("cat").arg("--").arg(&self.status))
+                    .await?;
+                let log = transport
+                    .output(
+                        &RemoteCommand::new("tail")
+                            .arg("-c")
+                            .arg(format!("+{}", offset + 1))
+                            .arg("--")
+                            .arg(&self.log),
+                    )
+                    .await?;
+                Ok::<_, TransportError>((status, log))
+            }
+            .await;
+            let (status, log) = match polled {
+                Ok(answer) => {
+                    unreachable_since = None;
+                    answer
+                }
+                Err(e) => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > LOST_AFTER {
+                        return Err(Failure::new(
+                            StepKind::Update,
+                            format!(
+                                "lost contact with the host for {} s ({e}); the update goes on there: its log is {}, its exit code will be in {}",
+                                LOST_AFTER.as_secs(),
+                                self.log.display(),
+                                self.status.display()
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if log.status.success() {
+                offset += log.stdout.len() as u64;
+                pending.extend_from_slice(&log.stdout);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    sink.line(crate::event::Stream::Stdout, &line);
+                }
+            }
+            if status.status.success() {
+                if !pending.is_empty() {
+                    sink.line(crate::event::Stream::Stdout, &pending);
+                }
+                let text = String::from_utf8_lossy(&status.stdout);
+                return text.trim().parse().map_err(|_| {
+                    Failure::new(
+                        StepKind::Update,
+                        format!(
+                            "unreadable exit status {text:?} in {}",
+                            self.status.display()
+                        ),
+                    )
+                });
+            }
+        }
+    }
+}
+
 struct LogSink<'a, 'b> {
     ctx: &'a DeployContext<'b>,
     watch: &'a std::sync::Mutex<LogWatch>,
+    /// The lines that fail the run (kept even when they scroll out of the tail).
+    telling: &'a std::sync::Mutex<Vec<String>>,
+}
+
+/// The evidence of a run: the lines that failed it (which may be far from its end, like
+/// `invalid module names, ignored` near the start), then the tail of the log.
+fn with_telling_lines(telling: &[String], tail: Vec<String>) -> Vec<String> {
+    let mut evidence: Vec<String> = telling
+        .iter()
+        .filter(|l| !tail.contains(l))
+        .take(EVIDENCE_LINES)
+        .cloned()
+        .collect();
+    evidence.extend(tail);
+    evidence
 }
 
 impl OutputSink for LogSink<'_, '_> {
@@ -526,17 +732,24 @@ impl OutputSink for LogSink<'_, '_> {
             .watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(Finding::Progress {
-            module,
-            index,
-            total,
-        }) = watch.line(text)
-        {
-            self.ctx.events.event(Event::ModuleProgress {
-                module: module.clone(),
-                index: *index,
-                total: *total,
-            });
+        match watch.line(text) {
+            Some(Finding::Progress {
+                module,
+                index,
+                total,
+            }) => {
+                self.ctx.events.event(Event::ModuleProgress {
+                    module: module.clone(),
+                    index: *index,
+                    total: *total,
+                });
+            }
+            Some(_) => self
+                .telling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(text.to_owned()),
+            None => {}
         }
     }
 }
@@ -585,15 +798,14 @@ async fn verify_modules(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), Fail
     }
 }
 
-async fn health(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
-    let t = ctx.target;
+pub(crate) async fn health(t: &Target) -> Result<(), CheckError> {
     let http = OdooHttp::new(&t.base_url, Duration::from_secs(10))?;
     http.wait_healthy(&t.health_path, t.health_timeout, Duration::from_millis(250))
         .await
         .map(drop)
 }
 
-async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
+pub(crate) async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
     let out = transport
         .output(
             &RemoteCommand::new("stat")
@@ -612,11 +824,20 @@ async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
 /// Reads Odoo's log from where it stood before the start: a module skipped for missing
 /// dependencies leaves health at 200, so only the log tells.
 async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure> {
-    let Some(path) = &ctx.target.odoo_log else {
+    read_startup_log(ctx.transport.as_ref(), ctx.target, offset).await
+}
+
+/// Reads Odoo's log on the host from `offset` (its size before the start) and fails on
+/// what a healthy start never prints.
+pub(crate) async fn read_startup_log(
+    transport: &dyn Transport,
+    target: &Target,
+    offset: u64,
+) -> Result<(), Failure> {
+    let Some(path) = &target.odoo_log else {
         return Ok(());
     };
-    let out = ctx
-        .transport
+    let out = transport
         .check_output(
             &RemoteCommand::new("tail")
                 .arg("-c")
@@ -626,10 +847,13 @@ async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure
         )
         .await
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
-    let mut watch = LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
+    let mut watch = LogWatch::new(&target.allow_log_errors, EVIDENCE_LINES)
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
+    let mut telling = Vec::new();
     for line in String::from_utf8_lossy(&out).lines() {
-        watch.line(line);
+        if watch.line(line).is_some_and(Finding::is_failure) {
+            telling.push(line.to_owned());
+        }
     }
     let failures: Vec<String> = watch.failures().map(describe_finding).collect();
     if failures.is_empty() {
@@ -638,7 +862,7 @@ async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure
         Err(Failure {
             step: StepKind::StartupLog,
             reason: failures.join("; "),
-            evidence: watch.tail(),
+            evidence: with_telling_lines(&telling, watch.tail()),
         })
     }
 }
@@ -739,6 +963,8 @@ async fn rollback(
         });
         let started = Instant::now();
         let started_at = clock::now_unix();
+        let name = format!("rollback {}", step_name(step.kind));
+        note(ctx, plan, &name, JournalState::Started, None).await;
         let result: Result<(), Failure> = async {
             let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
             match step.kind {
@@ -780,12 +1006,13 @@ async fn rollback(
                     }
                     run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
                 }
-                StepKind::Health => health(ctx).await.map_err(|e| fail(&e)),
-                StepKind::Smoke => smoke_after_rollback(ctx).await.map_err(|e| fail(&e)),
+                StepKind::Health => health(ctx.target).await.map_err(|e| fail(&e)),
+                StepKind::Smoke => smoke_after_rollback(ctx.target).await.map_err(|e| fail(&e)),
                 _ => Ok(()),
             }
         }
         .await;
+        note(ctx, plan, &name, ended(result.is_ok()), None).await;
         let elapsed = started.elapsed();
         ctx.events.event(Event::StepFinished {
             step: step.kind,
@@ -793,7 +1020,7 @@ async fn rollback(
             ok: result.is_ok(),
         });
         progress.steps.push(StepRecord {
-            step: format!("rollback {}", step_name(step.kind)),
+            step: name,
             started_at,
             duration_ms: ms(elapsed),
             ok: result.is_ok(),
@@ -809,8 +1036,7 @@ async fn rollback(
 
 /// After a rollback, the fixed checks only (the changed modules' checks are for the new
 /// code).
-async fn smoke_after_rollback(ctx: &DeployContext<'_>) -> Result<(), CheckError> {
-    let t = ctx.target;
+pub(crate) async fn smoke_after_rollback(t: &Target) -> Result<(), CheckError> {
     let http = OdooHttp::new(&t.base_url, Duration::from_secs(30))?;
     for page in &t.smoke.pages {
         http.page(page).await?;
@@ -851,26 +1077,31 @@ ALTER DATABASE :"cur" RENAME TO :"aside";
 "#;
 
 async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {
-    let path: PathBuf = ctx.target.layout.ledger();
-    let result = async {
-        let line = Ledger::line(record).map_err(|e| e.to_string())?;
-        let cmd = RemoteCommand::new("tee")
-            .arg("-a")
-            .arg("--")
-            .arg(&path)
-            .stdin_bytes(line.into_bytes());
-        ctx.transport
-            .check_output(&cmd)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<(), String>(())
-    }
-    .await;
-    if let Err(e) = result {
+    if let Err(e) = append_record(ctx.transport.as_ref(), &ctx.target.layout, record).await {
         ctx.events.event(Event::Notice {
             message: format!("the ledger could not be written: {e}"),
         });
     }
+}
+
+/// Appends one line for `record` to the environment's ledger on its host.
+pub(crate) async fn append_record(
+    transport: &dyn Transport,
+    layout: &crate::release::Layout,
+    record: &DeployRecord,
+) -> Result<(), String> {
+    let path: PathBuf = layout.ledger();
+    let line = Ledger::line(record).map_err(|e| e.to_string())?;
+    let cmd = RemoteCommand::new("tee")
+        .arg("-a")
+        .arg("--")
+        .arg(&path)
+        .stdin_bytes(line.into_bytes());
+    transport
+        .check_output(&cmd)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// POSTs the outcome to the webhook; a failure is reported, never fatal.
@@ -921,7 +1152,7 @@ fn summary(changes: &ChangeSet, update: &crate::odoo::UpdateSet) -> ChangeSummar
     }
 }
 
-fn step_name(kind: StepKind) -> &'static str {
+pub(crate) fn step_name(kind: StepKind) -> &'static str {
     match kind {
         StepKind::Lock => "lock",
         StepKind::CreateDatabase => "create database",
@@ -950,6 +1181,6 @@ fn short(commit: &str) -> &str {
     commit.get(..8).unwrap_or(commit)
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

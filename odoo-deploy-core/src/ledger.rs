@@ -27,6 +27,9 @@ pub enum Outcome {
     RolledBack,
     /// Failed, and the way back failed too: the environment needs an operator.
     RollbackFailed,
+    /// Deployed and verified, later undone by `odd rollback` (the reason says when and
+    /// by whom); what ran before it is current again.
+    Reverted,
 }
 
 impl Outcome {

@@ -10,6 +10,9 @@
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
+//! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
+//!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
+//!   [`journal`] — each step written on the host before and after it runs.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -30,6 +33,7 @@ pub mod git;
 pub mod graph;
 pub mod http;
 pub mod init;
+pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
@@ -37,6 +41,7 @@ pub mod odoo;
 pub mod ops;
 pub mod plan;
 pub mod release;
+pub mod rollback;
 pub mod service;
 pub mod state;
 pub mod target;

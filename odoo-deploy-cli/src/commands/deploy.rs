@@ -145,6 +145,7 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
         Outcome::Succeeded => "deployed and verified",
         Outcome::Refused => "refused, nothing changed",
         Outcome::RolledBack => "ROLLED BACK and verified",
+        Outcome::Reverted => "deployed, later undone by `odd rollback`",
         Outcome::RollbackFailed => {
             "FAILED, and the rollback failed too: the environment needs an operator"
         }
@@ -172,13 +173,13 @@ fn approved(env: &str) -> Result<bool, CliError> {
 
 /// Events on stderr for people (a spinner per step and a bar over the modules while
 /// Odoo updates them, when stderr is a terminal), or NDJSON on stdout for machines.
-struct Renderer {
+pub(crate) struct Renderer {
     json: bool,
     bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Renderer {
-    fn new(json: bool) -> Self {
+    pub(crate) fn new(json: bool) -> Self {
         Self {
             json,
             bar: std::sync::Mutex::new(None),

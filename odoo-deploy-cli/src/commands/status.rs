@@ -2,6 +2,8 @@
 //! environment's host says about itself.
 
 use odoo_deploy_core::clock;
+use odoo_deploy_core::journal;
+use odoo_deploy_core::ledger::Outcome;
 use odoo_deploy_core::lock::{EnvLock, LockState};
 use odoo_deploy_core::state;
 
@@ -34,13 +36,35 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
         let release = state::current_release(transport, &t.layout)
             .await
             .map_err(CliError::diagnostic)?;
+        let entries = journal::read(transport, &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        // A run whose ledger line says `running` while nobody holds the lock died.
+        let interrupted = ledger
+            .latest()
+            .filter(|r| r.outcome == Outcome::Running && !matches!(lock, LockState::Held { .. }))
+            .map(|r| journal::assess(&entries, &r.id));
+        let update_run = match &interrupted {
+            Some(i) if i.database_touched => {
+                odoo_deploy_core::deploy::update_run(transport, &t.layout, &i.deploy)
+                    .await
+                    .map_err(CliError::diagnostic)?
+            }
+            _ => None,
+        };
         if json {
             let value = serde_json::json!({
+                "update_run": update_run.as_ref().map(|(log, code)| serde_json::json!({
+                    "log": log,
+                    "exit_code": code,
+                })),
                 "environment": t.environment,
                 "current": ledger.current(),
                 "latest": ledger.latest(),
                 "release": release,
                 "lock": lock,
+                "journal_last": entries.last(),
+                "interrupted": interrupted,
             });
             output::print(&format!("{value:#}\n"))?;
             return Ok(Status::Success);
@@ -71,6 +95,32 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             ));
         }
         out.push_str(&format!("  lock: {}\n", describe_lock(&lock)));
+        if let Some(e) = entries.last() {
+            out.push_str(&format!(
+                "  journal: {} {} {:?} at {}\n",
+                e.deploy,
+                e.step,
+                e.state,
+                clock::human(e.at)
+            ));
+        }
+        if let Some(i) = &interrupted {
+            out.push_str(&format!(
+                "  INTERRUPTED: deploy {} {}\n  `odd rollback {}` brings it back to the previous release, verified\n",
+                i.deploy, i.summary, t.environment
+            ));
+        }
+        match &update_run {
+            Some((log, None)) => out.push_str(&format!(
+                "  the update still runs on the host (detached); its log: {}\n",
+                log.display()
+            )),
+            Some((log, Some(code))) => out.push_str(&format!(
+                "  the update ended on the host with exit code {code}; its log: {}\n",
+                log.display()
+            )),
+            None => {}
+        }
         output::print(&out)?;
         Ok(Status::Success)
     })

@@ -9,7 +9,7 @@ use odoo_deploy_fixtures::sshd::Sshd;
 use serde_json::Value;
 
 /// Runs `odd ARGS --config <demo>`; returns (exit code, stdout, stderr).
-fn odd(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn odd(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_odd"))
         .args(args)
         .arg("--config")
@@ -26,7 +26,7 @@ fn odd(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String
 }
 
 /// `odd deploy demo --yes --json`: the NDJSON events and the final report.
-fn deploy(demo: &Demo, extra: &[&str]) -> (i32, Vec<Value>, String) {
+pub(crate) fn deploy(demo: &Demo, extra: &[&str]) -> (i32, Vec<Value>, String) {
     let mut args = vec!["deploy", "demo", "--yes", "--json"];
     args.extend_from_slice(extra);
     let (code, stdout, stderr) = odd(demo, &args, &[]);
@@ -39,7 +39,7 @@ fn deploy(demo: &Demo, extra: &[&str]) -> (i32, Vec<Value>, String) {
     (code, events, stderr)
 }
 
-fn report(events: &[Value]) -> &Value {
+pub(crate) fn report(events: &[Value]) -> &Value {
     events
         .iter()
         .find(|e| e["event"] == "finished")
@@ -47,7 +47,7 @@ fn report(events: &[Value]) -> &Value {
         .expect("a finished event")
 }
 
-fn sql(cluster: &PgCluster, db: &str, query: &str) -> String {
+pub(crate) fn sql(cluster: &PgCluster, db: &str, query: &str) -> String {
     cluster.psql(db, query).expect("query").trim().to_owned()
 }
 
@@ -61,7 +61,7 @@ fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
     )
 }
 
-fn status(demo: &Demo) -> Value {
+pub(crate) fn status(demo: &Demo) -> Value {
     let (code, stdout, stderr) = odd(demo, &["status", "demo", "--json"], &[]);
     assert_eq!(code, 0, "{stderr}");
     serde_json::from_str(&stdout).expect("status JSON")
@@ -301,7 +301,7 @@ fn of_two_deploys_started_together_exactly_one_runs() {
 }
 
 /// A digest of every table's rows (sorted), standing for `pg_dump --data-only`.
-fn digest(cluster: &PgCluster, db: &str) -> String {
+pub(crate) fn digest(cluster: &PgCluster, db: &str) -> String {
     let tables = sql(
         cluster,
         db,

@@ -7,3 +7,4 @@ mod check;
 mod deploy;
 mod graph;
 mod manifest;
+mod rollback;

@@ -1,0 +1,106 @@
+//! `odd rollback ENV`: undo the last deploy (or every deploy after `--to`), or recover
+//! from a deploy whose run died — shown first, with what will be lost, then confirmed.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use odoo_deploy_core::clock;
+use odoo_deploy_core::rollback::{self, RollbackContext, RollbackRequest};
+
+use crate::context::{self, ConfigArg, EnvContext};
+use crate::output::{self, CliError, Status};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The environment (a name from odd.toml).
+    env: String,
+    /// Go back to the state right after this deploy (default: undo the last deploy).
+    #[arg(long, value_name = "DEPLOY")]
+    to: Option<String>,
+    /// Do it without asking (data written since the snapshot is lost).
+    #[arg(long)]
+    yes: bool,
+    /// Switch the code back only; keep the database and filestore as they are.
+    #[arg(long)]
+    code_only: bool,
+    /// A code-only rollback even though the deploy changed the database.
+    #[arg(long)]
+    force_code_only: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
+    let loaded = args.config.load()?;
+    context::runtime()?.block_on(async {
+        let ctx = EnvContext::open(loaded, &args.env).await?;
+        let machine = context::machine();
+        let request = RollbackRequest {
+            to: args.to.clone(),
+            code_only: args.code_only,
+            force_code_only: args.force_code_only,
+        };
+        let plan = rollback::prepare(ctx.transport.as_ref(), &ctx.target, &machine, &request)
+            .await
+            .map_err(CliError::diagnostic)?;
+        output::say(&plan.render_text(clock::now_unix()));
+        if !args.yes && !confirmed(&args.env)? {
+            output::say("not confirmed: nothing was changed");
+            return Ok(Status::Failure);
+        }
+        let renderer = super::deploy::Renderer::new(false);
+        let rollback_ctx = RollbackContext {
+            target: &ctx.target,
+            transport: ctx.transport.clone(),
+            events: &renderer,
+            who: context::who(),
+            machine,
+            pid: std::process::id(),
+        };
+        let report = rollback::execute(&rollback_ctx, &plan)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if args.json {
+            let value = serde_json::json!({"plan": plan, "report": report});
+            output::print(&format!("{value:#}\n"))?;
+        }
+        output::say(&format!(
+            "{}: {}",
+            if report.ok {
+                "ROLLED BACK and verified"
+            } else {
+                "ROLLBACK FAILED: the environment needs an operator"
+            },
+            report.reason
+        ));
+        for line in &report.evidence {
+            output::say(&format!("  | {line}"));
+        }
+        Ok(if report.ok {
+            Status::Success
+        } else {
+            Status::Failure
+        })
+    })
+}
+
+fn confirmed(env: &str) -> Result<bool, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        output::say(&format!(
+            "rolling back {env} loses data: pass --yes (no terminal to ask on)"
+        ));
+        return Ok(false);
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "Roll back {env}? [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::from)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,703 @@
+//! When a deploy fails: every kind of failure the executor must roll back on, end to
+//! end — the real `odd`, a real PostgreSQL cluster and the stand-in Odoo — each ending
+//! with the data, the filestore and the release exactly as they were before.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use serde_json::Value;
+
+use crate::deploy::{deploy, digest, odd, report, sql, status};
+
+/// Writes (`Some`) or removes (`None`) files in the project and commits them.
+fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
+    let root = demo.repo.path();
+    for (path, content) in files {
+        let full = root.join(path);
+        match content {
+            Some(text) => {
+                std::fs::create_dir_all(full.parent().expect("a parent")).expect("mkdir");
+                std::fs::write(&full, text).expect("write");
+                if text.starts_with("#!") {
+                    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755))
+                        .expect("chmod");
+                }
+            }
+            None => std::fs::remove_file(&full).expect("remove"),
+        }
+    }
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=odd tests",
+            "-c",
+            "user.email=tests@odd.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+        ],
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rewrites `odd.toml` with `edit` (a variant of the demo's configuration); every
+/// replacement must hit.
+fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
+    let path = demo.config_path();
+    let mut text = std::fs::read_to_string(&path).expect("odd.toml");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} not in odd.toml:\n{text}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&path, text).expect("odd.toml");
+}
+
+/// A digest of the database's filestore: every file's path and content.
+pub(crate) fn filestore_digest(demo: &Demo) -> String {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                out.push((rel, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let base = demo.data_dir.join("filestore").join(&demo.db);
+    let mut files = Vec::new();
+    walk(&base, &base, &mut files);
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, content) in &files {
+        for b in name.bytes().chain([0]).chain(content.iter().copied()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{}:{h:x}", files.len())
+}
+
+/// A change that writes to the database and the filestore when it is updated: a new
+/// grade row and an attachment in acme_partner (which has dependents).
+const PARTNER_CHANGE: [(&str, Option<&str>); 2] = [
+    (
+        "custom_addons/acme_partner/standin/data.sql",
+        Some(
+            "INSERT INTO acme_partner_grade (name, level, active) SELECT 'Gold', 3, true WHERE NOT EXISTS (SELECT 1 FROM acme_partner_grade WHERE name = 'Gold');\n\
+             INSERT INTO acme_partner_grade (name, level, active) SELECT 'Platinum', 4, true WHERE NOT EXISTS (SELECT 1 FROM acme_partner_grade WHERE name = 'Platinum');\n",
+        ),
+    ),
+    (
+        "custom_addons/acme_partner/standin/attachments/grades.txt",
+        Some("Gold, Platinum\n"),
+    ),
+];
+
+const EXTRA_MANIFEST: &str = "{\n    'name': 'Acme Extra',\n    'version': '18.0.1.0.0',\n    'depends': ['acme_base'],\n    'installable': True,\n    'license': 'LGPL-3',\n}\n";
+
+/// One failure kind: how to set the environment up, what the failing deploy should say.
+struct Case {
+    name: &'static str,
+    /// Prepares the project and the config, then deploys the base once (it must succeed);
+    /// afterwards makes the failing commit.
+    setup: fn(&mut Demo),
+    fail: fn(&mut Demo),
+    /// Text the ledger's reason must contain.
+    reason: &'static str,
+    /// Text one of the ledger's evidence lines must contain.
+    evidence: &'static str,
+}
+
+fn base_v3(demo: &mut Demo) {
+    demo.checkout(3).expect("v3");
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        name: "update exits 0 with `invalid module names, ignored`",
+        setup: base_v3,
+        // A new required module whose directory `git archive` leaves out
+        // (`export-ignore`): planned from the work tree, absent from the release.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "custom_addons/acme_extra/__manifest__.py",
+                Some(EXTRA_MANIFEST),
+            ));
+            files.push(("custom_addons/acme_extra/__init__.py", Some("")));
+            files.push((
+                ".gitattributes",
+                Some("custom_addons/acme_extra export-ignore\n"),
+            ));
+            commit(demo, &files, "acme_extra, kept out of archives by mistake");
+            edit_config(
+                demo,
+                &[(
+                    "required_modules = [",
+                    "required_modules = [\"acme_extra\", ",
+                )],
+            );
+        },
+        reason: "invalid module names",
+        evidence: "invalid module names, ignored: acme_extra",
+    },
+    Case {
+        name: "health never comes",
+        // The service starts Odoo through a launcher shipped in the release.
+        setup: |demo| {
+            demo.checkout(3).expect("v3");
+            commit(
+                demo,
+                &[("bin/odoo-server", Some("#!/bin/sh\nexec \"$@\"\n"))],
+                "a launcher",
+            );
+            let pid = format!("{:?}", demo.pidfile.display().to_string());
+            let launcher = format!(
+                "{:?}",
+                demo.deploy_dir
+                    .join("current/bin/odoo-server")
+                    .display()
+                    .to_string()
+            );
+            edit_config(
+                demo,
+                &[
+                    (
+                        &format!("\"start\", {pid}, "),
+                        &format!("\"start\", {pid}, {launcher}, "),
+                    ),
+                    ("health_timeout_secs = 30", "health_timeout_secs = 10"),
+                ],
+            );
+        },
+        // The new launcher forgot its `exec`: it starts nothing.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "bin/odoo-server",
+                Some("#!/bin/sh\necho \"would start: $*\"\n"),
+            ));
+            commit(demo, &files, "launcher refactored");
+        },
+        reason: "health",
+        evidence: "",
+    },
+    Case {
+        name: "health 200 but a smoke check of a changed module fails",
+        setup: base_v3,
+        fail: |demo| {
+            commit(demo, &PARTNER_CHANGE, "platinum grade");
+            edit_config(
+                demo,
+                &[(
+                    "contains = \"Log in\" }]",
+                    "contains = \"Log in\" }], modules = { acme_partner = { pages = [{ path = \"/web/login\", contains = \"Partner grades\" }] } }",
+                )],
+            );
+        },
+        reason: "Partner grades",
+        evidence: "",
+    },
+    Case {
+        name: "the startup log shows skipped modules",
+        setup: base_v3,
+        // A new addons directory in the project that the server's odoo.conf does not
+        // list: the update (given the release's paths) installs acme_extra, the server
+        // skips it and answers 200 anyway.
+        fail: |demo| {
+            let mut files = PARTNER_CHANGE.to_vec();
+            files.push((
+                "extra_addons/acme_extra/__manifest__.py",
+                Some(EXTRA_MANIFEST),
+            ));
+            files.push(("extra_addons/acme_extra/__init__.py", Some("")));
+            commit(demo, &files, "acme_extra in a new addons directory");
+            edit_config(
+                demo,
+                &[
+                    (
+                        "addons_paths = [\"odoo/addons\", \"custom_addons\"]",
+                        "addons_paths = [\"odoo/addons\", \"custom_addons\", \"extra_addons\"]",
+                    ),
+                    (
+                        "required_modules = [",
+                        "required_modules = [\"acme_extra\", ",
+                    ),
+                ],
+            );
+        },
+        reason: "modules were not loaded: acme_extra",
+        evidence: "Some modules are not loaded",
+    },
+];
+
+/// Runs one case; panics (with the reason) when anything is not as it must be.
+fn run_case(cluster: &PgCluster, case: &Case) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    (case.setup)(&mut demo);
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "the base deploy: {stderr}\n{events:#?}");
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+    let release_before = status(&demo)["release"].clone();
+    assert!(release_before.is_string());
+
+    (case.fail)(&mut demo);
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let r = report(&events);
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}\n{stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "rollback_started"),
+        "{events:#?}"
+    );
+    assert_eq!(digest(cluster, &demo.db), before, "the data is restored");
+    assert_eq!(
+        filestore_digest(&demo),
+        files_before,
+        "the filestore is restored"
+    );
+    let s = status(&demo);
+    assert_eq!(
+        s["release"], release_before,
+        "the previous release is current"
+    );
+    assert_eq!(s["lock"]["state"], "free", "no lock is left");
+    // The ledger tells the truth: outcome, reason, evidence.
+    let latest = &s["latest"];
+    assert_eq!(latest["outcome"], "rolled_back", "{latest:#}");
+    let reason = latest["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(case.reason),
+        "reason {reason:?} should say {:?}",
+        case.reason
+    );
+    let evidence: Vec<&str> = latest["evidence"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        case.evidence.is_empty() || evidence.iter().any(|l| l.contains(case.evidence)),
+        "evidence should show {:?}: {evidence:#?}",
+        case.evidence
+    );
+    assert!(
+        latest["steps"].as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["step"] == "rollback restore snapshot" && s["ok"] == true)),
+        "the snapshot was restored: {latest:#}"
+    );
+    // The environment serves again.
+    let (code, _, stderr) = odd(&demo, &["status", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn every_kind_of_failure_is_rolled_back_to_the_exact_previous_state() {
+    let cluster = PgCluster::shared();
+    let results: Vec<(&str, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = CASES
+            .iter()
+            .map(|case| (case.name, s.spawn(move || run_case(cluster, case))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| (name, h.join().is_ok()))
+            .collect()
+    });
+    let passed = results.iter().filter(|(_, ok)| *ok).count();
+    let failed = results.len() - passed;
+    for (name, ok) in &results {
+        eprintln!("{} {name}", if *ok { "ok    " } else { "FAILED" });
+    }
+    eprintln!("{passed} passed, {failed} failed");
+    assert_eq!(failed, 0, "{passed} passed, {failed} failed");
+}
+
+#[test]
+fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v1 = status(&demo);
+    let v1_release = v1["release"].as_str().expect("release").to_owned();
+    let v1_data = digest(cluster, &demo.db);
+    let v1_files = filestore_digest(&demo);
+
+    // v2 deploys well, then users write data, then v2 turns out bad.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v2_release = status(&demo)["release"]
+        .as_str()
+        .expect("release")
+        .to_owned();
+    sql(
+        cluster,
+        &demo.db,
+        "INSERT INTO acme_partner_grade (name, level, active, tier) VALUES ('Written after v2', 9, true, 4)",
+    );
+
+    // Without --yes (and no terminal): it says what would be lost and changes nothing.
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("undoes: {v2_release}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("-> {v1_release}")), "{stderr}");
+    assert!(stderr.contains("LOST: everything written"), "{stderr}");
+    assert!(
+        stderr.contains(" ago)"),
+        "the time since is shown: {stderr}"
+    );
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    assert_eq!(status(&demo)["release"], v2_release.as_str());
+
+    // A code-only rollback of a deploy that changed modules is refused…
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--code-only", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("changed the database") && stderr.contains("--force-code-only"),
+        "{stderr}"
+    );
+    assert_eq!(status(&demo)["release"], v2_release.as_str());
+
+    // …and the full one restores the pre-v2 snapshot and the v1 release, verified.
+    let (code, stdout, stderr) = odd(&demo, &["rollback", "demo", "--yes", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let out: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(out["report"]["ok"], true, "{out:#}");
+    assert!(
+        out["plan"]["snapshot"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("snapshot-")),
+        "{out:#}"
+    );
+    assert_eq!(digest(cluster, &demo.db), v1_data, "the data before v2");
+    assert_eq!(filestore_digest(&demo), v1_files, "the filestore before v2");
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+    assert_eq!(s["lock"]["state"], "free");
+    assert_eq!(s["latest"]["id"], v2_release.as_str());
+    assert_eq!(s["latest"]["outcome"], "reverted");
+    assert!(
+        s["latest"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("odd rollback") && r.contains(&v1_release)),
+        "{s:#}"
+    );
+    let page = odd_http_get(&demo, "/web/login");
+    assert!(page.contains("Log in"), "Odoo serves again: {page}");
+
+    // `--to`: two deploys later, back to right after v1 in one go.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    demo.checkout(3).expect("v3");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = odd(
+        &demo,
+        &["rollback", "demo", "--to", &v1_release, "--yes"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(digest(cluster, &demo.db), v1_data);
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+    let (_, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history");
+    let outcomes: Vec<&str> = history
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["succeeded", "reverted", "reverted", "reverted"],
+        "{history:#?}"
+    );
+
+    // Forced code-only: the code goes back, the data stays as v2 left it — and the
+    // verification shows why it was refused: v2 installed acme_loyalty, whose code the
+    // old release lacks, so Odoo skips it. The ledger says so; nothing is hidden.
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v2_data = digest(cluster, &demo.db);
+    let (code, _, stderr) = odd(
+        &demo,
+        &["rollback", "demo", "--force-code-only", "--yes"],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("code-only rollback") && stderr.contains("the old code will run on it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ROLLBACK FAILED")
+            && stderr.contains("modules were not loaded: acme_loyalty"),
+        "{stderr}"
+    );
+    assert_eq!(digest(cluster, &demo.db), v2_data, "the data is kept");
+    let s = status(&demo);
+    assert_eq!(s["release"], v1_release.as_str());
+    assert_eq!(s["lock"]["state"], "free");
+    assert_eq!(s["latest"]["outcome"], "rollback_failed", "{s:#}");
+    assert!(
+        s["latest"]["evidence"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|l| l
+                .as_str()
+                .is_some_and(|l| l.contains("Some modules are not loaded")))),
+        "{s:#}"
+    );
+}
+
+/// `GET path` on the demo's Odoo, the body.
+fn odd_http_get(demo: &Demo, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", demo.http_port)).expect("Odoo listens");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body
+}
+
+#[test]
+fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+    let release_before = status(&demo)["release"].clone();
+
+    // v2 with a slow update; odd is killed once the update has run for a while.
+    demo.checkout(2).expect("v2");
+    // The journal of the last deploy goes, so only this one's entries are waited for.
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(demo.config_path())
+        .env("ODD_STANDIN_DELAY", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("odd runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        assert!(child.try_wait().expect("wait").is_none(), "odd ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Killed once acme_partner's new column is committed, while its dependents load.
+    while sql(
+        cluster,
+        &demo.db,
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acme_partner never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    assert_ne!(
+        digest(cluster, &demo.db),
+        before,
+        "the killed update left its first modules committed"
+    );
+    // `odd status` says where it stopped and what state the environment is in.
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+    assert_eq!(s["lock"]["state"], "stale", "{s:#}");
+    assert_eq!(s["journal_last"]["step"], "update", "{s:#}");
+    let summary = s["interrupted"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("stopped during update")
+            && summary.contains("the database may be in a mixed state")
+            && summary.contains("the pre-deploy snapshot snapshot-")
+            && summary.contains("Odoo is stopped"),
+        "{s:#}"
+    );
+    assert!(
+        s["update_run"]["log"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("-update-0.log")),
+        "the detached update is found: {s:#}"
+    );
+    let (code, text, stderr) = odd(&demo, &["status", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.contains("INTERRUPTED: deploy")
+            && text.contains("STALE")
+            && text.contains("the update still runs on the host"),
+        "{text}"
+    );
+    // A new deploy is refused while the stale lock stands.
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a run that is gone"), "{stderr}");
+
+    // `odd rollback` recovers: snapshot back, previous release, verified, recorded.
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("took over the stale lock"), "{stderr}");
+    assert!(
+        stderr.contains("recovering an interrupted deploy"),
+        "{stderr}"
+    );
+    assert_eq!(digest(cluster, &demo.db), before, "the pre-deploy data");
+    assert_eq!(filestore_digest(&demo), files_before);
+    let s = status(&demo);
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    assert_eq!(s["release"], release_before);
+    assert_eq!(s["latest"]["outcome"], "rolled_back", "{s:#}");
+    assert!(s["interrupted"].is_null(), "{s:#}");
+    assert!(odd_http_get(&demo, "/web/login").contains("Log in"));
+}
+
+#[test]
+fn a_dropped_ssh_connection_does_not_kill_the_update() {
+    use odoo_deploy_fixtures::sshd::Sshd;
+    let cluster = PgCluster::shared();
+    // Its own sshd: this test kills it and its sessions mid-update.
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(&sshd)).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // v2, with an update slow enough (the delay set on the host's odoo command) to
+    // drop the connection in the middle of it.
+    demo.checkout(2).expect("v2");
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    edit_config(
+        &demo,
+        &[(
+            &format!("odoo = {{ command = [{odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+        )],
+    );
+    let auths_before = sshd.auth_count();
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
+    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(demo.config_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("odd runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Every SSH session dies, as when the network drops; sshd comes back.
+    sshd.restart();
+    let out = child.wait_with_output().expect("odd ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(report(&events)["outcome"], "succeeded", "{stdout}");
+    assert!(
+        sshd.auth_count() > auths_before + 1,
+        "odd connected again after the drop"
+    );
+    // The update ran to its end on the host, once, and odd read its whole log.
+    let runs = std::fs::read_dir(demo.deploy_dir.join("runs")).expect("runs");
+    let statuses: Vec<String> = runs
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".status"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("status"))
+        .collect();
+    assert!(statuses.contains(&"0\n".to_owned()), "{statuses:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "odoo_log"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("Modules loaded."))),
+        "the log was followed to its end"
+    );
+    assert_eq!(
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'"
+        ),
+        "1"
+    );
+    assert_eq!(status(&demo)["lock"]["state"], "free");
+}

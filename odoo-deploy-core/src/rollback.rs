@@ -1,0 +1,817 @@
+//! `odd rollback`: undoing a deploy that succeeded but turned out bad, or one whose run
+//! died half-way.
+//!
+//! A rollback is prepared first ([`prepare`]): which deploys it undoes, which snapshot
+//! it restores (the pre-deploy snapshot recorded in the ledger, or, for a run that
+//! died, the one its journal names), which release becomes current, and what is lost
+//! (everything written since that snapshot). It is a value the caller shows and asks
+//! about before [`execute`] runs it: lock, stop Odoo, swap the snapshot in, switch
+//! `current` back, start, verify health, the startup log and the fixed smoke checks,
+//! and record the outcome on each undone deploy's ledger line.
+//!
+//! A code-only rollback (no database restore) is refused when an undone deploy changed
+//! module states or versions, unless forced: the old code on the new schema is exactly
+//! what a deploy must never leave behind.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::backup::{BackupError, Backups};
+use crate::clock;
+use crate::deploy::{self, Failure};
+use crate::event::{Event, EventSink};
+use crate::journal::{self, JournalEntry, JournalState};
+use crate::ledger::{DeployRecord, Ledger, Outcome, StepRecord};
+use crate::lock::{EnvLock, LockError, LockInfo, LockState};
+use crate::plan::StepKind;
+use crate::state;
+use crate::target::Target;
+use crate::transport::{Transport, TransportError};
+
+/// What the caller asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackRequest {
+    /// Go back to the state right after this deploy (default: undo the last one).
+    pub to: Option<String>,
+    /// Switch the code back only, keep the database and filestore as they are.
+    pub code_only: bool,
+    /// Allow a code-only rollback of deploys that changed the database.
+    pub force_code_only: bool,
+}
+
+/// A rollback, decided before anything runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackPlan {
+    pub environment: String,
+    /// The deploys it undoes, oldest first (their ledger lines get the outcome).
+    pub undo: Vec<String>,
+    /// The commit running after the rollback.
+    pub commit: Option<String>,
+    /// The snapshot swapped in (absent for a code-only rollback).
+    pub snapshot: Option<String>,
+    /// When that snapshot was taken (unix seconds): data written since then is lost.
+    pub snapshot_taken_at: Option<i64>,
+    /// The release `current` points to now and the one it will point to.
+    pub from_release: Option<String>,
+    pub to_release: String,
+    /// Recovering a run that died (its ledger line still says `running`).
+    pub interrupted: bool,
+    /// Things the operator should read before saying yes.
+    pub warnings: Vec<String>,
+}
+
+impl RollbackPlan {
+    /// The plan for people: what happens and what is lost.
+    pub fn render_text(&self, now: i64) -> String {
+        let mut out = format!("Rollback of {}", self.environment);
+        if self.interrupted {
+            out.push_str(" (recovering an interrupted deploy)");
+        }
+        out.push('\n');
+        out.push_str(&format!("  undoes: {}\n", self.undo.join(", ")));
+        out.push_str(&format!(
+            "  code: release {} -> {}{}\n",
+            self.from_release.as_deref().unwrap_or("none"),
+            self.to_release,
+            self.commit
+                .as_deref()
+                .map_or_else(String::new, |c| format!(" (commit {})", short(c)))
+        ));
+        match (&self.snapshot, self.snapshot_taken_at) {
+            (Some(id), Some(at)) => out.push_str(&format!(
+                "  data: restore snapshot {id}, taken {} ({} ago)\n  LOST: everything written to the database and the filestore since then\n",
+                clock::human(at),
+                ago(now - at)
+            )),
+            (Some(id), None) => out.push_str(&format!(
+                "  data: restore snapshot {id}\n  LOST: everything written to the database and the filestore since it was taken\n"
+            )),
+            (None, _) => out.push_str(
+                "  data: kept as it is (code-only rollback): the old code runs on the current database\n",
+            ),
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+        out
+    }
+}
+
+fn ago(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// Why a rollback cannot be prepared or run.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RollbackError {
+    #[error("{env} has no deploy to roll back")]
+    #[diagnostic(
+        code(odd::rollback::nothing),
+        help("`odd history {env}` lists its deploys")
+    )]
+    Nothing { env: String },
+
+    #[error("no deploy {id:?} in the ledger of {env}")]
+    #[diagnostic(
+        code(odd::rollback::unknown),
+        help("`odd history {env} --json` lists the ids")
+    )]
+    Unknown { env: String, id: String },
+
+    #[error("{id} is what runs on {env} now: there is nothing after it to undo")]
+    #[diagnostic(code(odd::rollback::nothing_after))]
+    NothingAfter { env: String, id: String },
+
+    #[error("deploy {id} was the first on {env}: there is no previous release to go back to")]
+    #[diagnostic(
+        code(odd::rollback::first_deploy),
+        help("restore a backup with the backup commands instead")
+    )]
+    NoPreviousRelease { env: String, id: String },
+
+    #[error("release {release} is gone from the host (pruned?)")]
+    #[diagnostic(code(odd::rollback::release_gone))]
+    ReleaseGone { release: String },
+
+    #[error("deploy {id} recorded no pre-deploy snapshot{}", detail.as_deref().map_or_else(String::new, |d| format!(" ({d})")))]
+    #[diagnostic(
+        code(odd::rollback::no_snapshot),
+        help("a code-only rollback (`--code-only`) switches the code back without restoring data")
+    )]
+    NoSnapshot { id: String, detail: Option<String> },
+
+    #[error("a code-only rollback of {id} is refused: that deploy changed the database ({what})")]
+    #[diagnostic(
+        code(odd::rollback::touches_database),
+        help(
+            "the old code would run on the new schema; restore the snapshot (drop --code-only) or, knowing that, pass --force-code-only"
+        )
+    )]
+    TouchesDatabase { id: String, what: String },
+
+    #[error("a deploy of {env} is running now ({message}, pid {pid} on {machine})")]
+    #[diagnostic(
+        code(odd::rollback::running),
+        help("wait for it: a failing deploy rolls itself back")
+    )]
+    Running {
+        env: String,
+        message: String,
+        pid: u32,
+        machine: String,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Backup(#[from] BackupError),
+}
+
+/// Decides what a rollback of `target` does, reading its ledger, lock and releases.
+pub async fn prepare(
+    transport: &dyn Transport,
+    target: &Target,
+    this_machine: &str,
+    request: &RollbackRequest,
+) -> Result<RollbackPlan, RollbackError> {
+    let env = &target.environment;
+    let ledger = state::read_ledger(transport, &target.layout).await?;
+    let lock = EnvLock::new(env, target.layout.lock())
+        .state(transport, this_machine)
+        .await?;
+    if let LockState::Held { holder, .. } = &lock {
+        return Err(RollbackError::Running {
+            env: env.clone(),
+            message: holder.message.clone(),
+            pid: holder.pid,
+            machine: holder.machine.clone(),
+        });
+    }
+    let from_release = state::current_release(transport, &target.layout).await?;
+    if request.to.is_none()
+        && let Some(running) = ledger.latest().filter(|r| r.outcome == Outcome::Running)
+    {
+        return prepare_interrupted(transport, target, running, request, from_release).await;
+    }
+    let undo = undone(&ledger, env, request.to.as_deref())?;
+    let first = undo[0];
+    let to_release =
+        first
+            .previous_release
+            .clone()
+            .ok_or_else(|| RollbackError::NoPreviousRelease {
+                env: env.clone(),
+                id: first.id.clone(),
+            })?;
+    if !transport
+        .exists(&target.layout.release(&to_release))
+        .await?
+    {
+        return Err(RollbackError::ReleaseGone {
+            release: to_release,
+        });
+    }
+    let mut warnings = Vec::new();
+    let code_only = request.code_only || request.force_code_only;
+    let (snapshot, snapshot_taken_at) = if code_only {
+        if !request.force_code_only
+            && let Some(r) = undo.iter().find(|r| r.changes.touches_database())
+        {
+            return Err(RollbackError::TouchesDatabase {
+                id: r.id.clone(),
+                what: describe_changes(r),
+            });
+        }
+        if let Some(r) = undo.iter().find(|r| r.changes.touches_database()) {
+            warnings.push(format!(
+                "{} changed the database ({}); the old code will run on it",
+                r.id,
+                describe_changes(r)
+            ));
+        }
+        (None, None)
+    } else {
+        let id = first
+            .backups
+            .iter()
+            .find(|b| b.starts_with("snapshot-"))
+            .cloned()
+            .ok_or_else(|| RollbackError::NoSnapshot {
+                id: first.id.clone(),
+                detail: None,
+            })?;
+        let backup_target = target.backup_target(first.previous_commit.as_deref());
+        let meta = Backups::new(transport, &backup_target)
+            .get(&id)
+            .await
+            .map_err(|e| RollbackError::NoSnapshot {
+                id: first.id.clone(),
+                detail: Some(format!("{id}: {e}")),
+            })?;
+        (Some(id), Some(meta.created_at_ms / 1000))
+    };
+    if from_release.as_deref() != undo.last().map(|r| r.id.as_str()) {
+        warnings.push(format!(
+            "`current` points to {} rather than {}",
+            from_release.as_deref().unwrap_or("nothing"),
+            undo.last().map_or("", |r| r.id.as_str())
+        ));
+    }
+    Ok(RollbackPlan {
+        environment: env.clone(),
+        undo: undo.iter().map(|r| r.id.clone()).collect(),
+        commit: first.previous_commit.clone(),
+        snapshot,
+        snapshot_taken_at,
+        from_release,
+        to_release,
+        interrupted: false,
+        warnings,
+    })
+}
+
+/// A deploy whose run died (its ledger line says `running`, its lock holder is gone):
+/// the journal tells whether the database was touched and which snapshot holds it as it
+/// was.
+async fn prepare_interrupted(
+    transport: &dyn Transport,
+    target: &Target,
+    record: &DeployRecord,
+    request: &RollbackRequest,
+    from_release: Option<String>,
+) -> Result<RollbackPlan, RollbackError> {
+    let entries = journal::read(transport, &target.layout).await?;
+    let found = journal::assess(&entries, &record.id);
+    let to_release =
+        record
+            .previous_release
+            .clone()
+            .ok_or_else(|| RollbackError::NoPreviousRelease {
+                env: target.environment.clone(),
+                id: record.id.clone(),
+            })?;
+    if !transport
+        .exists(&target.layout.release(&to_release))
+        .await?
+    {
+        return Err(RollbackError::ReleaseGone {
+            release: to_release,
+        });
+    }
+    let mut warnings = vec![format!("deploy {} {}", record.id, found.summary)];
+    let (snapshot, snapshot_taken_at) = if !found.database_touched {
+        (None, None)
+    } else if request.code_only || request.force_code_only {
+        if !request.force_code_only {
+            return Err(RollbackError::TouchesDatabase {
+                id: record.id.clone(),
+                what: "its update began: the database may be in a mixed state".to_owned(),
+            });
+        }
+        warnings.push("the database may be in a mixed state and is kept as it is".to_owned());
+        (None, None)
+    } else {
+        let id = found
+            .snapshot
+            .clone()
+            .ok_or_else(|| RollbackError::NoSnapshot {
+                id: record.id.clone(),
+                detail: Some("its journal names none".to_owned()),
+            })?;
+        let backup_target = target.backup_target(record.previous_commit.as_deref());
+        let meta = Backups::new(transport, &backup_target)
+            .get(&id)
+            .await
+            .map_err(|e| RollbackError::NoSnapshot {
+                id: record.id.clone(),
+                detail: Some(format!("{id}: {e}")),
+            })?;
+        (Some(id), Some(meta.created_at_ms / 1000))
+    };
+    Ok(RollbackPlan {
+        environment: target.environment.clone(),
+        undo: vec![record.id.clone()],
+        commit: record.previous_commit.clone(),
+        snapshot,
+        snapshot_taken_at,
+        from_release,
+        to_release,
+        interrupted: true,
+        warnings,
+    })
+}
+
+/// The succeeded deploys a rollback undoes, oldest first: the last one, or every one
+/// after `to`.
+fn undone<'l>(
+    ledger: &'l Ledger,
+    env: &str,
+    to: Option<&str>,
+) -> Result<Vec<&'l DeployRecord>, RollbackError> {
+    let records = ledger.records();
+    let succeeded = |r: &&DeployRecord| r.outcome == Outcome::Succeeded;
+    match to {
+        None => ledger
+            .current()
+            .map(|r| vec![r])
+            .ok_or_else(|| RollbackError::Nothing {
+                env: env.to_owned(),
+            }),
+        Some(id) => {
+            let at =
+                records
+                    .iter()
+                    .position(|r| r.id == id)
+                    .ok_or_else(|| RollbackError::Unknown {
+                        env: env.to_owned(),
+                        id: id.to_owned(),
+                    })?;
+            let after: Vec<&DeployRecord> = records[at + 1..].iter().filter(succeeded).collect();
+            if after.is_empty() {
+                return Err(RollbackError::NothingAfter {
+                    env: env.to_owned(),
+                    id: id.to_owned(),
+                });
+            }
+            Ok(after)
+        }
+    }
+}
+
+fn describe_changes(r: &DeployRecord) -> String {
+    let c = &r.changes;
+    let mut parts = Vec::new();
+    for (label, list) in [
+        ("installed", &c.install),
+        ("updated", &c.update),
+        ("removed", &c.remove),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{label} {}", list.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
+/// Everything a rollback runs with.
+pub struct RollbackContext<'a> {
+    pub target: &'a Target,
+    pub transport: Arc<dyn Transport>,
+    pub events: &'a dyn EventSink,
+    /// Who runs it (`user@machine`), this machine's name and process id, for the lock.
+    pub who: String,
+    pub machine: String,
+    pub pid: u32,
+}
+
+impl std::fmt::Debug for RollbackContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RollbackContext")
+            .field("environment", &self.target.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a rollback ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// Whether the environment is verified on the release it went back to.
+    pub ok: bool,
+    /// The outcome written on the undone deploys' ledger lines.
+    pub outcome: Outcome,
+    pub reason: String,
+    pub evidence: Vec<String>,
+    pub steps: Vec<StepRecord>,
+    /// The database put aside by the restore (what was current before).
+    pub replaced: Option<String>,
+}
+
+/// Runs a prepared rollback and records it; an error means nothing was changed.
+pub async fn execute(
+    ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
+) -> Result<RollbackReport, RollbackError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let ledger = state::read_ledger(transport, &t.layout).await?;
+    let lock = EnvLock::new(&t.environment, t.layout.lock());
+    let info = LockInfo {
+        owner: ctx.who.clone(),
+        machine: ctx.machine.clone(),
+        pid: ctx.pid,
+        started_at: clock::now_unix(),
+        commit: plan.commit.clone(),
+        message: format!("rollback of {}", plan.undo.join(", ")),
+        deploy_id: None,
+    };
+    take_lock(ctx, &lock, &info, plan.interrupted).await?;
+    let mut steps = Vec::new();
+    let mut replaced = None;
+    let result = run(ctx, plan, &mut steps, &mut replaced).await;
+    let when = clock::human(clock::now_unix());
+    let (outcome, reason, evidence) = match &result {
+        Ok(()) => (
+            if plan.interrupted {
+                Outcome::RolledBack
+            } else {
+                Outcome::Reverted
+            },
+            format!(
+                "{}undone by {} with `odd rollback` at {when}: release {} is current again{}",
+                if plan.interrupted {
+                    "interrupted, then "
+                } else {
+                    ""
+                },
+                ctx.who,
+                plan.to_release,
+                match &plan.snapshot {
+                    Some(id) => format!(", data restored from {id}"),
+                    None => ", code only (data kept)".to_owned(),
+                }
+            ),
+            Vec::new(),
+        ),
+        Err(failure) => (
+            Outcome::RollbackFailed,
+            format!(
+                "`odd rollback` by {} at {when} failed at {}: {}",
+                ctx.who,
+                deploy::step_name(failure.step),
+                failure.reason
+            ),
+            failure.evidence.clone(),
+        ),
+    };
+    let mut notices = Vec::new();
+    for id in &plan.undo {
+        let Some(old) = ledger.get(id) else { continue };
+        let mut record = old.clone();
+        record.outcome = outcome;
+        record.reason = Some(reason.clone());
+        record.evidence.clone_from(&evidence);
+        record.steps.extend(steps.iter().cloned());
+        if plan.interrupted {
+            record.finished_at = Some(clock::now_unix());
+        }
+        if let Some(aside) = &replaced {
+            record.backups.push(aside.clone());
+        }
+        if let Err(e) = deploy::append_record(transport, &t.layout, &record).await {
+            notices.push(format!("the ledger could not be written: {e}"));
+        }
+    }
+    if let Err(e) = lock.release(transport).await {
+        notices.push(format!("the lock could not be released: {e}"));
+    }
+    for message in notices {
+        ctx.events.event(Event::Notice { message });
+    }
+    Ok(RollbackReport {
+        ok: result.is_ok(),
+        outcome,
+        reason,
+        evidence,
+        steps,
+        replaced,
+    })
+}
+
+/// Takes the lock; a stale one (its holder provably gone) is taken over only when
+/// recovering that holder's interrupted run.
+async fn take_lock(
+    ctx: &RollbackContext<'_>,
+    lock: &EnvLock,
+    info: &LockInfo,
+    interrupted: bool,
+) -> Result<(), RollbackError> {
+    let transport = ctx.transport.as_ref();
+    transport.mkdir_p(&ctx.target.layout.deploy_dir).await?;
+    match lock.acquire(transport, info).await {
+        Ok(()) => Ok(()),
+        Err(LockError::Stale { holder, why, .. }) if interrupted => {
+            // `force_release` checks again that the holder is gone before removing it.
+            lock.force_release(transport, &ctx.machine).await?;
+            ctx.events.event(Event::Notice {
+                message: format!(
+                    "took over the stale lock of {} (pid {}): {why}",
+                    holder.owner, holder.pid
+                ),
+            });
+            lock.acquire(transport, info).await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn run(
+    ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
+    steps: &mut Vec<StepRecord>,
+    replaced: &mut Option<String>,
+) -> Result<(), Failure> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let fail = |kind: StepKind| move |e: &dyn std::fmt::Display| Failure::new(kind, e.to_string());
+    let title = format!(
+        "stop Odoo and end every other Odoo session on {}",
+        t.db.name
+    );
+    step(ctx, plan, steps, StepKind::Stop, &title, async {
+        transport
+            .check_output(&t.service.stop())
+            .await
+            .map_err(|e| fail(StepKind::Stop)(&e))?;
+        end_odoo_sessions(transport, t).await
+    })
+    .await?;
+    if let Some(id) = &plan.snapshot {
+        let title = format!("swap snapshot {id} in for {}", t.db.name);
+        step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
+            let backup_target = t.backup_target(plan.commit.as_deref());
+            let report = Backups::new(transport, &backup_target)
+                .restore(id)
+                .await
+                .map_err(|e| fail(StepKind::RestoreSnapshot)(&e))?;
+            *replaced = report.replaced;
+            Ok(())
+        })
+        .await?;
+    }
+    let title = format!(
+        "switch {} to release {}",
+        t.layout.current().display(),
+        plan.to_release
+    );
+    step(ctx, plan, steps, StepKind::SwitchBack, &title, async {
+        transport
+            .symlink_switch(&t.layout.current(), &t.layout.release(&plan.to_release))
+            .await
+            .map_err(|e| fail(StepKind::SwitchBack)(&e))
+    })
+    .await?;
+    let mut offset = 0;
+    step(ctx, plan, steps, StepKind::Start, "start Odoo", async {
+        if let Some(log) = &t.odoo_log {
+            offset = deploy::file_size(transport, log).await;
+        }
+        transport
+            .check_output(&t.service.start())
+            .await
+            .map(drop)
+            .map_err(|e| fail(StepKind::Start)(&e))
+    })
+    .await?;
+    step(
+        ctx,
+        plan,
+        steps,
+        StepKind::Health,
+        "wait for health",
+        async {
+            deploy::health(t)
+                .await
+                .map_err(|e| fail(StepKind::Health)(&e))
+        },
+    )
+    .await?;
+    if t.odoo_log.is_some() {
+        step(
+            ctx,
+            plan,
+            steps,
+            StepKind::StartupLog,
+            "read the startup log",
+            deploy::read_startup_log(transport, t, offset),
+        )
+        .await?;
+    }
+    step(ctx, plan, steps, StepKind::Smoke, "smoke test", async {
+        deploy::smoke_after_rollback(t)
+            .await
+            .map_err(|e| fail(StepKind::Smoke)(&e))
+    })
+    .await
+}
+
+/// Ends the sessions Odoo processes (`application_name` `odoo-<pid>`, as Odoo sets it)
+/// still hold on the database once the service is stopped — an update orphaned by a run
+/// that died keeps writing otherwise — until none comes back for a moment.
+async fn end_odoo_sessions(transport: &dyn Transport, t: &Target) -> Result<(), Failure> {
+    let cmd = t.pg.psql(
+        &t.db,
+        crate::backup::commands::MAINTENANCE_DB,
+        &[("db", t.db.name.as_str())],
+        END_ODOO_SESSIONS_SQL,
+    );
+    let mut quiet = 0;
+    for _ in 0..120 {
+        let out = transport
+            .check_output(&cmd)
+            .await
+            .map_err(|e| Failure::new(StepKind::Stop, e.to_string()))?;
+        let ended: u64 = String::from_utf8_lossy(&out).trim().parse().unwrap_or(0);
+        quiet = if ended == 0 { quiet + 1 } else { 0 };
+        if quiet >= 3 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(Failure::new(
+        StepKind::Stop,
+        format!(
+            "Odoo processes keep connecting to {} after it was stopped; stop them first",
+            t.db.name
+        ),
+    ))
+}
+
+/// Ends the Odoo sessions on `:db`; prints how many.
+const END_ODOO_SESSIONS_SQL: &str = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+ WHERE datname = :'db' AND application_name LIKE 'odoo-%' AND pid <> pg_backend_pid();\n";
+
+/// Runs one step, reporting it and recording its timing.
+async fn step(
+    ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
+    steps: &mut Vec<StepRecord>,
+    kind: StepKind,
+    title: &str,
+    body: impl std::future::Future<Output = Result<(), Failure>>,
+) -> Result<(), Failure> {
+    ctx.events.event(Event::StepStarted {
+        step: kind,
+        title: format!("rollback: {title}"),
+    });
+    let started = Instant::now();
+    let started_at = clock::now_unix();
+    let name = format!("odd rollback: {}", deploy::step_name(kind));
+    let id = plan.undo.first().map_or("", String::as_str);
+    let journal = |state| JournalEntry::now(id, &name, state);
+    let _ = journal::append(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &journal(JournalState::Started),
+    )
+    .await;
+    let result = body.await;
+    let _ = journal::append(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &journal(deploy::ended(result.is_ok())),
+    )
+    .await;
+    ctx.events.event(Event::StepFinished {
+        step: kind,
+        elapsed_ms: deploy::ms(started.elapsed()),
+        ok: result.is_ok(),
+    });
+    steps.push(StepRecord {
+        step: name,
+        started_at,
+        duration_ms: deploy::ms(started.elapsed()),
+        ok: result.is_ok(),
+    });
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::ChangeSummary;
+
+    fn record(id: &str, outcome: Outcome, previous: Option<&str>) -> String {
+        Ledger::line(&DeployRecord {
+            id: id.to_owned(),
+            environment: "staging".to_owned(),
+            commit: format!("c-{id}"),
+            previous_commit: None,
+            who: "ops@laptop".to_owned(),
+            started_at: 1_795_132_800,
+            finished_at: Some(1_795_132_900),
+            outcome,
+            reason: None,
+            evidence: Vec::new(),
+            plan: None,
+            changes: ChangeSummary::default(),
+            backups: vec![format!("snapshot-{id}")],
+            steps: Vec::new(),
+            downtime_ms: None,
+            window_override: None,
+            previous_release: previous.map(str::to_owned),
+        })
+        .expect("json")
+    }
+
+    #[test]
+    fn the_deploys_undone_are_the_last_or_all_after_the_target() {
+        let text = [
+            record("d1", Outcome::Succeeded, None),
+            record("d2", Outcome::Succeeded, Some("d1")),
+            record("d3", Outcome::RolledBack, Some("d2")),
+            record("d4", Outcome::Succeeded, Some("d2")),
+        ]
+        .concat();
+        let ledger = Ledger::parse(&text);
+        let ids = |v: Vec<&DeployRecord>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(undone(&ledger, "s", None).expect("last")), ["d4"]);
+        assert_eq!(
+            ids(undone(&ledger, "s", Some("d1")).expect("after d1")),
+            ["d2", "d4"]
+        );
+        assert!(matches!(
+            undone(&ledger, "s", Some("d4")),
+            Err(RollbackError::NothingAfter { .. })
+        ));
+        assert!(matches!(
+            undone(&ledger, "s", Some("nope")),
+            Err(RollbackError::Unknown { .. })
+        ));
+        assert!(matches!(
+            undone(&Ledger::default(), "s", None),
+            Err(RollbackError::Nothing { .. })
+        ));
+    }
+
+    #[test]
+    fn what_is_lost_is_said() {
+        let plan = RollbackPlan {
+            environment: "prod".to_owned(),
+            undo: vec!["d2".to_owned()],
+            commit: Some("0123456789abcdef".to_owned()),
+            snapshot: Some("snapshot-x".to_owned()),
+            snapshot_taken_at: Some(1000),
+            from_release: Some("d2".to_owned()),
+            to_release: "d1".to_owned(),
+            interrupted: false,
+            warnings: Vec::new(),
+        };
+        let text = plan.render_text(1000 + 2 * 3600 + 5 * 60);
+        assert!(
+            text.contains("release d2 -> d1 (commit 0123456789ab)"),
+            "{text}"
+        );
+        assert!(text.contains("(2 h 5 min ago)"), "{text}");
+        assert!(text.contains("LOST: everything written"), "{text}");
+    }
+}
