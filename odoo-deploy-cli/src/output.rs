@@ -91,3 +91,20 @@ pub(crate) fn finish(result: Result<Status, CliError>) -> ExitCode {
         }
     }
 }
+
+/// Asks `question` on the terminal; without a terminal, says `no_terminal` and answers no
+/// (CI passes `--yes` instead).
+pub(crate) fn ask(question: &str, no_terminal: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        say(no_terminal);
+        return Ok(false);
+    }
+    let mut stderr = io::stderr();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,7 +1,5 @@
 //! `odd deploy ENV`: plan, show, (ask,) execute — the same plan value `odd plan` prints.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use odoo_deploy_core::clock;
 use odoo_deploy_core::deploy::{self, DeployContext};
 use odoo_deploy_core::event::{Event, EventSink};
@@ -153,22 +151,10 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
 }
 
 fn approved(env: &str) -> Result<bool, CliError> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        output::say(&format!(
-            "{env} requires approval: pass --yes (no terminal to ask on)"
-        ));
-        return Ok(false);
-    }
-    let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "Deploy to {env}? [y/N] ");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(CliError::from)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    output::ask(
+        &format!("Deploy to {env}?"),
+        &format!("{env} requires approval: pass --yes (no terminal to ask on)"),
+    )
 }
 
 /// Events on stderr for people (a spinner per step and a bar over the modules while
@@ -255,11 +241,12 @@ impl EventSink for Renderer {
             Event::StepFinished { elapsed_ms, .. } if elapsed_ms >= 1000 => {
                 output::say(&format!("    done in {:.1} s", elapsed_ms as f64 / 1000.0));
             }
+            // On a terminal the bar shows it; in a log, one line a module.
             Event::ModuleProgress {
                 module,
                 index,
                 total,
-            } => {
+            } if !std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
                 output::say(&format!("    [{index}/{total}] {module}"));
             }
             Event::Notice { message } => output::say(&format!("note: {message}")),

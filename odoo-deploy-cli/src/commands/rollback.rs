@@ -1,8 +1,6 @@
 //! `odd rollback ENV`: undo the last deploy (or every deploy after `--to`), or recover
 //! from a deploy whose run died — shown first, with what will be lost, then confirmed.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use odoo_deploy_core::clock;
 use odoo_deploy_core::rollback::{self, RollbackContext, RollbackRequest};
 
@@ -87,20 +85,8 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
 }
 
 fn confirmed(env: &str) -> Result<bool, CliError> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        output::say(&format!(
-            "rolling back {env} loses data: pass --yes (no terminal to ask on)"
-        ));
-        return Ok(false);
-    }
-    let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "Roll back {env}? [y/N] ");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(CliError::from)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    output::ask(
+        &format!("Roll back {env}?"),
+        &format!("rolling back {env} loses data: pass --yes (no terminal to ask on)"),
+    )
 }
