@@ -10,10 +10,12 @@
 //! rebuilt by Odoo from disk) and `tests/`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use rustix::fd::OwnedFd;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use sha1::{Digest, Sha1};
 
 /// The `ir_config_parameter` key where odd stores checksums after a good deploy.
@@ -120,23 +122,30 @@ fn addon_checksum_with(
 ) -> Result<String, ChecksumError> {
     let mut hasher = Sha1::new();
     let mut path = dir.to_path_buf();
+    let root = open_dir(None, dir).map_err(|source| ChecksumError {
+        path: dir.to_owned(),
+        source,
+    })?;
     walk(
+        &root,
         &mut path,
         &mut String::new(),
         rules,
-        &mut |relpath, path| {
+        &mut |relpath, dirfd, name, dir| {
             hasher.update(relpath.as_bytes());
             let io_err = |source| ChecksumError {
-                path: path.to_owned(),
+                path: dir.join(relpath.rsplit('/').next().unwrap_or(relpath)),
                 source,
             };
-            let mut file = std::fs::File::open(path).map_err(io_err)?;
+            // Opened relative to its directory: no path walk per file.
+            let file = rfs::openat(dirfd, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| io_err(e.into()))?;
             loop {
-                match file.read(buf) {
+                match rustix::io::read(&file, &mut *buf) {
                     Ok(0) => return Ok(()),
                     Ok(n) => hasher.update(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io_err(e)),
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(io_err(e.into())),
                 }
             }
         },
@@ -148,11 +157,16 @@ fn addon_checksum_with(
 /// them (for tools that want to hash or inspect exactly those files).
 pub fn addon_files(dir: &Path, rules: &ChecksumRules) -> Result<Vec<String>, ChecksumError> {
     let mut files = Vec::new();
+    let root = open_dir(None, dir).map_err(|source| ChecksumError {
+        path: dir.to_owned(),
+        source,
+    })?;
     walk(
+        &root,
         &mut dir.to_path_buf(),
         &mut String::new(),
         rules,
-        &mut |relpath, _| {
+        &mut |relpath, _, _, _| {
             files.push(relpath.to_owned());
             Ok(())
         },
@@ -178,57 +192,87 @@ pub fn checksums<'a>(
         .collect()
 }
 
+/// What [`walk`] calls for each kept file: its relative path, its directory's handle, its
+/// name there, and its directory's path (for messages).
+type Visit<'a> = dyn FnMut(&str, &OwnedFd, &CStr, &Path) -> Result<(), ChecksumError> + 'a;
+
+/// A directory opened for reading its entries and opening files relative to it.
+fn open_dir(parent: Option<&OwnedFd>, path: &Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = match parent {
+        Some(parent) => rfs::openat(parent, path, flags | OFlags::NOFOLLOW, Mode::empty()),
+        None => rfs::open(path, flags, Mode::empty()),
+    };
+    fd.map_err(Into::into)
+}
+
 /// `os.walk(top)` with sorted directories and files, top-down, not following links to
-/// directories; calls `visit(relative path, full path)` for every kept file. `dir` and
-/// `reldir` are buffers extended and restored in place (one allocation per addon, not
-/// per file).
+/// directories; calls `visit(relative path, directory handle, file name, directory path)`
+/// for every kept file. Files are opened relative to their directory's handle, which saves
+/// the kernel a walk of the whole path per file.
 fn walk(
+    dirfd: &OwnedFd,
     dir: &mut PathBuf,
     reldir: &mut String,
     rules: &ChecksumRules,
-    visit: &mut dyn FnMut(&str, &Path) -> Result<(), ChecksumError>,
+    visit: &mut Visit<'_>,
 ) -> Result<(), ChecksumError> {
-    let mut files = Vec::new();
-    let mut dirs = Vec::new();
-    {
-        let io_err = |source| ChecksumError {
-            path: dir.clone(),
-            source,
+    let io_err = |path: &Path, source: std::io::Error| ChecksumError {
+        path: path.to_owned(),
+        source,
+    };
+    // (name as Python shows it, name as the file system has it)
+    let mut files: Vec<(String, CString)> = Vec::new();
+    let mut dirs: Vec<(String, CString)> = Vec::new();
+    let mut entries = rfs::Dir::read_from(dirfd).map_err(|e| io_err(dir, e.into()))?;
+    while let Some(entry) = entries.read() {
+        let entry = entry.map_err(|e| io_err(dir, e.into()))?;
+        let raw = entry.file_name();
+        let bytes = raw.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        // Names that are not UTF-8 cannot be hashed the way Python does (it would use
+        // surrogate escapes); they are taken lossily, which only ever changes a checksum.
+        let name = String::from_utf8_lossy(bytes).into_owned();
+        let kind = match entry.file_type() {
+            FileType::Unknown => rfs::statat(dirfd, raw, AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+                .map_err(|e| io_err(&dir.join(&name), e.into()))?,
+            kind => kind,
         };
-        for entry in std::fs::read_dir(&*dir).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            // Names that are not UTF-8 cannot be hashed the way Python does (it would use
-            // surrogate escapes); they are taken lossily, which only ever changes a checksum.
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let file_type = entry.file_type().map_err(io_err)?;
-            // os.walk puts a symlink to a directory among the directories (and does not
-            // descend into it); anything else that is not a directory is a file.
-            let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
-            if is_dir {
-                if !file_type.is_symlink() {
-                    dirs.push(name);
+        // os.walk puts a symlink to a directory among the directories (and does not
+        // descend into it); anything else that is not a directory is a file.
+        match kind {
+            FileType::Directory => dirs.push((name, raw.to_owned())),
+            FileType::Symlink => {
+                let to_dir = rfs::statat(dirfd, raw, AtFlags::empty())
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+                if !to_dir {
+                    files.push((name, raw.to_owned()));
                 }
-            } else {
-                files.push(name);
             }
+            _ => files.push((name, raw.to_owned())),
         }
     }
     files.sort_unstable();
     dirs.sort_unstable();
     let rel_len = reldir.len();
-    for name in &files {
+    for (name, raw) in &files {
         if rel_len > 0 {
             reldir.push('/');
         }
         reldir.push_str(name);
-        dir.push(name);
         let kept = rules.keeps(&reldir[..rel_len], name, reldir);
-        let visited = if kept { visit(reldir, dir) } else { Ok(()) };
-        dir.pop();
+        let visited = if kept {
+            visit(reldir, dirfd, raw, dir)
+        } else {
+            Ok(())
+        };
         reldir.truncate(rel_len);
         visited?;
     }
-    for name in &dirs {
+    for (name, raw) in &dirs {
         if rel_len > 0 {
             reldir.push('/');
         }
@@ -237,7 +281,14 @@ fn walk(
             Ok(())
         } else {
             dir.push(name);
-            let result = walk(dir, reldir, rules, visit);
+            let result = rfs::openat(
+                dirfd,
+                raw.as_c_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(|e| io_err(dir, e.into()))
+            .and_then(|sub| walk(&sub, dir, reldir, rules, visit));
             dir.pop();
             result
         };

@@ -348,6 +348,10 @@ fn checksums_equal_click_odoo_contribs_addon_hash() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, body).expect("write");
     }
+    // Links: os.walk lists a link to a directory but does not enter it; a link to a file
+    // is read like a file.
+    std::os::unix::fs::symlink("../views", sale.join("data/views_link")).expect("dir link");
+    std::os::unix::fs::symlink("empty.xml", sale.join("data/empty_link.xml")).expect("file link");
     let addons: Vec<PathBuf> = ["odoo/addons", "custom_addons"]
         .iter()
         .flat_map(|p| std::fs::read_dir(repo.path().join(p)).expect("addons path"))
