@@ -125,6 +125,10 @@ fn run_case(fault: Fault, step: &str) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // Evidence that the fault really happened: new logins, a new postmaster.
+    let auths_before = own_sshd.as_ref().map(Sshd::auth_count);
+    let postmaster = "SELECT pg_postmaster_start_time()";
+    let pg_started = sql(cluster, &demo.db, postmaster);
     match fault {
         Fault::KillOdd => {
             child.kill().expect("SIGKILL");
@@ -148,6 +152,15 @@ fn run_case(fault: Fault, step: &str) -> String {
         }
     }
     let deploy_err = read_err();
+    if let (Some(sshd), Some(before)) = (&own_sshd, auths_before) {
+        assert!(
+            sshd.auth_count() > before,
+            "odd logged in again after sshd was killed"
+        );
+    }
+    if fault == Fault::RestartPg {
+        assert_ne!(sql(cluster, &demo.db, postmaster), pg_started);
+    }
 
     // What odd says now; an unfinished deploy is rolled back by hand.
     let s = status(&demo);
@@ -160,6 +173,18 @@ fn run_case(fault: Fault, step: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    if fault == Fault::KillOdd {
+        // The ledger and the journal tell where the killed deploy stopped.
+        assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+        assert_eq!(lock, "stale", "{s:#}");
+        assert_eq!(s["journal_last"]["step"], step, "{s:#}");
+        assert!(
+            s["interrupted"]["summary"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("stopped during {step}"))),
+            "{s:#}"
+        );
+    }
     let mut rolled_back_by_hand = false;
     if outcome != "succeeded" && outcome != "rolled_back" {
         let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
