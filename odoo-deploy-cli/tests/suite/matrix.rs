@@ -17,7 +17,7 @@ use odoo_deploy_fixtures::pg::PgCluster;
 use odoo_deploy_fixtures::sshd::Sshd;
 
 use crate::deploy::{deploy, digest, odd, sql, status};
-use crate::rollback::filestore_digest;
+use crate::rollback::{edit_config, filestore_digest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -82,8 +82,13 @@ fn manifest_versions(root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// Cases where the fault strikes in the middle of the step rather than at its start:
+/// the pause is released first, the fault comes 1.5 s later, while a slowed update
+/// (the stand-in's `ODD_STANDIN_DELAY` on the host's odoo command) runs.
+const MID_STEP: [(Fault, &str); 2] = [(Fault::KillSshd, "update"), (Fault::RestartPg, "update")];
+
 /// Runs one case; panics with what is wrong. Returns how it ended, for the summary.
-fn run_case(fault: Fault, step: &str) -> String {
+fn run_case(fault: Fault, step: &str, mid: bool) -> String {
     let own_cluster = (fault == Fault::RestartPg)
         .then(|| PgCluster::start().expect("a dedicated PostgreSQL cluster"));
     let cluster = own_cluster.as_ref().unwrap_or_else(|| PgCluster::shared());
@@ -101,6 +106,21 @@ fn run_case(fault: Fault, step: &str) -> String {
     let files_before = filestore_digest(&demo);
 
     demo.checkout(2).expect("v2");
+    if mid {
+        let odoo_bin = format!(
+            "{:?}",
+            odoo_deploy_fixtures::standin_odoo_bin()
+                .display()
+                .to_string()
+        );
+        edit_config(
+            &demo,
+            &[(
+                &format!("odoo = {{ command = [{odoo_bin}]"),
+                &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+            )],
+        );
+    }
     let pause = dir.path().join("pause");
     let reached = dir.path().join("pause.reached");
     let out_path = dir.path().join("deploy.out");
@@ -129,6 +149,10 @@ fn run_case(fault: Fault, step: &str) -> String {
     let auths_before = own_sshd.as_ref().map(Sshd::auth_count);
     let postmaster = "SELECT pg_postmaster_start_time()";
     let pg_started = sql(cluster, &demo.db, postmaster);
+    if mid {
+        std::fs::write(&pause, b"").expect("release the pause");
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     match fault {
         Fault::KillOdd => {
             child.kill().expect("SIGKILL");
@@ -262,9 +286,10 @@ fn run_case(fault: Fault, step: &str) -> String {
 
 #[test]
 fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
-    let cases: Vec<(Fault, &str)> = FAULTS
+    let cases: Vec<(Fault, &str, bool)> = FAULTS
         .iter()
-        .flat_map(|&f| STEPS.iter().map(move |&s| (f, s)))
+        .flat_map(|&f| STEPS.iter().map(move |&s| (f, s, false)))
+        .chain(MID_STEP.iter().map(|&(f, s)| (f, s, true)))
         .collect();
     let queue = Mutex::new(cases.iter());
     let results: Mutex<Vec<(String, Result<String, String>)>> = Mutex::new(Vec::new());
@@ -273,10 +298,13 @@ fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
             scope.spawn(|| {
                 loop {
                     let next = queue.lock().expect("queue").next();
-                    let Some(&(fault, step)) = next else { break };
-                    let name = format!("{fault:?} at {step}");
+                    let Some(&(fault, step, mid)) = next else {
+                        break;
+                    };
+                    let at = if mid { "during" } else { "at" };
+                    let name = format!("{fault:?} {at} {step}");
                     let result =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| run_case(fault, step)))
+                        std::panic::catch_unwind(AssertUnwindSafe(|| run_case(fault, step, mid)))
                             .map_err(|e| {
                                 e.downcast_ref::<String>()
                                     .cloned()
