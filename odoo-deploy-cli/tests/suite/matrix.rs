@@ -85,7 +85,11 @@ fn manifest_versions(root: &Path) -> Vec<(String, String)> {
 /// Cases where the fault strikes in the middle of the step rather than at its start:
 /// the pause is released first, the fault comes 1.5 s later, while a slowed update
 /// (the stand-in's `ODD_STANDIN_DELAY` on the host's odoo command) runs.
-const MID_STEP: [(Fault, &str); 2] = [(Fault::KillSshd, "update"), (Fault::RestartPg, "update")];
+const MID_STEP: [(Fault, &str); 3] = [
+    (Fault::KillOdd, "update"),
+    (Fault::KillSshd, "update"),
+    (Fault::RestartPg, "update"),
+];
 
 /// Runs one case; panics with what is wrong. Returns how it ended, for the summary.
 fn run_case(fault: Fault, step: &str, mid: bool) -> String {
@@ -152,6 +156,10 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
     if mid {
         std::fs::write(&pause, b"").expect("release the pause");
         std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "odd is still in the step when the fault comes"
+        );
     }
     match fault {
         Fault::KillOdd => {
@@ -230,7 +238,8 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
         "Odoo serves ({latest}): {page}\n{deploy_err}"
     );
     if latest == "succeeded" {
-        // v2, deployed and verified.
+        // v2, deployed and verified; the ledger's last record is this deploy's.
+        assert_eq!(s["latest"]["id"], s["release"], "{s:#}");
         assert_ne!(s["release"], v1_release.as_str(), "{s:#}");
         assert_eq!(s["current"]["commit"], demo.repo.sha(2).expect("sha"));
         for (module, version) in manifest_versions(demo.repo.path()) {
@@ -264,6 +273,7 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
             "the ledger says rolled back, not {latest:?}: {s:#}\n{deploy_err}"
         );
         assert_eq!(s["release"], v1_release.as_str(), "v1 is current: {s:#}");
+        assert_ne!(s["latest"]["id"], v1_release.as_str(), "v2's record: {s:#}");
         assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
         assert!(s["interrupted"].is_null(), "{s:#}");
         assert_eq!(
