@@ -333,7 +333,7 @@ fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
     for (name, result) in &results {
         match result {
             Ok(how) => eprintln!("ok     {name}: {how}"),
-            Err(why) => eprintln!("FAILED {name}: {}", why.lines().next().unwrap_or_default()),
+            Err(why) => eprintln!("FAILED {name}: {why}"),
         }
     }
     eprintln!("{passed} passed, {failed} failed");
