@@ -7,4 +7,5 @@ mod check;
 mod deploy;
 mod graph;
 mod manifest;
+mod matrix;
 mod rollback;

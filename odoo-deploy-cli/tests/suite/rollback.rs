@@ -61,7 +61,7 @@ fn git(dir: &Path, args: &[&str]) {
 
 /// Rewrites `odd.toml` with `edit` (a variant of the demo's configuration); every
 /// replacement must hit.
-fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
+pub(crate) fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
     let path = demo.config_path();
     let mut text = std::fs::read_to_string(&path).expect("odd.toml");
     for (from, to) in edits {

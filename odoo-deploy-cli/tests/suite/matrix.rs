@@ -1,0 +1,341 @@
+//! The crash matrix: for each step of the runbook that matters × each crash kind (odd
+//! SIGKILLed, sshd and every session killed, PostgreSQL restarted), a v1 → v2 deploy is
+//! paused at the start of the step (the executor's `ODD_PAUSE_AT` test hook), the fault
+//! is injected, the pause released. Afterwards, with `odd rollback` when `odd status`
+//! shows an unfinished deploy, the environment is either v2 deployed and verified or v1
+//! with the pre-deploy data and filestore — never in between — and the ledger says which.
+
+use std::io::{Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use odoo_deploy_fixtures::sshd::Sshd;
+
+use crate::deploy::{deploy, digest, odd, sql, status};
+use crate::rollback::{edit_config, filestore_digest};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// odd gets SIGKILL while paused at the step.
+    KillOdd,
+    /// sshd and every session it started are killed, then sshd comes back.
+    KillSshd,
+    /// The environment's PostgreSQL cluster is stopped (fast) and started again.
+    RestartPg,
+}
+
+const FAULTS: [Fault; 3] = [Fault::KillOdd, Fault::KillSshd, Fault::RestartPg];
+
+/// Step names as the executor's journal spells them.
+const STEPS: [&str; 9] = [
+    "stop",
+    "snapshot",
+    "update",
+    "verify modules",
+    "switch",
+    "start",
+    "health",
+    "smoke",
+    "store checksums",
+];
+
+/// Cases run at once (most of a case's time is spent waiting on Odoo and PostgreSQL).
+const WORKERS: usize = 6;
+
+/// `GET path` on the demo's Odoo: the whole response, or the error.
+fn http_get(demo: &Demo, path: &str) -> Result<String, std::io::Error> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", demo.http_port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+/// The `'version'` of every addon in the demo's checkout, by module name.
+fn manifest_versions(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(root.join("custom_addons")).expect("custom_addons");
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("__manifest__.py")) else {
+            continue;
+        };
+        let version = text
+            .split("'version':")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').nth(1))
+            .expect("a version in the manifest");
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            version.to_owned(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Cases where the fault strikes in the middle of the step rather than at its start:
+/// the pause is released first, the fault comes 1.5 s later, while a slowed update
+/// (the stand-in's `ODD_STANDIN_DELAY` on the host's odoo command) runs.
+const MID_STEP: [(Fault, &str); 3] = [
+    (Fault::KillOdd, "update"),
+    (Fault::KillSshd, "update"),
+    (Fault::RestartPg, "update"),
+];
+
+/// Runs one case; panics with what is wrong. Returns how it ended, for the summary.
+fn run_case(fault: Fault, step: &str, mid: bool) -> String {
+    let own_cluster = (fault == Fault::RestartPg)
+        .then(|| PgCluster::start().expect("a dedicated PostgreSQL cluster"));
+    let cluster = own_cluster.as_ref().unwrap_or_else(|| PgCluster::shared());
+    let own_sshd = (fault == Fault::KillSshd).then(Sshd::start);
+    let reach = own_sshd.as_ref().map_or(Reach::Local, Reach::Ssh);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(&dir.path().join("demo"), cluster, reach).expect("demo");
+
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "the v1 deploy: {stderr}");
+    let v1 = status(&demo);
+    let v1_release = v1["release"].as_str().expect("a release").to_owned();
+    let data_before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+
+    demo.checkout(2).expect("v2");
+    if mid {
+        let odoo_bin = format!(
+            "{:?}",
+            odoo_deploy_fixtures::standin_odoo_bin()
+                .display()
+                .to_string()
+        );
+        edit_config(
+            &demo,
+            &[(
+                &format!("odoo = {{ command = [{odoo_bin}]"),
+                &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+            )],
+        );
+    }
+    let pause = dir.path().join("pause");
+    let reached = dir.path().join("pause.reached");
+    let out_path = dir.path().join("deploy.out");
+    let err_path = dir.path().join("deploy.err");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .env("ODD_PAUSE_AT", step)
+        .env("ODD_PAUSE_FILE", &pause)
+        .stdout(std::fs::File::create(&out_path).expect("deploy.out"))
+        .stderr(std::fs::File::create(&err_path).expect("deploy.err"))
+        .spawn()
+        .expect("odd runs");
+    let read_err = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !reached.exists() {
+        if let Some(code) = child.try_wait().expect("wait") {
+            panic!("odd ended ({code}) before the step began:\n{}", read_err());
+        }
+        assert!(Instant::now() < deadline, "the step never began");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Evidence that the fault really happened: new logins, a new postmaster.
+    let auths_before = own_sshd.as_ref().map(Sshd::auth_count);
+    let postmaster = "SELECT pg_postmaster_start_time()";
+    let pg_started = sql(cluster, &demo.db, postmaster);
+    if mid {
+        std::fs::write(&pause, b"").expect("release the pause");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "odd is still in the step when the fault comes"
+        );
+    }
+    match fault {
+        Fault::KillOdd => {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+        Fault::KillSshd => own_sshd.as_ref().expect("sshd").restart(),
+        Fault::RestartPg => {
+            cluster.stop().expect("pg stops");
+            cluster.restart().expect("pg starts again");
+        }
+    }
+    std::fs::write(&pause, b"").expect("release the pause");
+    if fault != Fault::KillOdd {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("odd never finished:\n{}", read_err());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let deploy_err = read_err();
+    if let (Some(sshd), Some(before)) = (&own_sshd, auths_before) {
+        assert!(
+            sshd.auth_count() > before,
+            "odd logged in again after sshd was killed"
+        );
+    }
+    if fault == Fault::RestartPg {
+        assert_ne!(sql(cluster, &demo.db, postmaster), pg_started);
+    }
+
+    // What odd says now; an unfinished deploy is rolled back by hand.
+    let s = status(&demo);
+    let lock = s["lock"]["state"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        lock == "free" || lock == "stale",
+        "nobody runs, so the lock is free or reported stale: {s:#}"
+    );
+    let outcome = s["latest"]["outcome"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if fault == Fault::KillOdd {
+        // The ledger and the journal tell where the killed deploy stopped.
+        assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+        assert_eq!(lock, "stale", "{s:#}");
+        assert_eq!(s["journal_last"]["step"], step, "{s:#}");
+        assert!(
+            s["interrupted"]["summary"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("stopped during {step}"))),
+            "{s:#}"
+        );
+    }
+    let mut rolled_back_by_hand = false;
+    if outcome != "succeeded" && outcome != "rolled_back" {
+        let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+        assert_eq!(
+            code, 0,
+            "odd rollback after {outcome}: {stderr}\nthe deploy said:\n{deploy_err}\n{s:#}"
+        );
+        rolled_back_by_hand = true;
+    } else {
+        assert_eq!(lock, "free", "a finished deploy released its lock: {s:#}");
+    }
+
+    let s = status(&demo);
+    assert_eq!(s["lock"]["state"], "free", "no lock is left: {s:#}");
+    let latest = s["latest"]["outcome"].as_str().unwrap_or_default();
+    let page = http_get(&demo, "/web/login").unwrap_or_else(|e| e.to_string());
+    assert!(
+        page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/1.0 200"),
+        "Odoo serves ({latest}): {page}\n{deploy_err}"
+    );
+    if latest == "succeeded" {
+        // v2, deployed and verified; the ledger's last record is this deploy's.
+        assert_eq!(s["latest"]["id"], s["release"], "{s:#}");
+        assert_ne!(s["release"], v1_release.as_str(), "{s:#}");
+        assert_eq!(s["current"]["commit"], demo.repo.sha(2).expect("sha"));
+        for (module, version) in manifest_versions(demo.repo.path()) {
+            let got = sql(
+                cluster,
+                &demo.db,
+                &format!(
+                    "SELECT state || '|' || coalesce(latest_version, '') FROM ir_module_module WHERE name = '{module}'"
+                ),
+            );
+            if let Some(latest) = got.strip_prefix("installed|") {
+                assert!(
+                    latest == version || latest.ends_with(&format!(".{version}")),
+                    "{module}: {got} (manifest {version})"
+                );
+            }
+        }
+        assert_eq!(
+            sql(
+                cluster,
+                &demo.db,
+                "SELECT state FROM ir_module_module WHERE name = 'acme_loyalty'"
+            ),
+            "installed"
+        );
+        "deployed v2".to_owned()
+    } else {
+        // v1, exactly as before.
+        assert!(
+            latest == "rolled_back",
+            "the ledger says rolled back, not {latest:?}: {s:#}\n{deploy_err}"
+        );
+        assert_eq!(s["release"], v1_release.as_str(), "v1 is current: {s:#}");
+        assert_ne!(s["latest"]["id"], v1_release.as_str(), "v2's record: {s:#}");
+        assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
+        assert!(s["interrupted"].is_null(), "{s:#}");
+        assert_eq!(
+            digest(cluster, &demo.db),
+            data_before,
+            "the pre-deploy data ({latest})\n{deploy_err}"
+        );
+        assert_eq!(
+            filestore_digest(&demo),
+            files_before,
+            "the pre-deploy filestore"
+        );
+        if rolled_back_by_hand {
+            "rolled back by odd rollback".to_owned()
+        } else {
+            "rolled back by the deploy".to_owned()
+        }
+    }
+}
+
+#[test]
+fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
+    let cases: Vec<(Fault, &str, bool)> = FAULTS
+        .iter()
+        .flat_map(|&f| STEPS.iter().map(move |&s| (f, s, false)))
+        .chain(MID_STEP.iter().map(|&(f, s)| (f, s, true)))
+        .collect();
+    let queue = Mutex::new(cases.iter());
+    let results: Mutex<Vec<(String, Result<String, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().expect("queue").next();
+                    let Some(&(fault, step, mid)) = next else {
+                        break;
+                    };
+                    let at = if mid { "during" } else { "at" };
+                    let name = format!("{fault:?} {at} {step}");
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| run_case(fault, step, mid)))
+                            .map_err(|e| {
+                                e.downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                    .unwrap_or_default()
+                            });
+                    results.lock().expect("results").push((name, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let passed = results.len() - failed;
+    for (name, result) in &results {
+        match result {
+            Ok(how) => eprintln!("ok     {name}: {how}"),
+            Err(why) => eprintln!("FAILED {name}: {why}"),
+        }
+    }
+    eprintln!("{passed} passed, {failed} failed");
+    assert_eq!(failed, 0, "{passed} passed, {failed} failed");
+}
