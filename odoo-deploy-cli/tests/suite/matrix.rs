@@ -45,7 +45,7 @@ const STEPS: [&str; 9] = [
 ];
 
 /// Cases run at once (most of a case's time is spent waiting on Odoo and PostgreSQL).
-const WORKERS: usize = 6;
+const WORKERS: usize = 3;
 
 /// `GET path` on the demo's Odoo: the whole response, or the error.
 fn http_get(demo: &Demo, path: &str) -> Result<String, std::io::Error> {
