@@ -259,15 +259,8 @@ pub async fn prepare(
                 id: first.id.clone(),
                 detail: None,
             })?;
-        let backup_target = target.backup_target(first.previous_commit.as_deref());
-        let meta = Backups::new(transport, &backup_target)
-            .get(&id)
-            .await
-            .map_err(|e| RollbackError::NoSnapshot {
-                id: first.id.clone(),
-                detail: Some(format!("{id}: {e}")),
-            })?;
-        (Some(id), Some(meta.created_at_ms / 1000))
+        let taken = snapshot_taken_at(target, transport, first, &id).await?;
+        (Some(id), Some(taken))
     };
     if from_release.as_deref() != undo.last().map(|r| r.id.as_str()) {
         warnings.push(format!(
@@ -337,15 +330,8 @@ async fn prepare_interrupted(
                 id: record.id.clone(),
                 detail: Some("its journal names none".to_owned()),
             })?;
-        let backup_target = target.backup_target(record.previous_commit.as_deref());
-        let meta = Backups::new(transport, &backup_target)
-            .get(&id)
-            .await
-            .map_err(|e| RollbackError::NoSnapshot {
-                id: record.id.clone(),
-                detail: Some(format!("{id}: {e}")),
-            })?;
-        (Some(id), Some(meta.created_at_ms / 1000))
+        let taken = snapshot_taken_at(target, transport, record, &id).await?;
+        (Some(id), Some(taken))
     };
     Ok(RollbackPlan {
         environment: target.environment.clone(),
@@ -733,6 +719,25 @@ async fn step(
         ok: result.is_ok(),
     });
     result
+}
+
+/// When the pre-deploy snapshot `id` of `record` was taken (Unix seconds), reading its
+/// metadata on the host — which also proves it is still there.
+async fn snapshot_taken_at(
+    target: &Target,
+    transport: &dyn Transport,
+    record: &DeployRecord,
+    id: &str,
+) -> Result<i64, RollbackError> {
+    let backup_target = target.backup_target(record.previous_commit.as_deref());
+    let meta = Backups::new(transport, &backup_target)
+        .get(id)
+        .await
+        .map_err(|e| RollbackError::NoSnapshot {
+            id: record.id.clone(),
+            detail: Some(format!("{id}: {e}")),
+        })?;
+    Ok(meta.created_at_ms / 1000)
 }
 
 #[cfg(test)]
