@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::command::{RemoteCommand, Secret};
 use crate::config::BackupConfig;
@@ -92,6 +92,10 @@ impl BackupTarget {
 
     fn snapshot_meta(&self, id: &str) -> PathBuf {
         self.backup_dir.join("snapshots").join(format!("{id}.json"))
+    }
+
+    fn restore_intent(&self, id: &str) -> PathBuf {
+        self.backup_dir.join("restores").join(format!("{id}.json"))
     }
 }
 
@@ -287,6 +291,21 @@ pub enum BackupError {
         reason: String,
     },
 
+    /// The backup was restored already (a snapshot is consumed by its restore).
+    #[error("backup {id} (taken {at}) was restored already{}", replaced.as_deref().map_or_else(String::new, |r| format!("; what it replaced is kept as {r}")))]
+    #[diagnostic(
+        code(odd::backup::already_restored),
+        help("`odd backups ENV` lists what can be restored now")
+    )]
+    AlreadyRestored {
+        /// The backup.
+        id: String,
+        /// When it was taken.
+        at: String,
+        /// The record of what its restore put aside.
+        replaced: Option<String>,
+    },
+
     /// A tool printed something this code does not understand.
     #[error("unexpected output from {what}: {reason}")]
     #[diagnostic(code(odd::backup::unexpected_output))]
@@ -358,6 +377,49 @@ pub struct RestoreReport {
     pub replaced: Option<String>,
     /// Milliseconds per step.
     pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// A restore, written on the host before its renames begin, so a run that dies
+/// half-way is finished by the next one (see `Backups::restore`). Kept as
+/// `<backup_dir>/restores/<id>.json`: removed at the end of a dump's restore; a
+/// snapshot's stays, marked done, as the proof that the snapshot (consumed by its
+/// restore) is the live database now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreIntent {
+    /// The backup restored.
+    pub restored: String,
+    /// Its kind.
+    pub kind: BackupKind,
+    /// When it was taken (Unix milliseconds).
+    pub backup_created_at_ms: i64,
+    /// The live database's name.
+    pub database: String,
+    /// The database and filestore renamed into place.
+    pub new_db: String,
+    pub new_fs: PathBuf,
+    /// Where the live pair goes.
+    pub aside_db: String,
+    pub aside_fs: PathBuf,
+    /// The live filestore's path, and whether it existed.
+    pub current_fs: PathBuf,
+    pub had_fs: bool,
+    /// The record of the pair put aside (none when there was no live database).
+    pub replaced: Option<BackupMetadata>,
+    /// Whether every rename is done and recorded.
+    pub done: bool,
+    /// Milliseconds per step.
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+impl RestoreIntent {
+    fn report(&self) -> RestoreReport {
+        RestoreReport {
+            restored: self.restored.clone(),
+            database: self.database.clone(),
+            replaced: self.replaced.as_ref().map(|m| m.id.clone()),
+            timings_ms: self.timings_ms.clone(),
+        }
+    }
 }
 
 /// What a prune did.
@@ -1167,6 +1229,17 @@ impl<'a> Backups<'a> {
     /// removed.
     pub async fn restore(&self, id: &str) -> Result<RestoreReport, BackupError> {
         check_db_name(self.db())?;
+        if let Some(intent) = self.restore_intent(id).await? {
+            if intent.done {
+                return Err(BackupError::AlreadyRestored {
+                    id: id.to_owned(),
+                    at: crate::clock::human(intent.backup_created_at_ms / 1000),
+                    replaced: intent.replaced.map(|m| m.id),
+                });
+            }
+            // An earlier run died half-way through this restore: finish it.
+            return self.complete_restore(intent, false).await;
+        }
         let meta = self.get(id).await?;
         let mut timings = BTreeMap::new();
         // The backup is checked while the current database is counted (for the record
@@ -1213,10 +1286,8 @@ impl<'a> Backups<'a> {
             });
         };
         let report = self
-            .swap_in(&meta.id, snap_db, snap_fs, current, timings)
+            .swap_in(meta, snap_db, snap_fs, current, timings)
             .await?;
-        // The snapshot is now the live database: its record goes.
-        self.remove_all(&self.target.snapshot_meta(&meta.id)).await;
         Ok(report)
     }
 
@@ -1274,10 +1345,7 @@ impl<'a> Backups<'a> {
         }
         .await;
         let swapped = match prepared {
-            Ok(()) => {
-                self.swap_in(&meta.id, &new_db, &new_fs, current, timings)
-                    .await
-            }
+            Ok(()) => self.swap_in(meta, &new_db, &new_fs, current, timings).await,
             Err(e) => Err(e),
         };
         if swapped.is_err() {
@@ -1289,32 +1357,169 @@ impl<'a> Backups<'a> {
 
     /// Renames the current database and filestore aside and `new_db`/`new_fs` into
     /// their place; records what was put aside.
+    ///
+    /// What it is about to do is written first ([`RestoreIntent`]), so that a run that
+    /// dies half-way (odd killed between the database rename and the filestore's) is
+    /// finished by the next restore of the same backup instead of leaving a database
+    /// restored with the wrong filestore.
     async fn swap_in(
         &self,
-        restored: &str,
+        restored: &BackupMetadata,
         new_db: &str,
         new_fs: &Path,
         current: Option<(DbInfo, FilestoreStats)>,
-        mut timings: BTreeMap<String, u64>,
+        timings: BTreeMap<String, u64>,
     ) -> Result<RestoreReport, BackupError> {
         let db = self.db();
         let now = (self.clock)();
         let stamp = metadata::stamp(now);
         let aside_db = derived_name(db, "replaced", &stamp);
-        let cur_fs = self.target.filestore(db);
+        let current_fs = self.target.filestore(db);
         let aside_fs = self.target.filestore(&aside_db);
+        // Odoo is stopped: nothing creates the filestore meanwhile.
+        let had_fs = self.transport.exists(&current_fs).await?;
+        let replaced = current.map(|(info, fs)| {
+            let id = format!("replaced-{stamp}");
+            let mut meta = self.base_metadata(&id, BackupKind::Snapshot, now, info);
+            meta.origin = Origin::Replaced {
+                by_restore_of: restored.id.clone(),
+            };
+            meta.filestore = if had_fs {
+                fs
+            } else {
+                FilestoreStats::default()
+            };
+            meta.snapshot_database = Some(aside_db.clone());
+            meta.snapshot_filestore = Some(aside_fs.clone());
+            meta.verification.checks = vec![format!(
+                "the live database at the time of the restore of {}, counted before it was put aside",
+                restored.id
+            )];
+            meta.timings_ms = timings.clone();
+            meta
+        });
+        let intent = RestoreIntent {
+            restored: restored.id.clone(),
+            kind: restored.kind,
+            backup_created_at_ms: restored.created_at_ms,
+            database: db.to_owned(),
+            new_db: new_db.to_owned(),
+            new_fs: new_fs.to_owned(),
+            aside_db,
+            aside_fs,
+            current_fs,
+            had_fs,
+            replaced,
+            done: false,
+            timings_ms: timings,
+        };
+        for dir in ["snapshots", "restores"] {
+            self.transport
+                .mkdir_p(&self.target.backup_dir.join(dir))
+                .await?;
+        }
+        self.write_intent(&intent).await?;
+        self.complete_restore(intent, true).await
+    }
+
+    /// Carries a restore from its intent to the end; each part is skipped when done.
+    /// `fresh`: this run wrote the intent, so a failure undoes what it did and drops it.
+    async fn complete_restore(
+        &self,
+        mut intent: RestoreIntent,
+        fresh: bool,
+    ) -> Result<RestoreReport, BackupError> {
         let tools = self.target.tools();
+        let t = self.started("swap", format!("{} -> {}", intent.new_db, intent.database));
+        // The databases: one transaction renames both, so `new_db` still there means
+        // not done.
+        if self.db_exists(&intent.new_db).await? {
+            let swap = tools.swap_databases(
+                self.conn(),
+                &intent.database,
+                &intent.new_db,
+                &intent.aside_db,
+            );
+            if let Err(e) = self.run_swap(&swap).await {
+                self.drop_intent(fresh, &intent.restored).await;
+                return Err(e);
+            }
+        }
+        crate::hook::pause("restore swapped databases").await;
+        let fs_moved = async {
+            if !self.transport.exists(&intent.new_fs).await? {
+                return Ok(());
+            }
+            let move_current = intent.had_fs
+                && self.transport.exists(&intent.current_fs).await?
+                && !self.transport.exists(&intent.aside_fs).await?;
+            if move_current {
+                self.transport
+                    .rename(&intent.current_fs, &intent.aside_fs)
+                    .await?;
+            }
+            if let Err(e) = self
+                .transport
+                .rename(&intent.new_fs, &intent.current_fs)
+                .await
+            {
+                if move_current {
+                    let _ = self
+                        .transport
+                        .rename(&intent.aside_fs, &intent.current_fs)
+                        .await;
+                }
+                return Err(e);
+            }
+            Ok::<_, TransportError>(())
+        }
+        .await;
+        if let Err(e) = fs_moved {
+            if fresh {
+                // Put the databases back as they were.
+                let back = tools.swap_databases(
+                    self.conn(),
+                    &intent.database,
+                    &intent.aside_db,
+                    &intent.new_db,
+                );
+                if intent.replaced.is_some() {
+                    let _ = self.transport.check_output(&back).await;
+                }
+                self.drop_intent(fresh, &intent.restored).await;
+            }
+            return Err(e.into());
+        }
+        self.finished("swap", t, &mut intent.timings_ms);
 
-        self.transport
-            .mkdir_p(&self.target.backup_dir.join("snapshots"))
-            .await?;
+        if let Some(meta) = &intent.replaced {
+            if !intent.had_fs {
+                self.transport.mkdir_p(&intent.aside_fs).await?;
+            }
+            self.write_json(&self.target.snapshot_meta(&meta.id), meta)
+                .await?;
+        }
+        let report = intent.report();
+        if intent.kind == BackupKind::Snapshot {
+            // The snapshot is now the live database: its record goes, the intent stays
+            // as the proof it was restored.
+            self.remove_all(&self.target.snapshot_meta(&intent.restored))
+                .await;
+            intent.done = true;
+            self.write_intent(&intent).await?;
+        } else {
+            self.remove_all(&self.target.restore_intent(&intent.restored))
+                .await;
+        }
+        Ok(report)
+    }
 
-        let t = self.started("swap", format!("{new_db} -> {db}"));
-        let swap = tools.swap_databases(self.conn(), db, new_db, &aside_db);
+    /// Renames databases, retrying while a session that was just ended lingers.
+    async fn run_swap(&self, swap: &RemoteCommand) -> Result<(), BackupError> {
         let mut attempt = 0;
         loop {
-            match self.transport.check_output(&swap).await {
-                Ok(_) => break,
+            match self.transport.check_output(swap).await {
+                Ok(_) => return Ok(()),
                 Err(TransportError::NonZeroExit { stderr_tail, .. })
                     if attempt < 20 && stderr_tail.contains("being accessed by other users") =>
                 {
@@ -1324,64 +1529,61 @@ impl<'a> Backups<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let fs_moved = async {
-            let had_fs = self.transport.exists(&cur_fs).await?;
-            if had_fs {
-                self.transport.rename(&cur_fs, &aside_fs).await?;
-            }
-            if let Err(e) = self.transport.rename(new_fs, &cur_fs).await {
-                if had_fs {
-                    let _ = self.transport.rename(&aside_fs, &cur_fs).await;
-                }
-                return Err(e);
-            }
-            Ok::<_, TransportError>(had_fs)
-        }
-        .await;
-        let had_fs = match fs_moved {
-            Ok(had) => had,
-            Err(e) => {
-                // Put the databases back as they were.
-                let back = tools.swap_databases(self.conn(), db, &aside_db, new_db);
-                if current.is_some() {
-                    let _ = self.transport.check_output(&back).await;
-                }
-                return Err(e.into());
-            }
-        };
-        self.finished("swap", t, &mut timings);
+    }
 
-        let mut replaced = None;
-        if let Some((info, fs)) = current {
-            let id = format!("replaced-{stamp}");
-            let mut meta = self.base_metadata(&id, BackupKind::Snapshot, now, info);
-            meta.origin = Origin::Replaced {
-                by_restore_of: restored.to_owned(),
-            };
-            meta.filestore = if had_fs {
-                fs
-            } else {
-                FilestoreStats::default()
-            };
-            if !had_fs {
-                self.transport.mkdir_p(&aside_fs).await?;
-            }
-            meta.snapshot_database = Some(aside_db.clone());
-            meta.snapshot_filestore = Some(aside_fs.clone());
-            meta.verification.checks = vec![format!(
-                "the live database at the time of the restore of {restored}, counted before it was put aside"
-            )];
-            meta.timings_ms = timings.clone();
-            self.write_json(&self.target.snapshot_meta(&id), &meta)
-                .await?;
-            replaced = Some(id);
+    /// Removes the intent this run wrote (`fresh`) after a failure that undid its work.
+    async fn drop_intent(&self, fresh: bool, id: &str) {
+        if fresh {
+            self.remove_all(&self.target.restore_intent(id)).await;
         }
-        Ok(RestoreReport {
-            restored: restored.to_owned(),
-            database: db.to_owned(),
-            replaced,
-            timings_ms: timings,
-        })
+    }
+
+    async fn write_intent(&self, intent: &RestoreIntent) -> Result<(), BackupError> {
+        let path = self.target.restore_intent(&intent.restored);
+        let mut text = serde_json::to_vec_pretty(intent).map_err(|e| BackupError::BadMetadata {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        text.push(b'\n');
+        self.transport.write_file(&path, &text).await?;
+        Ok(())
+    }
+
+    /// The restore of backup `id` begun (and maybe finished) by an earlier run, if any.
+    ///
+    /// # Errors
+    /// A transport failure or an unreadable intent file.
+    pub async fn restore_intent(&self, id: &str) -> Result<Option<RestoreIntent>, BackupError> {
+        let path = self.target.restore_intent(id);
+        if !self.transport.exists(&path).await? {
+            return Ok(None);
+        }
+        let bytes = self.transport.read_file(&path).await?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| BackupError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Restores backup `id` as part of a rollback, which may be run again after a run
+    /// that died: a restore of `id` an earlier run began is finished, and one it finished
+    /// (a snapshot is consumed by its restore) counts as done.
+    ///
+    /// # Errors
+    /// As [`Backups::restore`].
+    pub async fn restore_once(&self, id: &str) -> Result<RestoreReport, BackupError> {
+        match self.restore(id).await {
+            Err(BackupError::AlreadyRestored { .. }) => match self.restore_intent(id).await? {
+                Some(intent) => Ok(intent.report()),
+                None => Err(BackupError::NotFound {
+                    id: id.to_owned(),
+                    environment: self.target.environment.clone(),
+                }),
+            },
+            other => other,
+        }
     }
 
     // ------------------------------------------------------------------ list, prune

@@ -280,7 +280,7 @@ async fn run_steps(
         let started_at = clock::now_unix();
         let name = step_name(step.kind);
         note(ctx, plan, name, JournalState::Started, None).await;
-        pause_hook(name).await;
+        crate::hook::pause(name).await;
         let result = run_step(ctx, plan, step, progress).await;
         let detail = match step.kind {
             StepKind::Snapshot => progress.snapshot.as_deref(),
@@ -302,33 +302,6 @@ async fn run_steps(
         result?;
     }
     Ok(())
-}
-
-/// TEST HOOK, off unless both `ODD_PAUSE_AT` and `ODD_PAUSE_FILE` are set: when the step
-/// named `ODD_PAUSE_AT` (a [`step_name`], e.g. `verify modules`) starts — its journal
-/// entry written, nothing of it done — odd creates `<ODD_PAUSE_FILE>.reached` and waits
-/// until `<ODD_PAUSE_FILE>` exists (polling every 50 ms, giving up after 60 s). The
-/// end-to-end failure matrix uses it to kill odd, sshd or PostgreSQL at a precise step.
-async fn pause_hook(step: &str) {
-    let (Some(at), Some(file)) = (
-        std::env::var_os("ODD_PAUSE_AT"),
-        std::env::var_os("ODD_PAUSE_FILE"),
-    ) else {
-        return;
-    };
-    if at != step {
-        return;
-    }
-    let release = PathBuf::from(&file);
-    let mut reached = file;
-    reached.push(".reached");
-    if std::fs::write(&reached, b"").is_err() {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !release.exists() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn run_step(
@@ -993,6 +966,7 @@ async fn rollback(
         let started_at = clock::now_unix();
         let name = format!("rollback {}", step_name(step.kind));
         note(ctx, plan, &name, JournalState::Started, None).await;
+        crate::hook::pause(&name).await;
         let result: Result<(), Failure> = async {
             let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
             match step.kind {
@@ -1003,7 +977,7 @@ async fn rollback(
                     Some(id) => {
                         let target = t.backup_target(plan.previous_commit.as_deref());
                         let report = Backups::new(transport, &target)
-                            .restore(id)
+                            .restore_once(id)
                             .await
                             .map_err(|e: BackupError| fail(&e))?;
                         if let Some(replaced) = report.replaced {

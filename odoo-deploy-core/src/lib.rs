@@ -31,6 +31,7 @@ pub mod deploy;
 pub mod event;
 pub mod git;
 pub mod graph;
+mod hook;
 pub mod http;
 pub mod init;
 pub mod journal;
