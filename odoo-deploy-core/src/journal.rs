@@ -106,6 +106,51 @@ pub async fn read(
     Ok(parse(&String::from_utf8_lossy(&bytes)))
 }
 
+/// The entry that opens an `odd rollback` run; its detail is the rollback's plan (JSON).
+pub const ROLLBACK_BEGIN: &str = "odd rollback: begin";
+/// The entry that closes it (finished or failed).
+pub const ROLLBACK_END: &str = "odd rollback: end";
+
+/// An `odd rollback` run that began and never ended: it died.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnfinishedRollback {
+    /// Its opening entry (the plan is the detail).
+    pub begin: JournalEntry,
+    /// Its last entry.
+    pub last: JournalEntry,
+    /// Where it stopped, in a sentence.
+    pub summary: String,
+}
+
+/// The last `odd rollback` run of the journal, if it never wrote its end.
+pub fn unfinished_rollback(entries: &[JournalEntry]) -> Option<UnfinishedRollback> {
+    let at = entries.iter().rposition(|e| e.step == ROLLBACK_BEGIN)?;
+    let run = &entries[at..];
+    if run.iter().any(|e| e.step == ROLLBACK_END) {
+        return None;
+    }
+    let begin = run[0].clone();
+    let last = run[run.len() - 1].clone();
+    let summary = format!(
+        "an `odd rollback` of {} {} {} at {}",
+        begin.deploy,
+        match last.state {
+            JournalState::Started => "stopped during",
+            JournalState::Finished => "stopped after",
+            JournalState::Failed => "stopped after a failed",
+        },
+        last.step
+            .strip_prefix("odd rollback: ")
+            .unwrap_or(&last.step),
+        clock::human(last.at)
+    );
+    Some(UnfinishedRollback {
+        begin,
+        last,
+        summary,
+    })
+}
+
 /// What a dead run left behind, read from its journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Interruption {
@@ -236,6 +281,27 @@ mod tests {
             other.summary,
             "stopped before its first step; the database was not changed"
         );
+    }
+
+    #[test]
+    fn a_rollback_run_that_wrote_no_end_is_unfinished() {
+        use JournalState::{Finished, Started};
+        let mut entries = vec![
+            e("update", Started, None),
+            e(ROLLBACK_BEGIN, Started, Some("{}")),
+            e("odd rollback: stop", Started, None),
+            e("odd rollback: stop", Finished, None),
+            e("odd rollback: restore snapshot", Started, None),
+        ];
+        let found = unfinished_rollback(&entries).expect("unfinished");
+        assert_eq!(found.begin.detail.as_deref(), Some("{}"));
+        assert_eq!(
+            found.summary,
+            "an `odd rollback` of d1 stopped during restore snapshot at 2026-11-20 00:00:00 UTC"
+        );
+        entries.push(e(ROLLBACK_END, Finished, None));
+        assert_eq!(unfinished_rollback(&entries), None);
+        assert_eq!(unfinished_rollback(&entries[..1]), None);
     }
 
     #[test]

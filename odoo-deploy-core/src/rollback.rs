@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backup::{BackupError, Backups};
 use crate::clock;
@@ -42,7 +42,7 @@ pub struct RollbackRequest {
 }
 
 /// A rollback, decided before anything runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RollbackPlan {
     pub environment: String,
     /// The deploys it undoes, oldest first (their ledger lines get the outcome).
@@ -58,6 +58,9 @@ pub struct RollbackPlan {
     pub to_release: String,
     /// Recovering a run that died (its ledger line still says `running`).
     pub interrupted: bool,
+    /// Finishing an `odd rollback` run that died (the journal holds its plan).
+    #[serde(default)]
+    pub resumed: bool,
     /// Things the operator should read before saying yes.
     pub warnings: Vec<String>,
 }
@@ -68,6 +71,9 @@ impl RollbackPlan {
         let mut out = format!("Rollback of {}", self.environment);
         if self.interrupted {
             out.push_str(" (recovering an interrupted deploy)");
+        }
+        if self.resumed {
+            out.push_str(" (finishing an interrupted `odd rollback`)");
         }
         out.push('\n');
         out.push_str(&format!("  undoes: {}\n", self.undo.join(", ")));
@@ -173,6 +179,10 @@ pub enum RollbackError {
         machine: String,
     },
 
+    #[error("{summary}: {why}")]
+    #[diagnostic(code(odd::rollback::unfinished))]
+    Unfinished { summary: String, why: String },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
@@ -207,6 +217,10 @@ pub async fn prepare(
         });
     }
     let from_release = state::current_release(transport, &target.layout).await?;
+    let entries = journal::read(transport, &target.layout).await?;
+    if let Some(unfinished) = journal::unfinished_rollback(&entries) {
+        return resume_rollback(&unfinished, request, from_release);
+    }
     if request.to.is_none()
         && let Some(running) = ledger.latest().filter(|r| r.outcome == Outcome::Running)
     {
@@ -278,8 +292,38 @@ pub async fn prepare(
         from_release,
         to_release,
         interrupted: false,
+        resumed: false,
         warnings,
     })
+}
+
+/// An `odd rollback` run that died: the same plan, run again (every step of it can run
+/// twice: a restore it began is finished, one it finished counts as done).
+fn resume_rollback(
+    unfinished: &journal::UnfinishedRollback,
+    request: &RollbackRequest,
+    from_release: Option<String>,
+) -> Result<RollbackPlan, RollbackError> {
+    let mut plan: RollbackPlan = unfinished
+        .begin
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| RollbackError::Unfinished {
+            summary: unfinished.summary.clone(),
+            why: "its plan cannot be read from the journal".to_owned(),
+        })?;
+    if request.to.is_some() || request.code_only || request.force_code_only {
+        return Err(RollbackError::Unfinished {
+            summary: unfinished.summary.clone(),
+            why: "finish it first: run `odd rollback ENV` with no options".to_owned(),
+        });
+    }
+    plan.resumed = true;
+    plan.from_release = from_release;
+    plan.warnings
+        .insert(0, format!("{}; this finishes it", unfinished.summary));
+    Ok(plan)
 }
 
 /// A deploy whose run died (its ledger line says `running`, its lock holder is gone):
@@ -342,6 +386,7 @@ async fn prepare_interrupted(
         from_release,
         to_release,
         interrupted: true,
+        resumed: false,
         warnings,
     })
 }
@@ -449,10 +494,15 @@ pub async fn execute(
         message: format!("rollback of {}", plan.undo.join(", ")),
         deploy_id: None,
     };
-    take_lock(ctx, &lock, &info, plan.interrupted).await?;
+    take_lock(ctx, &lock, &info, plan.interrupted || plan.resumed).await?;
+    let id = plan.undo.first().map_or("", String::as_str);
+    let mut begin = JournalEntry::now(id, journal::ROLLBACK_BEGIN, JournalState::Started);
+    begin.detail = serde_json::to_string(plan).ok();
+    let _ = journal::append(transport, &t.layout, &begin).await;
     let mut steps = Vec::new();
     let mut replaced = None;
     let result = run(ctx, plan, &mut steps, &mut replaced).await;
+
     let when = clock::human(clock::now_unix());
     let (outcome, reason, evidence) = match &result {
         Ok(()) => (
@@ -506,6 +556,9 @@ pub async fn execute(
             notices.push(format!("the ledger could not be written: {e}"));
         }
     }
+    // Only once the ledger tells the outcome: a run that dies before is run again.
+    let end = JournalEntry::now(id, journal::ROLLBACK_END, deploy::ended(result.is_ok()));
+    let _ = journal::append(transport, &t.layout, &end).await;
     if let Err(e) = lock.release(transport).await {
         notices.push(format!("the lock could not be released: {e}"));
     }
@@ -576,7 +629,7 @@ async fn run(
         step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
             let backup_target = t.backup_target(plan.commit.as_deref());
             let report = Backups::new(transport, &backup_target)
-                .restore(id)
+                .restore_once(id)
                 .await
                 .map_err(|e| fail(StepKind::RestoreSnapshot)(&e))?;
             *replaced = report.replaced;
@@ -700,6 +753,7 @@ async fn step(
         &journal(JournalState::Started),
     )
     .await;
+    crate::hook::pause(&name).await;
     let result = body.await;
     let _ = journal::append(
         ctx.transport.as_ref(),
@@ -730,14 +784,19 @@ async fn snapshot_taken_at(
     id: &str,
 ) -> Result<i64, RollbackError> {
     let backup_target = target.backup_target(record.previous_commit.as_deref());
-    let meta = Backups::new(transport, &backup_target)
-        .get(id)
-        .await
-        .map_err(|e| RollbackError::NoSnapshot {
-            id: record.id.clone(),
-            detail: Some(format!("{id}: {e}")),
-        })?;
-    Ok(meta.created_at_ms / 1000)
+    let backups = Backups::new(transport, &backup_target);
+    match backups.get(id).await {
+        Ok(meta) => Ok(meta.created_at_ms / 1000),
+        // Consumed by a restore an earlier rollback run began (or finished) before it
+        // died: the rollback finishes or keeps it.
+        Err(e) => match backups.restore_intent(id).await {
+            Ok(Some(intent)) => Ok(intent.backup_created_at_ms / 1000),
+            _ => Err(RollbackError::NoSnapshot {
+                id: record.id.clone(),
+                detail: Some(format!("{id}: {e}")),
+            }),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -809,6 +868,7 @@ mod tests {
             from_release: Some("d2".to_owned()),
             to_release: "d1".to_owned(),
             interrupted: false,
+            resumed: false,
             warnings: Vec::new(),
         };
         let text = plan.render_text(1000 + 2 * 3600 + 5 * 60);

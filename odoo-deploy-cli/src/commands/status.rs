@@ -44,6 +44,12 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             .latest()
             .filter(|r| r.outcome == Outcome::Running && !matches!(lock, LockState::Held { .. }))
             .map(|r| journal::assess(&entries, &r.id));
+        // An `odd rollback` that died: the journal holds its plan, a new run finishes it.
+        let rollback_run = if matches!(lock, LockState::Held { .. }) {
+            None
+        } else {
+            journal::unfinished_rollback(&entries)
+        };
         let update_run = match &interrupted {
             Some(i) if i.database_touched => {
                 odoo_deploy_core::deploy::update_run(transport, &t.layout, &i.deploy)
@@ -65,6 +71,7 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 "lock": lock,
                 "journal_last": entries.last(),
                 "interrupted": interrupted,
+                "interrupted_rollback": rollback_run,
             });
             output::print(&format!("{value:#}\n"))?;
             return Ok(Status::Success);
@@ -108,6 +115,12 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             out.push_str(&format!(
                 "  INTERRUPTED: deploy {} {}\n  `odd rollback {}` brings it back to the previous release, verified\n",
                 i.deploy, i.summary, t.environment
+            ));
+        }
+        if let Some(r) = &rollback_run {
+            out.push_str(&format!(
+                "  INTERRUPTED: {}\n  `odd rollback {}` finishes it, verified\n",
+                r.summary, t.environment
             ));
         }
         match &update_run {
