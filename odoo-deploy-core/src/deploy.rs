@@ -116,6 +116,8 @@ struct Progress {
     log_offset: Option<u64>,
     /// The database's update lock, from before Odoo stops until the update ends.
     advisory: Option<crate::advisory::Held>,
+    /// Said in the ledger when this run takes a dead one forward.
+    resumed: Option<String>,
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -160,18 +162,9 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         elapsed_ms: ms(lock_step.elapsed()),
         ok: true,
     });
-    let heartbeat = {
-        let transport = Arc::clone(&ctx.transport);
-        let lock = lock.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(HEARTBEAT_EVERY).await;
-                let _ = lock.beat(transport.as_ref()).await;
-            }
-        })
-    };
+    let heartbeat = heartbeat(ctx, &lock);
 
-    let mut record = DeployRecord {
+    let record = DeployRecord {
         id: plan.release.clone(),
         environment: t.environment.clone(),
         commit: plan.commit.clone(),
@@ -206,10 +199,40 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         ok: true,
     });
     let result = run_steps(ctx, plan, &mut progress).await;
+    Ok(conclude(ctx, plan, record, progress, result, &lock, heartbeat).await)
+}
+
+/// Keeps the lock's heartbeat while a run goes on.
+fn heartbeat(ctx: &DeployContext<'_>, lock: &EnvLock) -> tokio::task::JoinHandle<()> {
+    let transport = Arc::clone(&ctx.transport);
+    let lock = lock.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            let _ = lock.beat(transport.as_ref()).await;
+        }
+    })
+}
+
+/// After the steps: the rollback when they failed once the environment began to change,
+/// then the ledger, the notification and the lock.
+async fn conclude(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    mut record: DeployRecord,
+    mut progress: Progress,
+    result: Result<(), Failure>,
+    lock: &EnvLock,
+    heartbeat: tokio::task::JoinHandle<()>,
+) -> DeployReport {
+    let transport = ctx.transport.as_ref();
     match result {
         Ok(()) => {
             record.outcome = Outcome::Succeeded;
-            record.reason = Some("deployed and verified".to_owned());
+            record.reason = Some(match &progress.resumed {
+                Some(how) => format!("deployed and verified ({how})"),
+                None => "deployed and verified".to_owned(),
+            });
         }
         Err(failure) => {
             if let Some(held) = progress.advisory.take() {
@@ -240,9 +263,15 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         }
     }
     record.finished_at = Some(clock::now_unix());
-    record.steps = progress.steps.clone();
-    record.backups = progress.backups.clone();
-    record.downtime_ms = progress.downtime_ms;
+    record.steps.extend(progress.steps.iter().cloned());
+    for id in &progress.backups {
+        if !record.backups.contains(id) {
+            record.backups.push(id.clone());
+        }
+    }
+    if record.downtime_ms.is_none() {
+        record.downtime_ms = progress.downtime_ms;
+    }
     append(ctx, &record).await;
     notify(ctx, &record).await;
     heartbeat.abort();
@@ -251,7 +280,7 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
             message: format!("the lock could not be released: {e}"),
         });
     }
-    Ok(DeployReport {
+    DeployReport {
         id: record.id,
         outcome: record.outcome,
         reason: record.reason,
@@ -259,7 +288,160 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         downtime_ms: record.downtime_ms,
         steps: record.steps,
         backups: record.backups,
+    }
+}
+
+/// What the update of a deploy whose run died came to, read on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateVerdict {
+    /// The update never began: the database is as before.
+    NotStarted,
+    /// It still runs (detached); its exit status is not written yet.
+    Running,
+    /// It ended with exit 0 and a clean log.
+    Succeeded,
+    /// It failed: why, and the lines that show it.
+    Failed {
+        reason: String,
+        evidence: Vec<String>,
+    },
+}
+
+/// Reads the journal and the detached update's status and log of deploy `id`.
+///
+/// # Errors
+/// The host cannot be read.
+pub async fn interrupted_update(
+    transport: &dyn Transport,
+    target: &Target,
+    id: &str,
+) -> Result<UpdateVerdict, TransportError> {
+    let entries = journal::read(transport, &target.layout).await?;
+    let mine = |step: &str, state: JournalState| {
+        entries
+            .iter()
+            .any(|e| e.deploy == id && e.step == step && e.state == state)
+    };
+    if mine("update", JournalState::Finished) {
+        return Ok(UpdateVerdict::Succeeded);
+    }
+    if mine("update", JournalState::Failed) {
+        return Ok(UpdateVerdict::Failed {
+            reason: "the update failed before the run died".to_owned(),
+            evidence: Vec::new(),
+        });
+    }
+    if !mine("update", JournalState::Started) {
+        return Ok(UpdateVerdict::NotStarted);
+    }
+    let Some((log, code)) = update_run(transport, &target.layout, id).await? else {
+        // Journaled as begun, never launched on the host.
+        return Ok(UpdateVerdict::NotStarted);
+    };
+    let Some(code) = code else {
+        return Ok(UpdateVerdict::Running);
+    };
+    let text = transport.read_file(&log).await?;
+    let mut watch = match LogWatch::new(&target.allow_log_errors, EVIDENCE_LINES) {
+        Ok(w) => w,
+        Err(e) => {
+            return Ok(UpdateVerdict::Failed {
+                reason: e.to_string(),
+                evidence: Vec::new(),
+            });
+        }
+    };
+    let mut telling = Vec::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        if watch.line(line).is_some_and(Finding::is_failure) {
+            telling.push(line.to_owned());
+        }
+    }
+    let failures: Vec<String> = watch.failures().map(describe_finding).collect();
+    let evidence = with_telling_lines(&telling, watch.tail());
+    Ok(match (code, failures.is_empty()) {
+        (0, true) => UpdateVerdict::Succeeded,
+        (0, false) => UpdateVerdict::Failed {
+            reason: format!("odoo-bin exited 0 but {}", failures.join("; ")),
+            evidence,
+        },
+        (c, _) => UpdateVerdict::Failed {
+            reason: format!("odoo-bin exited with {c}"),
+            evidence,
+        },
     })
+}
+
+/// Takes a deploy whose run died forward from its completed update (see
+/// [`interrupted_update`]): the stale lock is taken over, Odoo stopped, and the runbook
+/// runs from the module verification on — verify, switch, start, health, startup log,
+/// smoke, checksums, record, prune — rolling back to the pre-deploy snapshot when a step
+/// fails, like the deploy itself would have. The ledger line gets the outcome.
+///
+/// # Errors
+/// The lock is held by a live run, or the host cannot be read.
+pub async fn resume(
+    ctx: &DeployContext<'_>,
+    record: &DeployRecord,
+    who: &str,
+) -> Result<DeployReport, DeployError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let entries = journal::read(transport, &t.layout)
+        .await
+        .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
+    let found = journal::assess(&entries, &record.id);
+    let plan = crate::plan::resume(t, record, found.snapshot.is_some(), clock::now_unix(), who);
+    let lock = EnvLock::new(&t.environment, t.layout.lock());
+    let info = LockInfo {
+        owner: who.to_owned(),
+        machine: ctx.machine.clone(),
+        pid: ctx.pid,
+        started_at: clock::now_unix(),
+        commit: Some(record.commit.clone()),
+        message: format!("resume of deploy {}", record.id),
+        deploy_id: Some(record.id.clone()),
+    };
+    match lock.acquire(transport, &info).await {
+        Ok(()) => {}
+        Err(LockError::Stale { holder, why, .. }) => {
+            lock.force_release(transport, &ctx.machine).await?;
+            ctx.events.event(Event::Notice {
+                message: format!(
+                    "took over the stale lock of {} (pid {}): {why}",
+                    holder.owner, holder.pid
+                ),
+            });
+            lock.acquire(transport, &info).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let heartbeat = heartbeat(ctx, &lock);
+    note(ctx, &plan, "resume", JournalState::Started, None).await;
+    let mut progress = Progress {
+        stopped: true,
+        updated: true,
+        // Whether the dead run switched or not, a rollback switches back.
+        switched: true,
+        snapshot: found.snapshot.clone(),
+        backups: found.snapshot.iter().cloned().collect(),
+        resumed: Some(format!(
+            "resumed by {who} after the run {}",
+            found.summary.split(';').next().unwrap_or_default()
+        )),
+        ..Progress::default()
+    };
+    let result = run_steps(ctx, &plan, &mut progress).await;
+    Ok(conclude(
+        ctx,
+        &plan,
+        record.clone(),
+        progress,
+        result,
+        &lock,
+        heartbeat,
+    )
+    .await)
 }
 
 async fn run_steps(

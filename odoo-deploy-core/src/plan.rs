@@ -181,6 +181,69 @@ pub fn make(input: PlanInput<'_>) -> Plan {
     }
 }
 
+/// The plan that takes an interrupted deploy forward from its completed update: the same
+/// release, the update set its ledger line recorded, and the runbook's steps after the
+/// update — preceded by a stop, since the dead run may have started Odoo already.
+pub fn resume(
+    target: &Target,
+    record: &crate::ledger::DeployRecord,
+    snapshot: bool,
+    now: i64,
+    who: &str,
+) -> Plan {
+    let update = UpdateSet {
+        install: record.changes.install.iter().cloned().collect(),
+        update: record.changes.update.iter().cloned().collect(),
+    };
+    let mut touched: BTreeSet<String> = update.install.clone();
+    touched.extend(record.changes.effective_update.iter().cloned());
+    let all = steps(target, &record.id, false, true, &update, &touched);
+    let after_update = all
+        .iter()
+        .position(|s| s.kind == StepKind::Update)
+        .map_or(0, |i| i + 1);
+    let mut resumed: Vec<Step> = all
+        .iter()
+        .filter(|s| s.kind == StepKind::Stop)
+        .cloned()
+        .collect();
+    resumed.extend(
+        all[after_update..]
+            .iter()
+            .filter(|s| s.kind != StepKind::Stop)
+            .cloned(),
+    );
+    let rollback = rollback(
+        target,
+        &record.id,
+        record.previous_release.as_deref(),
+        false,
+        snapshot,
+    );
+    let changes = ChangeSet {
+        effective_update: record.changes.effective_update.clone(),
+        ..ChangeSet::default()
+    };
+    Plan {
+        environment: target.environment.clone(),
+        host: target.host.clone(),
+        created_at: now,
+        who: who.to_owned(),
+        commit: record.commit.clone(),
+        previous_commit: record.previous_commit.clone(),
+        release: record.id.clone(),
+        previous_release: record.previous_release.clone(),
+        database: target.db.name.clone(),
+        first_install: false,
+        gates: Vec::new(),
+        changes,
+        update,
+        steps: resumed,
+        rollback,
+        estimated_downtime_ms: None,
+    }
+}
+
 fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
     let t = input.target;
     let mut gates = vec![Gate {

@@ -1,10 +1,13 @@
 //! `odd deploy ENV`: plan, show, (ask,) execute — the same plan value `odd plan` prints.
 
 use odoo_deploy_core::clock;
-use odoo_deploy_core::deploy::{self, DeployContext};
+use odoo_deploy_core::command::Secret;
+use odoo_deploy_core::deploy::{self, DeployContext, UpdateVerdict};
 use odoo_deploy_core::event::{Event, EventSink};
 use odoo_deploy_core::ledger::Outcome;
+use odoo_deploy_core::lock::{EnvLock, LockState};
 use odoo_deploy_core::ops::{self, PlanRequest};
+use odoo_deploy_core::state;
 use odoo_deploy_core::transport::LocalTransport;
 
 use crate::context::{self, ConfigArg, EnvContext};
@@ -26,11 +29,18 @@ pub(crate) struct Args {
     /// Accept removing modules whose code is gone.
     #[arg(long)]
     allow_remove: bool,
+    /// Bring a deploy whose run died to a verified state: forward from its update when
+    /// that completed, else back to the previous release.
+    #[arg(long, conflicts_with_all = ["override_window", "allow_remove"])]
+    resume: bool,
     #[command(flatten)]
     config: ConfigArg,
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
+    if args.resume {
+        return resume(args);
+    }
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
         let required_ledger = super::plan::required_ledger(&loaded, &args.env).await?;
@@ -39,12 +49,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             .loaded
             .environment(&args.env)
             .map_err(CliError::diagnostic)?;
-        let webhook = match &env.notify.webhook_env {
-            Some(var) => std::env::var(var.get_ref())
-                .ok()
-                .map(odoo_deploy_core::command::Secret::new),
-            None => None,
-        };
+        let webhook = webhook(&ctx, &args.env)?;
         let root = ctx.root();
         let who = context::who();
         let local = LocalTransport::new();
@@ -107,33 +112,155 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         let report = deploy::execute(&deploy_ctx, &plan)
             .await
             .map_err(CliError::diagnostic)?;
-        if args.json {
-            let line = serde_json::json!({"event": "finished", "report": report});
-            output::print(&format!("{line}\n"))?;
-        } else {
-            let downtime = report.downtime_ms.map_or_else(String::new, |ms| {
-                format!(", downtime {:.1} s", ms as f64 / 1000.0)
-            });
-            match (report.outcome, &report.reason) {
-                (Outcome::Succeeded, _) | (_, None) => {
-                    output::say(&format!("{}{downtime}", outcome_text(report.outcome)));
-                }
-                (_, Some(reason)) => {
-                    output::say(&format!(
-                        "{}: {reason}{downtime}",
-                        outcome_text(report.outcome)
-                    ));
-                }
+        show_report(&report, args.json)
+    })
+}
+
+/// `odd deploy ENV --resume`: the interrupted deploy's update decides. Completed: the
+/// runbook goes on from the module verification (same release, same update set, the
+/// checkout must be at its commit). Still running on the host: wait for it. Failed, or
+/// never begun: the same recovery as `odd rollback` (the previous release, verified) —
+/// the deploy can then simply be run again.
+fn resume(args: &Args) -> Result<Status, CliError> {
+    let loaded = args.config.load()?;
+    context::runtime()?.block_on(async {
+        let ctx = EnvContext::open(loaded, &args.env).await?;
+        let t = &ctx.target;
+        let transport = ctx.transport.as_ref();
+        let ledger = state::read_ledger(transport, &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let lock = EnvLock::new(&t.environment, t.layout.lock())
+            .state(transport, &context::machine())
+            .await
+            .map_err(CliError::diagnostic)?;
+        if let LockState::Held { holder, .. } = &lock {
+            return Err(CliError::Report(miette::miette!(
+                help = "a live run is not resumed; wait for it",
+                "{} is locked by a live run: {} (pid {} on {})",
+                t.environment,
+                holder.message,
+                holder.pid,
+                holder.machine
+            )));
+        }
+        let Some(record) = ledger.latest().filter(|r| r.outcome == Outcome::Running) else {
+            return Err(CliError::Report(miette::miette!(
+                help = "`odd status ENV` tells what runs; `odd deploy ENV` starts a new deploy",
+                "nothing to resume on {}: its last deploy is not interrupted",
+                t.environment
+            )));
+        };
+        let mut verdict = deploy::interrupted_update(transport, t, &record.id)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let waiting_since = std::time::Instant::now();
+        while verdict == UpdateVerdict::Running {
+            if waiting_since.elapsed() > deploy::UPDATE_TIMEOUT {
+                return Err(CliError::Report(miette::miette!(
+                    "the update of {} still runs on the host after {} s",
+                    record.id,
+                    deploy::UPDATE_TIMEOUT.as_secs()
+                )));
             }
-            for line in &report.evidence {
-                output::say(&format!("  | {line}"));
+            if waiting_since.elapsed().as_secs() == 0 {
+                output::say(&format!(
+                    "the update of {} still runs on the host: waiting for it",
+                    record.id
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            verdict = deploy::interrupted_update(transport, t, &record.id)
+                .await
+                .map_err(CliError::diagnostic)?;
+        }
+        let renderer = Renderer::new(args.json);
+        if verdict != UpdateVerdict::Succeeded {
+            let why = match &verdict {
+                UpdateVerdict::Failed { reason, .. } => format!("its update failed ({reason})"),
+                _ => "its update never began".to_owned(),
+            };
+            output::say(&format!(
+                "deploy {} cannot go forward: {why}; rolling back instead",
+                record.id
+            ));
+            return super::rollback::recover(&ctx, &renderer, args.json).await;
+        }
+        let root = ctx.root();
+        let local = LocalTransport::new();
+        let (head, dirty) = ops::head(&odoo_deploy_core::git::Git::new(&root), &local)
+            .await
+            .map_err(CliError::diagnostic)?;
+        if head != record.commit || !dirty.is_empty() {
+            return Err(CliError::Report(miette::miette!(
+                help = "check out that commit, with no change, and run --resume again",
+                "deploy {} was of commit {}; the checkout is at {}{}",
+                record.id,
+                record.commit,
+                head,
+                if dirty.is_empty() {
+                    ""
+                } else {
+                    " with changes"
+                }
+            )));
+        }
+        let code = ops::read_code(&root, &t.addons_paths).map_err(CliError::diagnostic)?;
+        let deploy_ctx = DeployContext {
+            target: t,
+            transport: ctx.transport.clone(),
+            local: &local,
+            root: &root,
+            code: &code,
+            events: &renderer,
+            machine: context::machine(),
+            pid: std::process::id(),
+            webhook: webhook(&ctx, &args.env)?,
+        };
+        let report = deploy::resume(&deploy_ctx, record, &context::who())
+            .await
+            .map_err(CliError::diagnostic)?;
+        show_report(&report, args.json)
+    })
+}
+
+/// The webhook's URL, read from the variable the configuration names.
+fn webhook(ctx: &EnvContext, env: &str) -> Result<Option<Secret>, CliError> {
+    let env = ctx.loaded.environment(env).map_err(CliError::diagnostic)?;
+    Ok(match &env.notify.webhook_env {
+        Some(var) => std::env::var(var.get_ref()).ok().map(Secret::new),
+        None => None,
+    })
+}
+
+/// Prints how a deploy ended; the exit status says whether it succeeded.
+fn show_report(report: &deploy::DeployReport, json: bool) -> Result<Status, CliError> {
+    if json {
+        let line = serde_json::json!({"event": "finished", "report": report});
+        output::print(&format!("{line}\n"))?;
+    } else {
+        let downtime = report.downtime_ms.map_or_else(String::new, |ms| {
+            format!(", downtime {:.1} s", ms as f64 / 1000.0)
+        });
+        match (report.outcome, &report.reason) {
+            (Outcome::Succeeded, _) | (_, None) => {
+                output::say(&format!("{}{downtime}", outcome_text(report.outcome)));
+            }
+            (_, Some(reason)) => {
+                output::say(&format!(
+                    "{}: {reason}{downtime}",
+                    outcome_text(report.outcome)
+                ));
             }
         }
-        Ok(if report.outcome == Outcome::Succeeded {
-            Status::Success
-        } else {
-            Status::Failure
-        })
+        for line in &report.evidence {
+            output::say(&format!("  | {line}"));
+        }
+    }
+    Ok(if report.outcome == Outcome::Succeeded {
+        Status::Success
+    } else {
+        Status::Failure
     })
 }
 

@@ -64,24 +64,70 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             let value = serde_json::json!({"plan": plan, "report": report});
             output::print(&format!("{value:#}\n"))?;
         }
-        output::say(&format!(
-            "{}: {}",
-            if report.ok {
-                "ROLLED BACK and verified"
-            } else {
-                "ROLLBACK FAILED: the environment needs an operator"
-            },
-            report.reason
-        ));
-        for line in &report.evidence {
-            output::say(&format!("  | {line}"));
-        }
+        say_report(&report, false)?;
         Ok(if report.ok {
             Status::Success
         } else {
             Status::Failure
         })
     })
+}
+
+/// Brings an interrupted deploy back to the previous release, verified (`odd deploy
+/// --resume` when the deploy cannot go forward): the recovery `odd rollback` would run,
+/// without asking — the environment is down or half-deployed, and what it restores is
+/// the pre-deploy state.
+pub(crate) async fn recover(
+    ctx: &EnvContext,
+    events: &super::deploy::Renderer,
+    json: bool,
+) -> Result<Status, CliError> {
+    let machine = context::machine();
+    let plan = rollback::prepare(
+        ctx.transport.as_ref(),
+        &ctx.target,
+        &machine,
+        &RollbackRequest::default(),
+    )
+    .await
+    .map_err(CliError::diagnostic)?;
+    if !json {
+        output::say(&plan.render_text(clock::now_unix()));
+    }
+    let rollback_ctx = RollbackContext {
+        target: &ctx.target,
+        transport: ctx.transport.clone(),
+        events,
+        who: context::who(),
+        machine,
+        pid: std::process::id(),
+    };
+    let report = rollback::execute(&rollback_ctx, &plan)
+        .await
+        .map_err(CliError::diagnostic)?;
+    say_report(&report, json)?;
+    // The deploy did not happen: not a success, even when the recovery is.
+    Ok(Status::Failure)
+}
+
+fn say_report(report: &rollback::RollbackReport, json: bool) -> Result<(), CliError> {
+    if json {
+        let value = serde_json::json!({"event": "recovered", "report": report});
+        output::print(&format!("{value}\n"))?;
+    }
+    output::say(&format!(
+        "{}: {}",
+        if report.ok {
+            "ROLLED BACK and verified"
+        } else {
+            "ROLLBACK FAILED: the environment needs an operator"
+        },
+        report.reason
+    ));
+    for line in &report.evidence {
+        output::say(&format!("  | {line}"));
+    }
+    Ok(())
 }
 
 fn confirmed(env: &str) -> Result<bool, CliError> {
