@@ -1,9 +1,12 @@
-//! The crash matrix: for each step of the runbook that matters × each crash kind (odd
-//! SIGKILLed, sshd and every session killed, PostgreSQL restarted), a v1 → v2 deploy is
-//! paused at the start of the step (the executor's `ODD_PAUSE_AT` test hook), the fault
-//! is injected, the pause released. Afterwards, with `odd rollback` when `odd status`
-//! shows an unfinished deploy, the environment is either v2 deployed and verified or v1
-//! with the pre-deploy data and filestore — never in between — and the ledger says which.
+//! The crash matrix: for each step of the runbook × each crash kind (odd SIGKILLed, sshd
+//! and every session killed, PostgreSQL restarted), a v1 → v2 deploy is paused at the
+//! start of the step (the executor's `ODD_PAUSE_AT` test hook), the fault is injected,
+//! the pause released. Then the same for the steps of a rollback, odd killed: the
+//! deploy's own rollback of a failing v1 → v4, and an `odd rollback` of v2 — each also
+//! between the database and the filestore renames of the restore. Afterwards, with
+//! `odd rollback` when `odd status` shows an unfinished deploy or rollback, the
+//! environment is either v2 deployed and verified or v1 with the pre-deploy data and
+//! filestore — never in between — and the ledger says which.
 
 use std::io::{Read, Write};
 use std::panic::AssertUnwindSafe;
@@ -31,17 +34,56 @@ enum Fault {
 
 const FAULTS: [Fault; 3] = [Fault::KillOdd, Fault::KillSshd, Fault::RestartPg];
 
-/// Step names as the executor's journal spells them.
-const STEPS: [&str; 9] = [
+/// What runs when the fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// v1 → v2, a good deploy.
+    Deploy,
+    /// v1 → v4, whose update fails: the deploy's own rollback.
+    AutoRollback,
+    /// v1 → v2 deployed, then `odd rollback` of it.
+    OddRollback,
+}
+
+/// Step names as the executor's journal spells them (`dump` with a dump configured).
+const STEPS: [&str; 13] = [
     "stop",
     "snapshot",
+    "dump",
     "update",
     "verify modules",
     "switch",
     "start",
     "health",
+    "startup log",
     "smoke",
     "store checksums",
+    "record",
+    "prune",
+];
+
+/// The pause points of the deploy's own rollback (journal names, and the point between
+/// the restore's database rename and its filestore's).
+const AUTO_ROLLBACK_STEPS: [&str; 7] = [
+    "rollback stop",
+    "rollback restore snapshot",
+    "restore swapped databases",
+    "rollback switch back",
+    "rollback start",
+    "rollback health",
+    "rollback smoke",
+];
+
+/// The same for `odd rollback`.
+const ODD_ROLLBACK_STEPS: [&str; 8] = [
+    "odd rollback: stop",
+    "odd rollback: restore snapshot",
+    "restore swapped databases",
+    "odd rollback: switch back",
+    "odd rollback: start",
+    "odd rollback: health",
+    "odd rollback: startup log",
+    "odd rollback: smoke",
 ];
 
 /// Cases run at once (most of a case's time is spent waiting on Odoo and PostgreSQL).
@@ -91,15 +133,37 @@ const MID_STEP: [(Fault, &str); 3] = [
     (Fault::RestartPg, "update"),
 ];
 
+/// One case of the matrix.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    scenario: Scenario,
+    fault: Fault,
+    step: &'static str,
+    /// The fault comes in the middle of the step (a slowed update) rather than at its
+    /// start.
+    mid: bool,
+}
+
 /// Runs one case; panics with what is wrong. Returns how it ended, for the summary.
-fn run_case(fault: Fault, step: &str, mid: bool) -> String {
+fn run_case(case: Case) -> String {
+    let Case {
+        scenario,
+        fault,
+        step,
+        mid,
+    } = case;
     let own_cluster = (fault == Fault::RestartPg)
         .then(|| PgCluster::start().expect("a dedicated PostgreSQL cluster"));
     let cluster = own_cluster.as_ref().unwrap_or_else(|| PgCluster::shared());
-    let own_sshd = (fault == Fault::KillSshd).then(Sshd::start);
+    // PostgreSQL restarts while odd works over SSH, as it does on a real host.
+    let own_sshd = matches!(fault, Fault::KillSshd | Fault::RestartPg).then(Sshd::start);
     let reach = own_sshd.as_ref().map_or(Reach::Local, Reach::Ssh);
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(&dir.path().join("demo"), cluster, reach).expect("demo");
+    let mut demo = Demo::build(&dir.path().join("demo"), cluster, reach).expect("demo");
+    if step == "dump" {
+        demo.extend_config("backup = { dump_before_deploy = true }")
+            .expect("a dump before each deploy");
+    }
 
     demo.checkout(1).expect("v1");
     let (code, _, stderr) = deploy(&demo, &[]);
@@ -109,7 +173,17 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
     let data_before = digest(cluster, &demo.db);
     let files_before = filestore_digest(&demo);
 
-    demo.checkout(2).expect("v2");
+    let mut faulted_args = vec!["deploy", "demo", "--yes", "--json"];
+    match scenario {
+        Scenario::Deploy => demo.checkout(2).expect("v2"),
+        Scenario::AutoRollback => demo.checkout(4).expect("v4"),
+        Scenario::OddRollback => {
+            demo.checkout(2).expect("v2");
+            let (code, _, stderr) = deploy(&demo, &[]);
+            assert_eq!(code, 0, "the v2 deploy: {stderr}");
+            faulted_args = vec!["rollback", "demo", "--yes"];
+        }
+    }
     if mid {
         let odoo_bin = format!(
             "{:?}",
@@ -130,7 +204,8 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
     let out_path = dir.path().join("deploy.out");
     let err_path = dir.path().join("deploy.err");
     let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
-        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .args(&faulted_args)
+        .arg("--config")
         .arg(demo.config_path())
         .env("NO_COLOR", "1")
         .env("ODD_PAUSE_AT", step)
@@ -184,7 +259,7 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
         }
     }
     let deploy_err = read_err();
-    if let (Some(sshd), Some(before)) = (&own_sshd, auths_before) {
+    if let (Fault::KillSshd, Some(sshd), Some(before)) = (fault, &own_sshd, auths_before) {
         assert!(
             sshd.auth_count() > before,
             "odd logged in again after sshd was killed"
@@ -205,26 +280,56 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // Where the step is journaled: the point inside the restore is within its step.
+    let journaled = match (scenario, step) {
+        (Scenario::AutoRollback, "restore swapped databases") => "rollback restore snapshot",
+        (Scenario::OddRollback, "restore swapped databases") => "odd rollback: restore snapshot",
+        _ => step,
+    };
     if fault == Fault::KillOdd {
-        // The ledger and the journal tell where the killed deploy stopped.
-        assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+        // The ledger and the journal tell where the killed run stopped.
         assert_eq!(lock, "stale", "{s:#}");
-        assert_eq!(s["journal_last"]["step"], step, "{s:#}");
-        assert!(
-            s["interrupted"]["summary"]
-                .as_str()
-                .is_some_and(|t| t.starts_with(&format!("stopped during {step}"))),
-            "{s:#}"
-        );
+        assert_eq!(s["journal_last"]["step"], journaled, "{s:#}");
+        if scenario == Scenario::OddRollback {
+            assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+            let said = journaled.trim_start_matches("odd rollback: ");
+            assert!(
+                s["interrupted_rollback"]["summary"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&format!("stopped during {said} at"))),
+                "{s:#}"
+            );
+        } else {
+            assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+            assert!(
+                s["interrupted"]["summary"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&format!("stopped during {journaled}"))),
+                "{s:#}"
+            );
+        }
     }
-    let mut rolled_back_by_hand = false;
-    if outcome != "succeeded" && outcome != "rolled_back" {
-        let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
-        assert_eq!(
-            code, 0,
-            "odd rollback after {outcome}: {stderr}\nthe deploy said:\n{deploy_err}\n{s:#}"
+    // A killed deploy is recovered with `odd deploy --resume` (forward when its update
+    // completed, else back), a killed rollback with `odd rollback`.
+    let mut recovery: Option<(&str, i32)> = None;
+    let unfinished = !s["interrupted_rollback"].is_null();
+    if unfinished || !matches!(outcome.as_str(), "succeeded" | "rolled_back" | "reverted") {
+        let args: &[&str] = if scenario == Scenario::Deploy {
+            &["deploy", "demo", "--resume", "--yes"]
+        } else {
+            &["rollback", "demo", "--yes"]
+        };
+        let (code, _, stderr) = odd(&demo, args, &[]);
+        let how = if scenario == Scenario::Deploy {
+            "odd deploy --resume"
+        } else {
+            "odd rollback"
+        };
+        assert!(
+            code == 0 || (code == 1 && scenario == Scenario::Deploy),
+            "{how} after {outcome} ({code}): {stderr}\nthe deploy said:\n{deploy_err}\n{s:#}"
         );
-        rolled_back_by_hand = true;
+        recovery = Some((how, code));
     } else {
         assert_eq!(lock, "free", "a finished deploy released its lock: {s:#}");
     }
@@ -237,7 +342,19 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
         page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/1.0 200"),
         "Odoo serves ({latest}): {page}\n{deploy_err}"
     );
+    assert!(
+        s["interrupted_rollback"].is_null(),
+        "no rollback is left unfinished: {s:#}"
+    );
+    if let Some((how, code)) = recovery {
+        assert_eq!(
+            code == 0,
+            latest == "succeeded" || how == "odd rollback",
+            "{how} exits 0 when it deployed (a resume that rolls back exits 1): {latest}"
+        );
+    }
     if latest == "succeeded" {
+        assert_eq!(scenario, Scenario::Deploy, "only v2 can succeed: {s:#}");
         // v2, deployed and verified; the ledger's last record is this deploy's.
         assert_eq!(s["latest"]["id"], s["release"], "{s:#}");
         assert_ne!(s["release"], v1_release.as_str(), "{s:#}");
@@ -265,12 +382,20 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
             ),
             "installed"
         );
-        "deployed v2".to_owned()
+        match recovery {
+            Some((how, _)) => format!("deployed v2 by {how}"),
+            None => "deployed v2".to_owned(),
+        }
     } else {
         // v1, exactly as before.
-        assert!(
-            latest == "rolled_back",
-            "the ledger says rolled back, not {latest:?}: {s:#}\n{deploy_err}"
+        let expected = if scenario == Scenario::OddRollback {
+            "reverted"
+        } else {
+            "rolled_back"
+        };
+        assert_eq!(
+            latest, expected,
+            "the ledger says how v2 or v4 ended: {s:#}\n{deploy_err}"
         );
         assert_eq!(s["release"], v1_release.as_str(), "v1 is current: {s:#}");
         assert_ne!(s["latest"]["id"], v1_release.as_str(), "v2's record: {s:#}");
@@ -286,20 +411,45 @@ fn run_case(fault: Fault, step: &str, mid: bool) -> String {
             files_before,
             "the pre-deploy filestore"
         );
-        if rolled_back_by_hand {
-            "rolled back by odd rollback".to_owned()
-        } else {
-            "rolled back by the deploy".to_owned()
+        match (scenario, recovery) {
+            (Scenario::OddRollback, Some(_)) => "rolled back by a second odd rollback".to_owned(),
+            (Scenario::OddRollback, None) => "rolled back by odd rollback".to_owned(),
+            (_, Some((how, _))) => format!("rolled back by {how}"),
+            (_, None) => "rolled back by the deploy".to_owned(),
         }
     }
 }
 
 #[test]
 fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
-    let cases: Vec<(Fault, &str, bool)> = FAULTS
+    let case = |scenario, fault, step, mid| Case {
+        scenario,
+        fault,
+        step,
+        mid,
+    };
+    let cases: Vec<Case> = FAULTS
         .iter()
-        .flat_map(|&f| STEPS.iter().map(move |&s| (f, s, false)))
-        .chain(MID_STEP.iter().map(|&(f, s)| (f, s, true)))
+        .flat_map(|&f| {
+            STEPS
+                .iter()
+                .map(move |&s| case(Scenario::Deploy, f, s, false))
+        })
+        .chain(
+            MID_STEP
+                .iter()
+                .map(|&(f, s)| case(Scenario::Deploy, f, s, true)),
+        )
+        .chain(
+            AUTO_ROLLBACK_STEPS
+                .iter()
+                .map(|&s| case(Scenario::AutoRollback, Fault::KillOdd, s, false)),
+        )
+        .chain(
+            ODD_ROLLBACK_STEPS
+                .iter()
+                .map(|&s| case(Scenario::OddRollback, Fault::KillOdd, s, false)),
+        )
         .collect();
     let queue = Mutex::new(cases.iter());
     let results: Mutex<Vec<(String, Result<String, String>)>> = Mutex::new(Vec::new());
@@ -308,19 +458,18 @@ fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
             scope.spawn(|| {
                 loop {
                     let next = queue.lock().expect("queue").next();
-                    let Some(&(fault, step, mid)) = next else {
+                    let Some(&case) = next else {
                         break;
                     };
-                    let at = if mid { "during" } else { "at" };
-                    let name = format!("{fault:?} {at} {step}");
-                    let result =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| run_case(fault, step, mid)))
-                            .map_err(|e| {
-                                e.downcast_ref::<String>()
-                                    .cloned()
-                                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                                    .unwrap_or_default()
-                            });
+                    let at = if case.mid { "during" } else { "at" };
+                    let name = format!("{:?}: {:?} {at} {}", case.scenario, case.fault, case.step);
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_case(case)))
+                        .map_err(|e| {
+                            e.downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default()
+                        });
                     results.lock().expect("results").push((name, result));
                 }
             });
