@@ -1,1 +1,32 @@
 //! Shared helpers for odd's benchmarks.
+#![allow(clippy::disallowed_methods)] // the benches run the odd binary
+
+pub mod odd;
+
+use std::time::Duration;
+
+/// A whole number from the environment variable `name`, or `default`.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The median (the upper one of an even count); `v` must not be empty.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Seconds with two decimals, e.g. `1.23 s`.
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// The 1, 5 and 15 minute load averages, or `?`.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
+}

@@ -12,116 +12,18 @@
 //! times come from its `step_finished` events, rollback times from when the bench
 //! received `rollback_started` and the rollback's `health` step end. SSH logins per
 //! deploy are counted in sshd's log.
-#![allow(clippy::disallowed_methods)] // the bench runs the odd binary
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a bench prints its figures
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use odoo_deploy_benches::odd::{Run, deploy, odd_bin};
+use odoo_deploy_benches::{loadavg, median, secs};
 use odoo_deploy_fixtures::demo::{Demo, Reach};
 use odoo_deploy_fixtures::pg::PgCluster;
 use odoo_deploy_fixtures::sshd::Sshd;
-use serde_json::Value;
 
 /// Steps whose time is PostgreSQL's or Odoo's, not odd's.
 const WORK_STEPS: &[&str] = &["snapshot", "dump", "update", "start", "health"];
-
-/// One `odd deploy` run as the bench saw it.
-struct Run {
-    wall: Duration,
-    outcome: String,
-    /// `step_finished` events in order: (step, elapsed, after rollback_started).
-    steps: Vec<(String, Duration, bool)>,
-    /// From receiving `rollback_started` to receiving the rollback's `health` end.
-    rollback_to_health: Option<Duration>,
-    /// From starting odd to receiving the first `step_started` (process start, SSH
-    /// connect, reading code and the database: the plan).
-    before_steps: Duration,
-    auths: usize,
-}
-
-fn odd_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ODD_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("the bench's path");
-    let bin = exe.with_file_name("odd");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release -p odoo-deploy-cli` first (or set ODD_BIN)",
-        bin.display()
-    );
-    bin
-}
-
-fn deploy(odd: &PathBuf, demo: &Demo, sshd: &Sshd) -> Run {
-    let auths_before = sshd.auth_count();
-    let started = Instant::now();
-    let mut child = Command::new(odd)
-        .args(["deploy", &demo.env, "--yes", "--json", "--config"])
-        .arg(demo.config_path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run odd");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut steps = Vec::new();
-    let mut outcome = String::from("?");
-    let mut rollback_at: Option<Instant> = None;
-    let mut rollback_to_health = None;
-    let mut before_steps = None;
-    for line in stdout.lines() {
-        let line = line.expect("odd's stdout");
-        let now = Instant::now();
-        let event: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not NDJSON ({e}): {line}"));
-        match event["event"].as_str() {
-            Some("step_finished") => {
-                let step = event["step"].as_str().unwrap_or("?").to_owned();
-                let elapsed = Duration::from_millis(event["elapsed_ms"].as_u64().unwrap_or(0));
-                if let Some(at) = rollback_at
-                    && step == "health"
-                    && rollback_to_health.is_none()
-                {
-                    rollback_to_health = Some(now - at);
-                }
-                steps.push((step, elapsed, rollback_at.is_some()));
-            }
-            Some("rollback_started") => rollback_at = Some(now),
-            Some("step_started") if before_steps.is_none() => {
-                before_steps = Some(now - started);
-            }
-            Some("nothing_to_do") => outcome = "nothing_to_do".to_owned(),
-            Some("finished") => {
-                outcome = event["report"]["outcome"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_owned();
-            }
-            _ => {}
-        }
-    }
-    let out = child.wait_with_output().expect("odd ends");
-    let wall = started.elapsed();
-    if !["succeeded", "rolled_back", "nothing_to_do"].contains(&outcome.as_str()) {
-        panic!(
-            "odd deploy ended {outcome} ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Run {
-        wall,
-        outcome,
-        steps,
-        rollback_to_health,
-        before_steps: before_steps.unwrap_or_default(),
-        auths: sshd.auth_count() - auths_before,
-    }
-}
 
 fn step_key(step: &str, rollback: bool) -> String {
     if rollback {
@@ -129,21 +31,6 @@ fn step_key(step: &str, rollback: bool) -> String {
     } else {
         step.to_owned()
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_owned())
 }
 
 const SCENARIOS: &[(&str, usize)] = &[
