@@ -104,6 +104,15 @@ pub struct HostConfig {
     pub connect_timeout_secs: u64,
     #[serde(default = "default_keepalive")]
     pub keepalive_secs: u64,
+    /// How long a deploy keeps trying to reach the host again while a step it started
+    /// there (the update) goes on; after that it gives up and `odd status` later tells
+    /// the step's outcome.
+    #[serde(default = "default_reconnect_for")]
+    pub reconnect_for_secs: u64,
+}
+
+fn default_reconnect_for() -> u64 {
+    120
 }
 
 fn default_connect_timeout() -> u64 {

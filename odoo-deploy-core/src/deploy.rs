@@ -708,7 +708,9 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
             cmd.clone().timeout(UPDATE_TIMEOUT)
         };
         let run = DetachedRun::new(&ctx.target.layout, &format!("{}-update-{i}", plan.release));
-        let code = run.run(ctx.transport.as_ref(), cmd, &sink).await?;
+        let code = run
+            .run(ctx.transport.as_ref(), cmd, &sink, ctx.target.reconnect_for)
+            .await?;
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -774,8 +776,8 @@ pub async fn update_run(
 
 /// How often a detached run is polled.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-/// How long the host may stay unreachable while a detached run goes on.
-const LOST_AFTER: Duration = Duration::from_secs(120);
+/// The longest pause between two attempts to reach a host that went away.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl DetachedRun {
     fn new(layout: &crate::release::Layout, id: &str) -> Self {
@@ -793,11 +795,12 @@ impl DetachedRun {
         transport: &dyn Transport,
         cmd: RemoteCommand,
         sink: &dyn OutputSink,
+        lost_after: Duration,
     ) -> Result<i32, Failure> {
         let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
         // The command's own timeout kills it on the host; a status file that never comes
         // after that (the host rebooted, the runner was killed) ends the wait.
-        let limit = cmd.get_timeout().unwrap_or(UPDATE_TIMEOUT) + LOST_AFTER;
+        let limit = cmd.get_timeout().unwrap_or(UPDATE_TIMEOUT) + lost_after;
         let deadline = Instant::now() + limit;
         transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
         transport
@@ -807,6 +810,8 @@ impl DetachedRun {
         let mut offset: u64 = 0;
         let mut pending: Vec<u8> = Vec::new();
         let mut unreachable_since: Option<Instant> = None;
+        // Doubled after each failed attempt to reach the host, up to BACKOFF_MAX.
+        let mut pause = POLL_EVERY;
         loop {
             if Instant::now() > deadline {
                 return Err(Failure::new(
@@ -818,7 +823,7 @@ impl DetachedRun {
                     ),
                 ));
             }
-            tokio::time::sleep(POLL_EVERY).await;
+            tokio::time::sleep(pause).await;
             // The status first: once it is there, the log read after it is complete.
             let polled = async {
                 let status = transport
@@ -839,16 +844,18 @@ impl DetachedRun {
             let (status, log) = match polled {
                 Ok(answer) => {
                     unreachable_since = None;
+                    pause = POLL_EVERY;
                     answer
                 }
                 Err(e) => {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > LOST_AFTER {
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                    if since.elapsed() > lost_after {
                         return Err(Failure::new(
                             StepKind::Update,
                             format!(
                                 "lost contact with the host for {} s ({e}); the update goes on there: its log is {}, its exit code will be in {}",
-                                LOST_AFTER.as_secs(),
+                                lost_after.as_secs(),
                                 self.log.display(),
                                 self.status.display()
                             ),

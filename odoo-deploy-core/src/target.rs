@@ -35,6 +35,8 @@ pub struct Target {
     pub base_url: String,
     pub health_path: String,
     pub health_timeout: Duration,
+    /// How long the host may stay unreachable while a detached step runs there.
+    pub reconnect_for: Duration,
     pub smoke: SmokeConfig,
     /// The smoke login's password, when a login check is configured.
     pub smoke_password: Option<Secret>,
@@ -107,6 +109,11 @@ impl Target {
             base_url: env.http.base_url.get_ref().clone(),
             health_path: env.http.health_path.clone(),
             health_timeout: Duration::from_secs(env.http.health_timeout_secs),
+            reconnect_for: Duration::from_secs(
+                env.host
+                    .as_ref()
+                    .map_or(120, |h| h.get_ref().reconnect_for_secs),
+            ),
             smoke: env.smoke.clone(),
             smoke_password,
             series: project.series.get_ref().clone(),

@@ -113,8 +113,10 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
         }
         if let Some(i) = &interrupted {
             out.push_str(&format!(
-                "  INTERRUPTED: deploy {} {}\n  `odd rollback {}` brings it back to the previous release, verified\n",
-                i.deploy, i.summary, t.environment
+                "  INTERRUPTED: deploy {} {}\n  `odd deploy {env} --resume` takes it forward when its update completed (else back); `odd rollback {env}` brings it back to the previous release; both end verified\n",
+                i.deploy,
+                i.summary,
+                env = t.environment
             ));
         }
         if let Some(r) = &rollback_run {

@@ -701,3 +701,142 @@ fn a_dropped_ssh_connection_does_not_kill_the_update() {
     );
     assert_eq!(status(&demo)["lock"]["state"], "free");
 }
+
+#[test]
+fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deploy() {
+    use odoo_deploy_fixtures::sshd::Sshd;
+    let cluster = PgCluster::shared();
+    // Its own sshd: this test kills it and keeps it down for a while.
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(&sshd)).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // v2 with a slowed update, and odd told to give the host up after 3 s.
+    demo.checkout(2).expect("v2");
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    edit_config(
+        &demo,
+        &[
+            (
+                &format!("odoo = {{ command = [{odoo_bin}]"),
+                &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+            ),
+            (
+                "host = { address",
+                "host = { reconnect_for_secs = 3, address",
+            ),
+        ],
+    );
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
+    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--config"])
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("odd runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The host goes away and stays away: odd gives up, the update goes on there.
+    sshd.kill();
+    let out = child.wait_with_output().expect("odd ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("lost contact with the host for 3 s"),
+        "odd says it gave up: {stderr}"
+    );
+    let runs = demo.deploy_dir.join("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // v1's update left one status file; v2's writes the second when it ends.
+    let ended = || {
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".status"))
+            .count()
+            == 2
+    };
+    while !ended() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update ended on the host"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The host is back: status tells what the dead run left, the update's outcome too.
+    sshd.start_again();
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+    assert_eq!(s["lock"]["state"], "stale", "{s:#}");
+    assert_eq!(s["update_run"]["exit_code"], 0, "{s:#}");
+    assert!(
+        s["interrupted"]["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("Odoo is stopped")),
+        "{s:#}"
+    );
+    let (code, stdout, stderr) = odd(&demo, &["status", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("the update ended on the host with exit code 0")
+            && stdout.contains("odd deploy demo --resume"),
+        "{stdout}"
+    );
+
+    // --resume takes it forward: v2 deployed and verified, once.
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+    assert!(
+        s["latest"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("resumed by") && r.contains("stopped during update")),
+        "{s:#}"
+    );
+    assert_eq!(s["latest"]["id"], s["release"], "{s:#}");
+    assert_eq!(s["current"]["commit"], demo.repo.sha(2).expect("sha"));
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    assert!(s["interrupted"].is_null(), "{s:#}");
+    assert_eq!(
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_partner_grade' AND column_name = 'tier'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sql(
+            cluster,
+            &demo.db,
+            "SELECT state FROM ir_module_module WHERE name = 'acme_loyalty'"
+        ),
+        "installed"
+    );
+    let page = odd_http_get(&demo, "/web/login");
+    assert_eq!(page.split(' ').nth(1), Some("200"), "Odoo serves: {page}");
+}
