@@ -69,6 +69,14 @@ pub enum DeployError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
+    #[error("deploy {id} of {env} died before it finished and was not recovered")]
+    #[diagnostic(
+        code(odd::deploy::unrecovered),
+        help(
+            "`odd status {env}` says where it stopped; `odd deploy {env} --resume` takes it forward (or back), `odd rollback {env}` brings it back"
+        )
+    )]
+    Unrecovered { env: String, id: String },
 }
 
 /// How a deploy ended.
@@ -157,6 +165,15 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         .await
         .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
     lock.acquire(transport, &info).await?;
+    if let Some(id) = &plan.unfinished {
+        // The lock was free, so its run is gone (its lock released by hand): the
+        // environment is wherever that run stopped.
+        let _ = lock.release(transport).await;
+        return Err(DeployError::Unrecovered {
+            env: t.environment.clone(),
+            id: id.clone(),
+        });
+    }
     ctx.events.event(Event::StepFinished {
         step: StepKind::Lock,
         elapsed_ms: ms(lock_step.elapsed()),

@@ -94,6 +94,10 @@ pub struct Plan {
     pub rollback: Vec<Step>,
     /// The median downtime of this environment's past deploys.
     pub estimated_downtime_ms: Option<u64>,
+    /// A deploy whose ledger line still says `running`: live, or dead and not yet
+    /// recovered — a new deploy refuses to run over the latter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
 }
 
 impl Plan {
@@ -178,6 +182,11 @@ pub fn make(input: PlanInput<'_>) -> Plan {
         steps,
         rollback,
         estimated_downtime_ms: input.ledger.typical_downtime_ms(),
+        unfinished: input
+            .ledger
+            .latest()
+            .filter(|r| r.outcome == crate::ledger::Outcome::Running)
+            .map(|r| r.id.clone()),
     }
 }
 
@@ -241,6 +250,7 @@ pub fn resume(
         steps: resumed,
         rollback,
         estimated_downtime_ms: None,
+        unfinished: None,
     }
 }
 
@@ -582,6 +592,13 @@ impl Plan {
         }
         if self.first_install {
             let _ = writeln!(out, "  database {}: first install", self.database);
+        }
+        if let Some(id) = &self.unfinished {
+            let _ = writeln!(
+                out,
+                "  deploy {id} has not finished: `odd status {}` tells whether it runs or died",
+                self.environment
+            );
         }
         let _ = writeln!(out, "\nGates:");
         for gate in &self.gates {

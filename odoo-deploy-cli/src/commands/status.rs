@@ -225,7 +225,7 @@ fn describe_lock(state: &LockState) -> String {
             heartbeat_age_secs.map_or_else(String::new, |a| format!(", heartbeat {a} s ago"))
         ),
         LockState::Stale { holder, why } => format!(
-            "STALE: held by {} on {} (pid {}) since {} ({why}); `odd unlock` releases it",
+            "STALE: held by {} on {} (pid {}) since {} ({why}); `odd deploy ENV --resume` or `odd rollback ENV` recovers the run, `odd unlock` only releases the lock",
             holder.owner,
             holder.machine,
             holder.pid,

@@ -806,6 +806,28 @@ fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deplo
         "{stdout}"
     );
 
+    // Releasing the lock by hand does not make a new deploy run over the dead one.
+    let (code, stdout, stderr) = odd(&demo, &["unlock", "demo"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("released the stale lock"),
+        "{stdout}{stderr}"
+    );
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
+    assert_ne!(code, 0, "{stderr}");
+    // The diagnostic is wrapped to the terminal's width.
+    let said = stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        said.contains("died before it finished and was not recovered")
+            && said.contains("odd deploy demo --resume"),
+        "{stderr}"
+    );
+    assert_eq!(status(&demo)["lock"]["state"], "free");
+
     // --resume takes it forward: v2 deployed and verified, once.
     let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
     assert_eq!(code, 0, "{stderr}");
