@@ -291,6 +291,22 @@ pub enum BackupError {
         reason: String,
     },
 
+    /// A restore stopped half-way (its answer lost, or its run killed): the live
+    /// database and filestore may not belong together until it is finished.
+    #[error("the restore of {id} is not finished: {reason}")]
+    #[diagnostic(
+        code(odd::backup::restore_incomplete),
+        help(
+            "run the same restore again (`odd restore ENV ID --yes`, or `odd rollback ENV` for a deploy's snapshot): it finishes from where this one stopped"
+        )
+    )]
+    Incomplete {
+        /// The backup being restored.
+        id: String,
+        /// What is left.
+        reason: String,
+    },
+
     /// The backup was restored already (a snapshot is consumed by its restore).
     #[error("backup {id} (taken {at}) was restored already{}", replaced.as_deref().map_or_else(String::new, |r| format!("; what it replaced is kept as {r}")))]
     #[diagnostic(
@@ -381,9 +397,9 @@ pub struct RestoreReport {
 
 /// A restore, written on the host before its renames begin, so a run that dies
 /// half-way is finished by the next one (see `Backups::restore`). Kept as
-/// `<backup_dir>/restores/<id>.json`: removed at the end of a dump's restore; a
-/// snapshot's stays, marked done, as the proof that the snapshot (consumed by its
-/// restore) is the live database now.
+/// `<backup_dir>/restores/<id>.json`, marked done at the end: for a snapshot, the proof
+/// that it (consumed by its restore) is the live database now; a dump's is overwritten
+/// when the dump is restored again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreIntent {
     /// The backup restored.
@@ -1229,16 +1245,25 @@ impl<'a> Backups<'a> {
     /// removed.
     pub async fn restore(&self, id: &str) -> Result<RestoreReport, BackupError> {
         check_db_name(self.db())?;
-        if let Some(intent) = self.restore_intent(id).await? {
-            if intent.done {
+        match self.restore_intent(id).await? {
+            // An earlier run died half-way through this restore: finish it.
+            Some(intent) if !intent.done => return self.complete_restore(intent, false).await,
+            // A snapshot is consumed by its restore; a dump can be restored again.
+            Some(intent) if intent.kind == BackupKind::Snapshot => {
                 return Err(BackupError::AlreadyRestored {
                     id: id.to_owned(),
                     at: crate::clock::human(intent.backup_created_at_ms / 1000),
                     replaced: intent.replaced.map(|m| m.id),
                 });
             }
-            // An earlier run died half-way through this restore: finish it.
-            return self.complete_restore(intent, false).await;
+            _ => {}
+        }
+        // Another restore cut half-way leaves the live pair mismatched: that one first.
+        if let Some(other) = self.pending_restores().await?.into_iter().next() {
+            return Err(BackupError::Incomplete {
+                id: other.restored,
+                reason: format!("it must be finished before {id} is restored"),
+            });
         }
         let meta = self.get(id).await?;
         let mut timings = BTreeMap::new();
@@ -1348,7 +1373,9 @@ impl<'a> Backups<'a> {
             Ok(()) => self.swap_in(meta, &new_db, &new_fs, current, timings).await,
             Err(e) => Err(e),
         };
-        if swapped.is_err() {
+        // What was restored goes only when the swap provably did not happen (its intent
+        // was dropped); otherwise the next restore of this dump finishes with it.
+        if swapped.is_err() && matches!(self.restore_intent(&meta.id).await, Ok(None)) {
             let _ = self.drop_db(&new_db).await;
             self.remove_all(&new_fs).await;
         }
@@ -1431,6 +1458,10 @@ impl<'a> Backups<'a> {
     ) -> Result<RestoreReport, BackupError> {
         let tools = self.target.tools();
         let t = self.started("swap", format!("{} -> {}", intent.new_db, intent.database));
+        let incomplete = |reason: String| BackupError::Incomplete {
+            id: intent.restored.clone(),
+            reason,
+        };
         // The databases: one transaction renames both, so `new_db` still there means
         // not done.
         if self.db_exists(&intent.new_db).await? {
@@ -1441,9 +1472,22 @@ impl<'a> Backups<'a> {
                 &intent.aside_db,
             );
             if let Err(e) = self.run_swap(&swap).await {
-                self.drop_intent(fresh, &intent.restored).await;
-                return Err(e);
+                // The answer can be lost after the transaction committed: only a swap
+                // that provably did not happen drops the intent.
+                match self.db_exists(&intent.new_db).await {
+                    Ok(true) => {
+                        self.drop_intent(fresh, &intent.restored).await;
+                        return Err(e);
+                    }
+                    Ok(false) => {}
+                    Err(_) => return Err(incomplete(format!("renaming the databases: {e}"))),
+                }
             }
+        } else if !self.db_exists(&intent.database).await? {
+            return Err(incomplete(format!(
+                "neither {:?} nor {:?} exists",
+                intent.new_db, intent.database
+            )));
         }
         crate::hook::pause("restore swapped databases").await;
         let fs_moved = async {
@@ -1458,37 +1502,15 @@ impl<'a> Backups<'a> {
                     .rename(&intent.current_fs, &intent.aside_fs)
                     .await?;
             }
-            if let Err(e) = self
-                .transport
+            self.transport
                 .rename(&intent.new_fs, &intent.current_fs)
                 .await
-            {
-                if move_current {
-                    let _ = self
-                        .transport
-                        .rename(&intent.aside_fs, &intent.current_fs)
-                        .await;
-                }
-                return Err(e);
-            }
-            Ok::<_, TransportError>(())
         }
         .await;
         if let Err(e) = fs_moved {
-            if fresh {
-                // Put the databases back as they were.
-                let back = tools.swap_databases(
-                    self.conn(),
-                    &intent.database,
-                    &intent.aside_db,
-                    &intent.new_db,
-                );
-                if intent.replaced.is_some() {
-                    let _ = self.transport.check_output(&back).await;
-                }
-                self.drop_intent(fresh, &intent.restored).await;
-            }
-            return Err(e.into());
+            // The database is restored, the filestore not yet: the intent stays, and the
+            // next restore of this backup finishes the renames.
+            return Err(incomplete(format!("moving the filestores: {e}")));
         }
         self.finished("swap", t, &mut intent.timings_ms);
 
@@ -1499,19 +1521,40 @@ impl<'a> Backups<'a> {
             self.write_json(&self.target.snapshot_meta(&meta.id), meta)
                 .await?;
         }
-        let report = intent.report();
         if intent.kind == BackupKind::Snapshot {
-            // The snapshot is now the live database: its record goes, the intent stays
-            // as the proof it was restored.
+            // The snapshot is now the live database: its record goes; the intent, done,
+            // stays as the proof it was restored.
             self.remove_all(&self.target.snapshot_meta(&intent.restored))
                 .await;
-            intent.done = true;
-            self.write_intent(&intent).await?;
-        } else {
-            self.remove_all(&self.target.restore_intent(&intent.restored))
-                .await;
         }
-        Ok(report)
+        intent.done = true;
+        self.write_intent(&intent).await?;
+        Ok(intent.report())
+    }
+
+    /// Restores an earlier run began and did not finish (none when all are done).
+    ///
+    /// # Errors
+    /// A transport failure or an unreadable intent file.
+    pub async fn pending_restores(&self) -> Result<Vec<RestoreIntent>, BackupError> {
+        let dir = self.target.backup_dir.join("restores");
+        if !self.transport.exists(&dir).await? {
+            return Ok(Vec::new());
+        }
+        let out = self.out(&commands::list_json(&dir)).await?;
+        let mut pending = Vec::new();
+        for name in out.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let name = String::from_utf8_lossy(name);
+            let Some(id) = name.trim_start_matches("./").strip_suffix(".json") else {
+                continue;
+            };
+            if let Some(intent) = self.restore_intent(id).await?
+                && !intent.done
+            {
+                pending.push(intent);
+            }
+        }
+        Ok(pending)
     }
 
     /// Renames databases, retrying while a session that was just ended lingers.

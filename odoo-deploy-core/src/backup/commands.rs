@@ -274,6 +274,22 @@ pub fn remove_all(path: &Path) -> RemoteCommand {
     RemoteCommand::new("rm").arg("-rf").arg("--").arg(path)
 }
 
+/// The `*.json` files directly in `dir` (run in `dir`), NUL-separated.
+pub fn list_json(dir: &Path) -> RemoteCommand {
+    RemoteCommand::new("find").current_dir(dir).args([
+        ".",
+        "-mindepth",
+        "1",
+        "-maxdepth",
+        "1",
+        "-type",
+        "f",
+        "-name",
+        "*.json",
+        "-print0",
+    ])
+}
+
 /// Every `*.json` one level below the directories of `dir` (run in `dir`):
 /// `./<id>/metadata.json`, `./snapshots/<id>.json`, NUL-separated.
 pub fn find_metadata(dir: &Path) -> RemoteCommand {
