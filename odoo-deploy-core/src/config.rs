@@ -106,13 +106,14 @@ pub struct HostConfig {
     pub keepalive_secs: u64,
     /// How long a deploy keeps trying to reach the host again while a step it started
     /// there (the update) goes on; after that it gives up and `odd status` later tells
-    /// the step's outcome.
+    /// the step's outcome. Below the lock's staleness (60 s): a run that cannot write its
+    /// heartbeat for longer may be taken over.
     #[serde(default = "default_reconnect_for")]
     pub reconnect_for_secs: u64,
 }
 
 fn default_reconnect_for() -> u64 {
-    120
+    45
 }
 
 fn default_connect_timeout() -> u64 {
@@ -599,6 +600,20 @@ impl LoadedConfig {
                 "this environment",
                 Some("add a host table with at least `address`".to_owned()),
             ));
+        }
+        if let Some(host) = &env.host {
+            let secs = host.get_ref().reconnect_for_secs;
+            let stale = crate::lock::HEARTBEAT_STALE_AFTER.as_secs();
+            if secs >= stale {
+                problems.push(self.invalid(
+                    host,
+                    format!("`reconnect_for_secs = {secs}` is not below {stale} s"),
+                    "this host",
+                    Some(format!(
+                        "a run that cannot write its lock's heartbeat for {stale} s may be taken over; odd gives the host up sooner and `odd deploy ENV --resume` goes on later"
+                    )),
+                ));
+            }
         }
         if let Some(requires) = &env.requires {
             let required = requires.get_ref();

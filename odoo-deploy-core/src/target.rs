@@ -112,7 +112,7 @@ impl Target {
             reconnect_for: Duration::from_secs(
                 env.host
                     .as_ref()
-                    .map_or(120, |h| h.get_ref().reconnect_for_secs),
+                    .map_or(45, |h| h.get_ref().reconnect_for_secs),
             ),
             smoke: env.smoke.clone(),
             smoke_password,
