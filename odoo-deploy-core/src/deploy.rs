@@ -165,21 +165,16 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         .await
         .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
     lock.acquire(transport, &info).await?;
-    if let Some(id) = &plan.unfinished {
-        // The lock was free, so its run is gone (its lock released by hand): the
-        // environment is wherever that run stopped.
+    if let Err(e) = refuse_unrecovered(ctx, plan).await {
         let _ = lock.release(transport).await;
-        return Err(DeployError::Unrecovered {
-            env: t.environment.clone(),
-            id: id.clone(),
-        });
+        return Err(e);
     }
     ctx.events.event(Event::StepFinished {
         step: StepKind::Lock,
         elapsed_ms: ms(lock_step.elapsed()),
         ok: true,
     });
-    let heartbeat = heartbeat(ctx, &lock);
+    let heartbeat = heartbeat(&ctx.transport, &lock);
 
     let record = DeployRecord {
         id: plan.release.clone(),
@@ -219,9 +214,42 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
     Ok(conclude(ctx, plan, record, progress, result, &lock, heartbeat).await)
 }
 
-/// Keeps the lock's heartbeat while a run goes on.
-fn heartbeat(ctx: &DeployContext<'_>, lock: &EnvLock) -> tokio::task::JoinHandle<()> {
-    let transport = Arc::clone(&ctx.transport);
+/// With the lock taken (so no live run holds it): refuses to run over a deploy or an
+/// `odd rollback` that died and was not recovered (their lock released by hand) — the
+/// environment is wherever that run stopped.
+async fn refuse_unrecovered(ctx: &DeployContext<'_>, plan: &Plan) -> Result<(), DeployError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let io = |e: TransportError| DeployError::Lock(LockError::Transport(e));
+    if let Some(id) = &plan.unfinished {
+        // Read again: a live run the plan saw may have finished since.
+        let ledger = state::read_ledger(transport, &t.layout).await.map_err(io)?;
+        if ledger
+            .get(id)
+            .is_some_and(|r| r.outcome == Outcome::Running)
+        {
+            return Err(DeployError::Unrecovered {
+                env: t.environment.clone(),
+                id: id.clone(),
+            });
+        }
+    }
+    let entries = journal::read(transport, &t.layout).await.map_err(io)?;
+    if let Some(rollback) = journal::unfinished_rollback(&entries) {
+        return Err(DeployError::Unrecovered {
+            env: t.environment.clone(),
+            id: format!("{} ({})", rollback.begin.deploy, rollback.summary),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps the lock's heartbeat while a run goes on (abort the handle to stop it).
+pub(crate) fn heartbeat(
+    transport: &Arc<dyn Transport>,
+    lock: &EnvLock,
+) -> tokio::task::JoinHandle<()> {
+    let transport = Arc::clone(transport);
     let lock = lock.clone();
     tokio::spawn(async move {
         loop {
@@ -322,6 +350,9 @@ pub enum UpdateVerdict {
         reason: String,
         evidence: Vec<String>,
     },
+    /// Whatever the update came to, a rollback of the deploy began: only going back is
+    /// safe (the database may be the snapshot already).
+    RollbackBegun,
 }
 
 /// Reads the journal and the detached update's status and log of deploy `id`.
@@ -339,6 +370,12 @@ pub async fn interrupted_update(
             .iter()
             .any(|e| e.deploy == id && e.step == step && e.state == state)
     };
+    // The deploy's own rollback (`rollback …`) or an `odd rollback` of it.
+    if entries.iter().any(|e| {
+        e.deploy == id && (e.step.starts_with("rollback ") || e.step.starts_with("odd rollback"))
+    }) {
+        return Ok(UpdateVerdict::RollbackBegun);
+    }
     if mine("update", JournalState::Finished) {
         return Ok(UpdateVerdict::Succeeded);
     }
@@ -408,7 +445,7 @@ pub async fn resume(
         .await
         .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
     let found = journal::assess(&entries, &record.id);
-    let plan = crate::plan::resume(t, record, found.snapshot.is_some(), clock::now_unix(), who);
+    let plan = crate::plan::resume(t, record, clock::now_unix(), who);
     let lock = EnvLock::new(&t.environment, t.layout.lock());
     let info = LockInfo {
         owner: who.to_owned(),
@@ -433,7 +470,19 @@ pub async fn resume(
         }
         Err(e) => return Err(e.into()),
     }
-    let heartbeat = heartbeat(ctx, &lock);
+    // Decided before the lock was taken: still the interrupted run's state?
+    let still = state::read_ledger(transport, &t.layout).await.map(|l| {
+        l.latest()
+            .is_some_and(|r| r.id == record.id && r.outcome == Outcome::Running)
+    });
+    if !matches!(still, Ok(true)) {
+        let _ = lock.release(transport).await;
+        return Err(DeployError::NotReady(format!(
+            "deploy {} is no longer the interrupted one; nothing was changed",
+            record.id
+        )));
+    }
+    let heartbeat = heartbeat(&ctx.transport, &lock);
     note(ctx, &plan, "resume", JournalState::Started, None).await;
     let mut progress = Progress {
         stopped: true,

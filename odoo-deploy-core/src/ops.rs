@@ -166,6 +166,8 @@ pub struct EnvState {
     pub db: DbState,
     pub ledger: Ledger,
     pub current_release: Option<String>,
+    /// An `odd rollback` that died (its journal has a beginning and no end).
+    pub unfinished_rollback: Option<crate::journal::UnfinishedRollback>,
 }
 
 /// Reads the environment's database state, ledger and current release.
@@ -173,10 +175,12 @@ pub async fn read_env(target: &Target, transport: &dyn Transport) -> Result<EnvS
     let db = state::read_db(transport, &target.pg, &target.db).await?;
     let ledger = state::read_ledger(transport, &target.layout).await?;
     let current_release = state::current_release(transport, &target.layout).await?;
+    let journal = crate::journal::read(transport, &target.layout).await?;
     Ok(EnvState {
         db,
         ledger,
         current_release,
+        unfinished_rollback: crate::journal::unfinished_rollback(&journal),
     })
 }
 
@@ -286,6 +290,13 @@ pub async fn plan(
         window: request.window,
         override_window: request.override_window,
     });
+    let mut plan = plan;
+    if plan.unfinished.is_none() {
+        plan.unfinished = env
+            .unfinished_rollback
+            .as_ref()
+            .map(|r| r.begin.deploy.clone());
+    }
     Ok((plan, code, env))
 }
 

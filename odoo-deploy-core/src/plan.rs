@@ -94,8 +94,9 @@ pub struct Plan {
     pub rollback: Vec<Step>,
     /// The median downtime of this environment's past deploys.
     pub estimated_downtime_ms: Option<u64>,
-    /// A deploy whose ledger line still says `running`: live, or dead and not yet
-    /// recovered — a new deploy refuses to run over the latter.
+    /// The deploy whose ledger line still says `running` (live, or dead and not yet
+    /// recovered), or that an `odd rollback` which died was undoing: a new deploy refuses
+    /// to run over a dead run, and is never a no-op while one is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<String>,
 }
@@ -111,6 +112,7 @@ impl Plan {
         self.update.is_empty()
             && self.changes.remove.is_empty()
             && self.previous_commit.as_deref() == Some(&self.commit)
+            && self.unfinished.is_none()
     }
 }
 
@@ -193,20 +195,19 @@ pub fn make(input: PlanInput<'_>) -> Plan {
 /// The plan that takes an interrupted deploy forward from its completed update: the same
 /// release, the update set its ledger line recorded, and the runbook's steps after the
 /// update — preceded by a stop, since the dead run may have started Odoo already.
-pub fn resume(
-    target: &Target,
-    record: &crate::ledger::DeployRecord,
-    snapshot: bool,
-    now: i64,
-    who: &str,
-) -> Plan {
+pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, who: &str) -> Plan {
+    let first_install = record
+        .plan
+        .as_ref()
+        .and_then(|p| p["first_install"].as_bool())
+        .unwrap_or(false);
     let update = UpdateSet {
         install: record.changes.install.iter().cloned().collect(),
         update: record.changes.update.iter().cloned().collect(),
     };
     let mut touched: BTreeSet<String> = update.install.clone();
     touched.extend(record.changes.effective_update.iter().cloned());
-    let all = steps(target, &record.id, false, true, &update, &touched);
+    let all = steps(target, &record.id, first_install, true, &update, &touched);
     let after_update = all
         .iter()
         .position(|s| s.kind == StepKind::Update)
@@ -222,12 +223,15 @@ pub fn resume(
             .filter(|s| s.kind != StepKind::Stop)
             .cloned(),
     );
+    // The restore step is always there: when the journal recorded no snapshot, the
+    // rollback fails on it ("the update ran without a snapshot") rather than switching
+    // the code back over an updated database.
     let rollback = rollback(
         target,
         &record.id,
         record.previous_release.as_deref(),
-        false,
-        snapshot,
+        first_install,
+        true,
     );
     let changes = ChangeSet {
         effective_update: record.changes.effective_update.clone(),
@@ -243,7 +247,7 @@ pub fn resume(
         release: record.id.clone(),
         previous_release: record.previous_release.clone(),
         database: target.db.name.clone(),
-        first_install: false,
+        first_install,
         gates: Vec::new(),
         changes,
         update,
@@ -596,7 +600,7 @@ impl Plan {
         if let Some(id) = &self.unfinished {
             let _ = writeln!(
                 out,
-                "  deploy {id} has not finished: `odd status {}` tells whether it runs or died",
+                "  a run on deploy {id} (the deploy, or an `odd rollback` of it) has not finished: `odd status {}` tells whether it goes on or died",
                 self.environment
             );
         }

@@ -495,10 +495,16 @@ pub async fn execute(
         deploy_id: None,
     };
     take_lock(ctx, &lock, &info, plan.interrupted || plan.resumed).await?;
+    let heartbeat = deploy::heartbeat(&ctx.transport, &lock);
     let id = plan.undo.first().map_or("", String::as_str);
     let mut begin = JournalEntry::now(id, journal::ROLLBACK_BEGIN, JournalState::Started);
     begin.detail = serde_json::to_string(plan).ok();
-    let _ = journal::append(transport, &t.layout, &begin).await;
+    // Without this line a run that dies could not be finished: nothing runs before it.
+    if let Err(e) = journal::append(transport, &t.layout, &begin).await {
+        heartbeat.abort();
+        let _ = lock.release(transport).await;
+        return Err(e.into());
+    }
     let mut steps = Vec::new();
     let mut replaced = None;
     let result = run(ctx, plan, &mut steps, &mut replaced).await;
@@ -549,7 +555,9 @@ pub async fn execute(
         if plan.interrupted {
             record.finished_at = Some(clock::now_unix());
         }
-        if let Some(aside) = &replaced {
+        if let Some(aside) = &replaced
+            && !record.backups.contains(aside)
+        {
             record.backups.push(aside.clone());
         }
         if let Err(e) = deploy::append_record(transport, &t.layout, &record).await {
@@ -558,7 +566,17 @@ pub async fn execute(
     }
     // Only once the ledger tells the outcome: a run that dies before is run again.
     let end = JournalEntry::now(id, journal::ROLLBACK_END, deploy::ended(result.is_ok()));
-    let _ = journal::append(transport, &t.layout, &end).await;
+    let mut written = journal::append(transport, &t.layout, &end).await;
+    if written.is_err() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        written = journal::append(transport, &t.layout, &end).await;
+    }
+    if let Err(e) = written {
+        notices.push(format!(
+            "the journal could not record the end of this rollback ({e}): the next `odd rollback` would run it again"
+        ));
+    }
+    heartbeat.abort();
     if let Err(e) = lock.release(transport).await {
         notices.push(format!("the lock could not be released: {e}"));
     }

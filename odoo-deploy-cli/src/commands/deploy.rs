@@ -178,13 +178,14 @@ fn resume(args: &Args) -> Result<Status, CliError> {
         if verdict != UpdateVerdict::Succeeded {
             let why = match &verdict {
                 UpdateVerdict::Failed { reason, .. } => format!("its update failed ({reason})"),
+                UpdateVerdict::RollbackBegun => "its rollback had begun".to_owned(),
                 _ => "its update never began".to_owned(),
             };
             output::say(&format!(
                 "deploy {} cannot go forward: {why}; rolling back instead",
                 record.id
             ));
-            return super::rollback::recover(&ctx, &renderer, args.json).await;
+            return super::rollback::recover(&ctx, &record.id, &renderer, args.json).await;
         }
         let root = ctx.root();
         let local = LocalTransport::new();

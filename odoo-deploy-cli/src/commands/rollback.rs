@@ -79,6 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
 /// the pre-deploy state.
 pub(crate) async fn recover(
     ctx: &EnvContext,
+    deploy: &str,
     events: &super::deploy::Renderer,
     json: bool,
 ) -> Result<Status, CliError> {
@@ -91,6 +92,14 @@ pub(crate) async fn recover(
     )
     .await
     .map_err(CliError::diagnostic)?;
+    // Decided while nothing was locked: someone may have recovered it meanwhile, and an
+    // ordinary rollback of the deploy before it is not what was asked.
+    if plan.undo != [deploy] || !(plan.interrupted || plan.resumed) {
+        return Err(CliError::Report(miette::miette!(
+            help = "`odd status ENV` tells where the environment stands now",
+            "deploy {deploy} is no longer the interrupted one: nothing was changed"
+        )));
+    }
     if !json {
         output::say(&plan.render_text(clock::now_unix()));
     }
