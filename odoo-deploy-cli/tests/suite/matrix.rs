@@ -299,6 +299,19 @@ fn run_case(case: Case) -> String {
                     .is_some_and(|t| t.contains(&format!("stopped during {said} at"))),
                 "{s:#}"
             );
+            // Releasing its lock by hand does not let a deploy run over it.
+            let (code, _, stderr) = odd(&demo, &["unlock", "demo"], &[]);
+            assert_eq!(code, 0, "{stderr}");
+            let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
+            let said = stderr
+                .replace('│', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                code != 0 && said.contains("was not recovered"),
+                "a deploy over the dead rollback ({code}): {stderr}"
+            );
         } else {
             assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
             assert!(
@@ -310,23 +323,23 @@ fn run_case(case: Case) -> String {
         }
     }
     // A killed deploy is recovered with `odd deploy --resume` (forward when its update
-    // completed, else back), a killed rollback with `odd rollback`.
+    // completed and no rollback began, else back), a killed `odd rollback` with
+    // `odd rollback`.
     let mut recovery: Option<(&str, i32)> = None;
     let unfinished = !s["interrupted_rollback"].is_null();
     if unfinished || !matches!(outcome.as_str(), "succeeded" | "rolled_back" | "reverted") {
-        let args: &[&str] = if scenario == Scenario::Deploy {
-            &["deploy", "demo", "--resume", "--yes"]
+        let (args, how): (&[&str], &str) = if scenario == Scenario::OddRollback {
+            (&["rollback", "demo", "--yes"], "odd rollback")
         } else {
-            &["rollback", "demo", "--yes"]
+            (
+                &["deploy", "demo", "--resume", "--yes"],
+                "odd deploy --resume",
+            )
         };
         let (code, _, stderr) = odd(&demo, args, &[]);
-        let how = if scenario == Scenario::Deploy {
-            "odd deploy --resume"
-        } else {
-            "odd rollback"
-        };
+        // --resume exits 1 when it had to roll back: the deploy did not happen.
         assert!(
-            code == 0 || (code == 1 && scenario == Scenario::Deploy),
+            code == 0 || (code == 1 && scenario != Scenario::OddRollback),
             "{how} after {outcome} ({code}): {stderr}\nthe deploy said:\n{deploy_err}\n{s:#}"
         );
         recovery = Some((how, code));

@@ -843,6 +843,7 @@ fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deplo
     assert_eq!(s["current"]["commit"], demo.repo.sha(2).expect("sha"));
     assert_eq!(s["lock"]["state"], "free", "{s:#}");
     assert!(s["interrupted"].is_null(), "{s:#}");
+    assert!(ended(), "the update ran once: no third status file");
     assert_eq!(
         sql(
             cluster,
