@@ -582,10 +582,12 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
     );
     let (code, text, stderr) = odd(&demo, &["status", "demo"], &[]);
     assert_eq!(code, 0, "{stderr}");
+    // The detached update goes on after odd died, and may have ended by now.
     assert!(
         text.contains("INTERRUPTED: deploy")
             && text.contains("STALE")
-            && text.contains("the update still runs on the host"),
+            && (text.contains("the update still runs on the host")
+                || text.contains("the update ended on the host with exit code 0")),
         "{text}"
     );
     // A new deploy is refused while the stale lock stands.
