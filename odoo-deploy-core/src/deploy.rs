@@ -767,13 +767,10 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         watch: &watch,
         telling: &telling,
     };
+    // The plan's commands are detached already (see `plan::steps`): each ends at once
+    // and writes its exit status to this file.
     for (i, cmd) in step.commands.iter().enumerate() {
-        let cmd = if cmd.get_timeout().is_some() {
-            cmd.clone()
-        } else {
-            cmd.clone().timeout(UPDATE_TIMEOUT)
-        };
-        let run = DetachedRun::new(&ctx.target.layout, &format!("{}-update-{i}", plan.release));
+        let run = DetachedRun::new(&ctx.target.layout, &plan.release, i);
         let code = run
             .run(ctx.transport.as_ref(), cmd, &sink, ctx.target.reconnect_for)
             .await?;
@@ -825,7 +822,7 @@ pub async fn update_run(
     layout: &crate::release::Layout,
     id: &str,
 ) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
-    let run = DetachedRun::new(layout, &format!("{id}-update-0"));
+    let run = DetachedRun::new(layout, id, 0);
     if !transport.exists(&run.log).await? {
         return Ok(None);
     }
@@ -846,33 +843,31 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl DetachedRun {
-    fn new(layout: &crate::release::Layout, id: &str) -> Self {
-        let runs = layout.runs();
+    fn new(layout: &crate::release::Layout, release: &str, i: usize) -> Self {
+        let (log, status) = layout.update_run(release, i);
         Self {
-            log: runs.join(format!("{id}.log")),
-            status: runs.join(format!("{id}.status")),
-            runs,
+            log,
+            status,
+            runs: layout.runs(),
         }
     }
 
-    /// Starts `cmd`, streams its log lines to `sink` and returns its exit code.
+    /// Starts `cmd` (detached to this run's log and status files), streams its log lines
+    /// to `sink` and returns its exit code.
     async fn run(
         &self,
         transport: &dyn Transport,
-        cmd: RemoteCommand,
+        cmd: &RemoteCommand,
         sink: &dyn OutputSink,
         lost_after: Duration,
     ) -> Result<i32, Failure> {
         let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
         // The command's own timeout kills it on the host; a status file that never comes
         // after that (the host rebooted, the runner was killed) ends the wait.
-        let limit = cmd.get_timeout().unwrap_or(UPDATE_TIMEOUT) + lost_after;
+        let limit = UPDATE_TIMEOUT + lost_after;
         let deadline = Instant::now() + limit;
         transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
-        transport
-            .check_output(&cmd.detached(&self.log, &self.status))
-            .await
-            .map_err(|e| fail(&e))?;
+        transport.check_output(cmd).await.map_err(|e| fail(&e))?;
         let mut offset: u64 = 0;
         let mut pending: Vec<u8> = Vec::new();
         let mut unreachable_since: Option<Instant> = None;

@@ -407,10 +407,18 @@ fn steps(
     }
     let odoo = t.odoo_for_release(release);
     if !update.is_empty() {
+        // Detached on the host (its own session, output and exit status to files), so
+        // that it survives a lost connection; killed after UPDATE_TIMEOUT.
+        let (log, status) = layout.update_run(release, 0);
         steps.push(step(
             StepKind::Update,
-            "update the database with Odoo stopped, reading its log",
-            vec![t.service.wrap_update(odoo.update(db, update, None))],
+            "update the database with Odoo stopped, detached on the host (a lost connection does not stop it), reading its log",
+            vec![
+                t.service
+                    .wrap_update(odoo.update(db, update, None))
+                    .timeout(crate::deploy::UPDATE_TIMEOUT)
+                    .detached(&log, &status),
+            ],
         ));
         steps.push(step(
             StepKind::VerifyModules,

@@ -55,6 +55,16 @@ impl Layout {
         self.deploy_dir.join("runs")
     }
 
+    /// The log and the exit-status file of the `i`-th update command of `release`, run
+    /// detached on the host.
+    pub fn update_run(&self, release: &str, i: usize) -> (PathBuf, PathBuf) {
+        let runs = self.runs();
+        (
+            runs.join(format!("{release}-update-{i}.log")),
+            runs.join(format!("{release}-update-{i}.status")),
+        )
+    }
+
     /// Where an uploaded archive waits to be unpacked.
     pub fn incoming(&self, id: &str) -> PathBuf {
         self.releases().join(format!(".{id}.tar"))
