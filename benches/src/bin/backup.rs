@@ -13,40 +13,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use odoo_deploy_benches::{env_num, pattern, secs};
 use odoo_deploy_core::backup::commands::conninfo_dbname;
 use odoo_deploy_core::backup::{BackupTarget, Backups, DbConn, DumpOptions};
 use odoo_deploy_core::transport::LocalTransport;
 use odoo_deploy_fixtures::pg::PgCluster;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn run(cmd: &mut Command, what: &str) -> Duration {
     let t = Instant::now();
     let st = cmd.status().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(st.success(), "{what} failed: {st}");
     t.elapsed()
-}
-
-/// Deterministic incompressible bytes.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[0]
-        })
-        .collect()
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn du(path: &Path) -> String {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use odoo_deploy_benches::{loadavg, median};
 use odoo_deploy_core::checksum::{ChecksumRules, DEFAULT_EXCLUDE_PATTERNS, addon_files, checksums};
 use odoo_deploy_fixtures::synth::generate_tree;
 use serde_json::Value;
@@ -368,17 +369,6 @@ fn peer_python() -> Result<PathBuf, String> {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_owned())
 }

@@ -25,24 +25,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use odoo_deploy_benches::odd::{Run, deploy, odd_bin};
-use odoo_deploy_benches::{env_num, loadavg, median, secs};
+use odoo_deploy_benches::{env_num, loadavg, median, pattern, secs};
 use odoo_deploy_core::ledger::{LEDGER_FILE, Ledger, Outcome};
 use odoo_deploy_fixtures::demo::{Demo, Reach};
 use odoo_deploy_fixtures::pg::PgCluster;
 use odoo_deploy_fixtures::sshd::Sshd;
-
-/// Deterministic incompressible bytes.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[0]
-        })
-        .collect()
-}
 
 /// Files and bytes under `dir`, recursively (symlinks not followed).
 fn tree_size(dir: &Path) -> (u64, u64) {

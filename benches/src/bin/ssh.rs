@@ -9,17 +9,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use odoo_deploy_benches::median;
 use odoo_deploy_core::command::RemoteCommand;
 use odoo_deploy_core::transport::Transport;
 use odoo_deploy_fixtures::sshd::Sshd;
 use odoo_deploy_ssh::{SshConfig, SshTransport};
 
 const COMMANDS: usize = 100;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn config(sshd: &Sshd) -> SshConfig {
     SshConfig::new(sshd.host())
