@@ -20,7 +20,7 @@ use odoo_deploy_fixtures::pg::PgCluster;
 use odoo_deploy_fixtures::sshd::Sshd;
 
 use crate::deploy::{deploy, digest, odd, sql, status};
-use crate::rollback::{edit_config, filestore_digest};
+use crate::rollback::{filestore_digest, slow_update};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -185,19 +185,7 @@ fn run_case(case: Case) -> String {
         }
     }
     if mid {
-        let odoo_bin = format!(
-            "{:?}",
-            odoo_deploy_fixtures::standin_odoo_bin()
-                .display()
-                .to_string()
-        );
-        edit_config(
-            &demo,
-            &[(
-                &format!("odoo = {{ command = [{odoo_bin}]"),
-                &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
-            )],
-        );
+        slow_update(&demo);
     }
     let pause = dir.path().join("pause");
     let reached = dir.path().join("pause.reached");

@@ -71,6 +71,53 @@ pub(crate) fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
     std::fs::write(&path, text).expect("odd.toml");
 }
 
+/// Slows the stand-in's update on the host (a second a module, set on the configured
+/// odoo command), so a fault can strike in the middle of it.
+pub(crate) fn slow_update(demo: &Demo) {
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    edit_config(
+        demo,
+        &[(
+            &format!("odoo = {{ command = [{odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+        )],
+    );
+}
+
+/// Starts `odd deploy demo --yes EXTRA…` (output piped) and returns once the journal says
+/// its update began (the previous deploy's journal is removed first).
+fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> std::process::Child {
+    let journal = demo.deploy_dir.join("journal");
+    std::fs::remove_file(&journal).expect("a journal");
+    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes"])
+        .args(extra)
+        .arg("--config")
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("odd runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(r#""step":"update","state":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
 /// A digest of the database's filestore: every file's path and content.
 pub(crate) fn filestore_digest(demo: &Demo) -> String {
     fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -628,40 +675,9 @@ fn a_dropped_ssh_connection_does_not_kill_the_update() {
     // v2, with an update slow enough (the delay set on the host's odoo command) to
     // drop the connection in the middle of it.
     demo.checkout(2).expect("v2");
-    let odoo_bin = format!(
-        "{:?}",
-        odoo_deploy_fixtures::standin_odoo_bin()
-            .display()
-            .to_string()
-    );
-    edit_config(
-        &demo,
-        &[(
-            &format!("odoo = {{ command = [{odoo_bin}]"),
-            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
-        )],
-    );
+    slow_update(&demo);
     let auths_before = sshd.auth_count();
-    let journal = demo.deploy_dir.join("journal");
-    std::fs::remove_file(&journal).expect("a journal");
-    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
-        .args(["deploy", "demo", "--yes", "--json", "--config"])
-        .arg(demo.config_path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&journal)
-        .unwrap_or_default()
-        .contains(r#""step":"update","state":"started""#)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the update never began"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = deploy_until_the_update(&demo, &["--json"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // Every SSH session dies, as when the network drops; sshd comes back.
     sshd.restart();
@@ -718,46 +734,15 @@ fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deplo
 
     // v2 with a slowed update, and odd told to give the host up after 3 s.
     demo.checkout(2).expect("v2");
-    let odoo_bin = format!(
-        "{:?}",
-        odoo_deploy_fixtures::standin_odoo_bin()
-            .display()
-            .to_string()
-    );
+    slow_update(&demo);
     edit_config(
         &demo,
-        &[
-            (
-                &format!("odoo = {{ command = [{odoo_bin}]"),
-                &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
-            ),
-            (
-                "host = { address",
-                "host = { reconnect_for_secs = 3, address",
-            ),
-        ],
+        &[(
+            "host = { address",
+            "host = { reconnect_for_secs = 3, address",
+        )],
     );
-    let journal = demo.deploy_dir.join("journal");
-    std::fs::remove_file(&journal).expect("a journal");
-    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
-        .args(["deploy", "demo", "--yes", "--config"])
-        .arg(demo.config_path())
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&journal)
-        .unwrap_or_default()
-        .contains(r#""step":"update","state":"started""#)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the update never began"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = deploy_until_the_update(&demo, &[]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // The host goes away and stays away: odd gives up, the update goes on there.
     sshd.kill();
