@@ -1537,24 +1537,29 @@ impl<'a> Backups<'a> {
     /// # Errors
     /// A transport failure or an unreadable intent file.
     pub async fn pending_restores(&self) -> Result<Vec<RestoreIntent>, BackupError> {
+        let mut all = self.restore_intents().await?;
+        all.retain(|i| !i.done);
+        Ok(all)
+    }
+
+    /// Every restore intent on the host, done or not.
+    async fn restore_intents(&self) -> Result<Vec<RestoreIntent>, BackupError> {
         let dir = self.target.backup_dir.join("restores");
         if !self.transport.exists(&dir).await? {
             return Ok(Vec::new());
         }
         let out = self.out(&commands::list_json(&dir)).await?;
-        let mut pending = Vec::new();
+        let mut intents = Vec::new();
         for name in out.split(|&b| b == 0).filter(|n| !n.is_empty()) {
             let name = String::from_utf8_lossy(name);
             let Some(id) = name.trim_start_matches("./").strip_suffix(".json") else {
                 continue;
             };
-            if let Some(intent) = self.restore_intent(id).await?
-                && !intent.done
-            {
-                pending.push(intent);
+            if let Some(intent) = self.restore_intent(id).await? {
+                intents.push(intent);
             }
         }
-        Ok(pending)
+        Ok(intents)
     }
 
     /// Renames databases, retrying while a session that was just ended lingers.
@@ -1705,6 +1710,17 @@ impl<'a> Backups<'a> {
                 let mut timings = BTreeMap::new();
                 self.finished("prune", t, &mut timings);
                 report.deleted.push(meta.id.clone());
+            }
+        }
+        // Finished restores' intents are only needed while a recovery of them may run
+        // again, which the environment's lock excludes now; an unfinished one stays.
+        for intent in self.restore_intents().await? {
+            if intent.done && !protected.contains(&intent.restored) {
+                self.transport
+                    .check_output(&commands::remove_all(
+                        &self.target.restore_intent(&intent.restored),
+                    ))
+                    .await?;
             }
         }
         Ok(report)

@@ -311,6 +311,18 @@ async fn a_restore_cut_between_its_renames_is_finished_by_the_next() {
         "the filestores are not"
     );
 
+    // Retention leaves an unfinished restore's intent alone.
+    let keep_all = RetentionPolicy {
+        keep_snapshots: 10,
+        keep_dumps: 10,
+    };
+    let intent_file = restores.join(format!("{}.json", snap.id));
+    f.backups()
+        .prune(keep_all, &BTreeSet::new())
+        .await
+        .expect("prune");
+    assert!(intent_file.exists(), "a pending intent survives pruning");
+
     let report = f.backups().restore(&snap.id).await.expect("finished");
     assert_eq!(report.restored, snap.id);
     assert_eq!(f.data_digest(), data);
@@ -332,6 +344,13 @@ async fn a_restore_cut_between_its_renames_is_finished_by_the_next() {
     assert_eq!(once.restored, snap.id);
     assert_eq!(f.data_digest(), data);
     assert_eq!(filestore_digest(&f.filestore()), files);
+
+    // Once done, retention removes the intent.
+    f.backups()
+        .prune(keep_all, &BTreeSet::new())
+        .await
+        .expect("prune");
+    assert!(!intent_file.exists(), "a done intent is pruned");
 }
 
 #[tokio::test]
