@@ -68,3 +68,23 @@ pub(crate) fn sample_root() -> std::path::PathBuf {
         .canonicalize()
         .expect("sample project")
 }
+
+/// Prints a failure matrix's lines and its `N passed, N failed` total on the test
+/// process's stderr itself, past the test harness's capture, so CI's log shows them;
+/// panics when a case failed.
+pub(crate) fn report_matrix(title: &str, lines: &[(bool, String)]) {
+    use std::io::Write;
+    let failed = lines.iter().filter(|(ok, _)| !ok).count();
+    let passed = lines.len() - failed;
+    let mut text = format!("\n{title}\n");
+    for (ok, line) in lines {
+        text.push_str(&format!(
+            "{} {line}\n",
+            if *ok { "ok    " } else { "FAILED" }
+        ));
+    }
+    text.push_str(&format!("{title}: {passed} passed, {failed} failed\n"));
+    // `std::io::stderr()` written directly is not captured (only `eprint!` is).
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    assert_eq!(failed, 0, "{passed} passed, {failed} failed");
+}
