@@ -1,12 +1,11 @@
 //! `odd deploy ENV`: plan, show, (ask,) execute — the same plan value `odd plan` prints.
 
-use odoo_deploy_core::clock;
 use odoo_deploy_core::command::Secret;
 use odoo_deploy_core::deploy::{self, DeployContext, UpdateVerdict};
 use odoo_deploy_core::event::{Event, EventSink};
 use odoo_deploy_core::ledger::Outcome;
 use odoo_deploy_core::lock::{EnvLock, LockState};
-use odoo_deploy_core::ops::{self, PlanRequest};
+use odoo_deploy_core::ops;
 use odoo_deploy_core::state;
 use odoo_deploy_core::transport::LocalTransport;
 
@@ -23,12 +22,8 @@ pub(crate) struct Args {
     /// Stream events as NDJSON on stdout.
     #[arg(long)]
     json: bool,
-    /// Deploy outside the deploy window; the reason is recorded in the ledger.
-    #[arg(long, value_name = "REASON")]
-    override_window: Option<String>,
-    /// Accept removing modules whose code is gone.
-    #[arg(long)]
-    allow_remove: bool,
+    #[command(flatten)]
+    options: super::plan::PlanOptions,
     /// Bring a deploy whose run died to a verified state: forward from its update when
     /// that completed, else back to the previous release.
     #[arg(long, conflicts_with_all = ["override_window", "allow_remove"])]
@@ -43,28 +38,10 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
     }
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
-        let required_ledger = super::plan::required_ledger(&loaded, &args.env).await?;
-        let ctx = EnvContext::open(loaded, &args.env).await?;
-        let env = ctx
-            .loaded
-            .environment(&args.env)
-            .map_err(CliError::diagnostic)?;
+        let local = LocalTransport::new();
+        let (ctx, plan, code) = super::plan::make(loaded, &args.env, &args.options, &local).await?;
         let webhook = webhook(&ctx, &args.env)?;
         let root = ctx.root();
-        let who = context::who();
-        let local = LocalTransport::new();
-        let request = PlanRequest {
-            root: &root,
-            now: clock::now_unix(),
-            who: &who,
-            window: &env.window,
-            override_window: args.override_window.as_deref(),
-            allow_remove: args.allow_remove,
-            required_ledger: required_ledger.as_ref(),
-        };
-        let (plan, code, _) = ops::plan(&ctx.target, ctx.transport.as_ref(), &local, &request)
-            .await
-            .map_err(CliError::diagnostic)?;
         if plan.is_noop() && plan.ready() {
             // The commit runs already and no module changed: no lock, no downtime.
             let message = format!(
@@ -185,6 +162,11 @@ fn resume(args: &Args) -> Result<Status, CliError> {
                 "deploy {} cannot go forward: {why}; rolling back instead",
                 record.id
             ));
+            if let UpdateVerdict::Failed { evidence, .. } = &verdict {
+                for line in evidence {
+                    output::say(&format!("  | {line}"));
+                }
+            }
             return super::rollback::recover(&ctx, &record.id, &renderer, args.json).await;
         }
         let root = ctx.root();

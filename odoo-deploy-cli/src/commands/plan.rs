@@ -2,7 +2,9 @@
 //! and its rollback plan. Nothing changes on the host.
 
 use odoo_deploy_core::clock;
-use odoo_deploy_core::ops::{self, PlanRequest};
+use odoo_deploy_core::config::LoadedConfig;
+use odoo_deploy_core::ops::{self, Code, PlanRequest};
+use odoo_deploy_core::plan::Plan;
 use odoo_deploy_core::state;
 use odoo_deploy_core::transport::LocalTransport;
 
@@ -16,44 +18,27 @@ pub(crate) struct Args {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-    /// Deploy outside the deploy window; the reason is recorded.
-    #[arg(long, value_name = "REASON")]
-    override_window: Option<String>,
-    /// Accept removing modules whose code is gone.
-    #[arg(long)]
-    allow_remove: bool,
+    #[command(flatten)]
+    options: PlanOptions,
     #[command(flatten)]
     config: ConfigArg,
+}
+
+/// What a plan may be asked to allow (`odd plan` and `odd deploy`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanOptions {
+    /// Deploy outside the deploy window; the reason is recorded in the ledger.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) override_window: Option<String>,
+    /// Accept removing modules whose code is gone.
+    #[arg(long)]
+    pub(crate) allow_remove: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
-        let required_ledger = required_ledger(&loaded, &args.env).await?;
-        let ctx = EnvContext::open(loaded, &args.env).await?;
-        let env = ctx
-            .loaded
-            .environment(&args.env)
-            .map_err(CliError::diagnostic)?;
-        let root = ctx.root();
-        let who = context::who();
-        let request = PlanRequest {
-            root: &root,
-            now: clock::now_unix(),
-            who: &who,
-            window: &env.window,
-            override_window: args.override_window.as_deref(),
-            allow_remove: args.allow_remove,
-            required_ledger: required_ledger.as_ref(),
-        };
-        let (plan, _, _) = ops::plan(
-            &ctx.target,
-            ctx.transport.as_ref(),
-            &LocalTransport::new(),
-            &request,
-        )
-        .await
-        .map_err(CliError::diagnostic)?;
+        let (_, plan, _) = make(loaded, &args.env, &args.options, &LocalTransport::new()).await?;
         if args.json {
             let json = serde_json::to_string_pretty(&plan)
                 .map_err(|e| CliError::Report(miette::miette!("{e}")))?;
@@ -69,10 +54,38 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
     })
 }
 
+/// Opens environment `name` and plans a deploy of the checkout's commit to it: the
+/// environment, the plan and the code it was made from.
+pub(crate) async fn make(
+    loaded: LoadedConfig,
+    name: &str,
+    options: &PlanOptions,
+    local: &LocalTransport,
+) -> Result<(EnvContext, Plan, Code), CliError> {
+    let required_ledger = required_ledger(&loaded, name).await?;
+    let ctx = EnvContext::open(loaded, name).await?;
+    let env = ctx.loaded.environment(name).map_err(CliError::diagnostic)?;
+    let root = ctx.root();
+    let who = context::who();
+    let request = PlanRequest {
+        root: &root,
+        now: clock::now_unix(),
+        who: &who,
+        window: &env.window,
+        override_window: options.override_window.as_deref(),
+        allow_remove: options.allow_remove,
+        required_ledger: required_ledger.as_ref(),
+    };
+    let (plan, code, _) = ops::plan(&ctx.target, ctx.transport.as_ref(), local, &request)
+        .await
+        .map_err(CliError::diagnostic)?;
+    Ok((ctx, plan, code))
+}
+
 /// The ledger of the environment this one `requires`, read through that environment's
 /// own transport.
-pub(crate) async fn required_ledger(
-    loaded: &odoo_deploy_core::config::LoadedConfig,
+async fn required_ledger(
+    loaded: &LoadedConfig,
     name: &str,
 ) -> Result<Option<odoo_deploy_core::ledger::Ledger>, CliError> {
     let env = loaded.environment(name).map_err(CliError::diagnostic)?;
