@@ -411,17 +411,11 @@ pub async fn interrupted_update(
             telling.push(line.to_owned());
         }
     }
-    let failures: Vec<String> = watch.failures().map(describe_finding).collect();
-    let evidence = with_telling_lines(&telling, watch.tail());
-    Ok(match (code, failures.is_empty()) {
-        (0, true) => UpdateVerdict::Succeeded,
-        (0, false) => UpdateVerdict::Failed {
-            reason: format!("odoo-bin exited 0 but {}", failures.join("; ")),
-            evidence,
-        },
-        (c, _) => UpdateVerdict::Failed {
-            reason: format!("odoo-bin exited with {c}"),
-            evidence,
+    Ok(match judge_update(code, &watch, &telling) {
+        Ok(()) => UpdateVerdict::Succeeded,
+        Err(f) => UpdateVerdict::Failed {
+            reason: f.reason,
+            evidence: f.evidence,
         },
     })
 }
@@ -456,19 +450,8 @@ pub async fn resume(
         message: format!("resume of deploy {}", record.id),
         deploy_id: Some(record.id.clone()),
     };
-    match lock.acquire(transport, &info).await {
-        Ok(()) => {}
-        Err(LockError::Stale { holder, why, .. }) => {
-            lock.force_release(transport, &ctx.machine).await?;
-            ctx.events.event(Event::Notice {
-                message: format!(
-                    "took over the stale lock of {} (pid {}): {why}",
-                    holder.owner, holder.pid
-                ),
-            });
-            lock.acquire(transport, &info).await?;
-        }
-        Err(e) => return Err(e.into()),
+    if let Some(message) = lock.take_over_stale(transport, &info, &ctx.machine).await? {
+        ctx.events.event(Event::Notice { message });
     }
     // Decided before the lock was taken: still the interrupted run's state?
     let still = state::read_ledger(transport, &t.layout).await.map(|l| {
@@ -777,34 +760,41 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let evidence = with_telling_lines(
-            &telling
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            watch.tail(),
-        );
-        if code != 0 {
-            let how = match code {
-                124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
-                c if c > 128 => format!("was killed by signal {}", c - 128),
-                c => format!("exited with {c}"),
-            };
-            return Err(Failure {
-                step: StepKind::Update,
-                reason: format!("odoo-bin {how}"),
-                evidence,
-            });
-        }
-        let failures: Vec<String> = watch.failures().map(describe_finding).collect();
-        if !failures.is_empty() {
-            return Err(Failure {
-                step: StepKind::Update,
-                reason: format!("odoo-bin exited 0 but {}", failures.join("; ")),
-                evidence,
-            });
-        }
+        let telling = telling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        judge_update(code, &watch, &telling)?;
     }
     Ok(())
+}
+
+/// Judges an update run the way real Odoo must be judged: on its exit status, then on
+/// what it printed with exit 0 (`watch` has read its log, `telling` the lines that fail
+/// it).
+fn judge_update(code: i32, watch: &LogWatch, telling: &[String]) -> Result<(), Failure> {
+    let evidence = with_telling_lines(telling, watch.tail());
+    if code != 0 {
+        let how = match code {
+            124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
+            c if c > 128 => format!("was killed by signal {}", c - 128),
+            c => format!("exited with {c}"),
+        };
+        return Err(Failure {
+            step: StepKind::Update,
+            reason: format!("odoo-bin {how}"),
+            evidence,
+        });
+    }
+    let failures: Vec<String> = watch.failures().map(describe_finding).collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            step: StepKind::Update,
+            reason: format!("odoo-bin exited 0 but {}", failures.join("; ")),
+            evidence,
+        })
+    }
 }
 
 /// A command run detached on the host (see [`RemoteCommand::detached`]): a dropped

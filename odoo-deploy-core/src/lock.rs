@@ -176,6 +176,29 @@ impl EnvLock {
             .map(|_| ())
     }
 
+    /// Takes the lock for a recovery: a stale one (its holder provably gone, checked
+    /// again before it is removed) is taken over. Returns the message saying whose, when
+    /// it was.
+    pub async fn take_over_stale(
+        &self,
+        transport: &dyn Transport,
+        info: &LockInfo,
+        this_machine: &str,
+    ) -> Result<Option<String>, LockError> {
+        match self.acquire(transport, info).await {
+            Ok(()) => Ok(None),
+            Err(LockError::Stale { holder, why, .. }) => {
+                self.force_release(transport, this_machine).await?;
+                self.acquire(transport, info).await?;
+                Ok(Some(format!(
+                    "took over the stale lock of {} (pid {}): {why}",
+                    holder.owner, holder.pid
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Releases someone else's lock, refusing while its holder is alive.
     pub async fn force_release(
         &self,

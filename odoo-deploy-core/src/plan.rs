@@ -207,22 +207,20 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
     };
     let mut touched: BTreeSet<String> = update.install.clone();
     touched.extend(record.changes.effective_update.iter().cloned());
-    let all = steps(target, &record.id, first_install, true, &update, &touched);
-    let after_update = all
-        .iter()
-        .position(|s| s.kind == StepKind::Update)
-        .map_or(0, |i| i + 1);
-    let mut resumed: Vec<Step> = all
-        .iter()
-        .filter(|s| s.kind == StepKind::Stop)
-        .cloned()
+    let resumed: Vec<Step> = steps(target, &record.id, first_install, true, &update, &touched)
+        .into_iter()
+        .filter(|s| {
+            !matches!(
+                s.kind,
+                StepKind::Lock
+                    | StepKind::CreateDatabase
+                    | StepKind::Upload
+                    | StepKind::Snapshot
+                    | StepKind::Dump
+                    | StepKind::Update
+            )
+        })
         .collect();
-    resumed.extend(
-        all[after_update..]
-            .iter()
-            .filter(|s| s.kind != StepKind::Stop)
-            .cloned(),
-    );
     // The restore step is always there: when the journal recorded no snapshot, the
     // rollback fails on it ("the update ran without a snapshot") rather than switching
     // the code back over an updated database.

@@ -603,22 +603,13 @@ async fn take_lock(
 ) -> Result<(), RollbackError> {
     let transport = ctx.transport.as_ref();
     transport.mkdir_p(&ctx.target.layout.deploy_dir).await?;
-    match lock.acquire(transport, info).await {
-        Ok(()) => Ok(()),
-        Err(LockError::Stale { holder, why, .. }) if interrupted => {
-            // `force_release` checks again that the holder is gone before removing it.
-            lock.force_release(transport, &ctx.machine).await?;
-            ctx.events.event(Event::Notice {
-                message: format!(
-                    "took over the stale lock of {} (pid {}): {why}",
-                    holder.owner, holder.pid
-                ),
-            });
-            lock.acquire(transport, info).await?;
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
+    if !interrupted {
+        return Ok(lock.acquire(transport, info).await?);
     }
+    if let Some(message) = lock.take_over_stale(transport, info, &ctx.machine).await? {
+        ctx.events.event(Event::Notice { message });
+    }
+    Ok(())
 }
 
 async fn run(
