@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use odoo_deploy_core::config::{CONFIG_FILE, LoadedConfig, TransportKind};
+use odoo_deploy_core::lock::{EnvLock, LockState};
 use odoo_deploy_core::target::Target;
 use odoo_deploy_core::transport::{LocalTransport, Transport};
 use odoo_deploy_ssh::{KnownHostsPolicy, SshConfig, SshTransport};
@@ -67,6 +68,22 @@ impl EnvContext {
             target,
             transport,
         })
+    }
+
+    /// The environment's ledger and its lock as seen from this machine.
+    pub(crate) async fn ledger_and_lock(
+        &self,
+    ) -> Result<(odoo_deploy_core::ledger::Ledger, LockState), CliError> {
+        let t = &self.target;
+        let transport = self.transport.as_ref();
+        let ledger = odoo_deploy_core::state::read_ledger(transport, &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let lock = EnvLock::new(&t.environment, t.layout.lock())
+            .state(transport, &machine())
+            .await
+            .map_err(CliError::diagnostic)?;
+        Ok((ledger, lock))
     }
 
     /// The project root: the directory of odd.toml.

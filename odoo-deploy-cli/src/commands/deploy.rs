@@ -4,9 +4,8 @@ use odoo_deploy_core::command::Secret;
 use odoo_deploy_core::deploy::{self, DeployContext, UpdateVerdict};
 use odoo_deploy_core::event::{Event, EventSink};
 use odoo_deploy_core::ledger::Outcome;
-use odoo_deploy_core::lock::{EnvLock, LockState};
+use odoo_deploy_core::lock::LockState;
 use odoo_deploy_core::ops;
-use odoo_deploy_core::state;
 use odoo_deploy_core::transport::LocalTransport;
 
 use crate::context::{self, ConfigArg, EnvContext};
@@ -104,13 +103,7 @@ fn resume(args: &Args) -> Result<Status, CliError> {
         let ctx = EnvContext::open(loaded, &args.env).await?;
         let t = &ctx.target;
         let transport = ctx.transport.as_ref();
-        let ledger = state::read_ledger(transport, &t.layout)
-            .await
-            .map_err(CliError::diagnostic)?;
-        let lock = EnvLock::new(&t.environment, t.layout.lock())
-            .state(transport, &context::machine())
-            .await
-            .map_err(CliError::diagnostic)?;
+        let (ledger, lock) = ctx.ledger_and_lock().await?;
         if let LockState::Held { holder, .. } = &lock {
             return Err(CliError::Report(miette::miette!(
                 help = "a live run is not resumed; wait for it",

@@ -26,13 +26,7 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
     with_env(args, |ctx, json| async move {
         let t = &ctx.target;
         let transport = ctx.transport.as_ref();
-        let ledger = state::read_ledger(transport, &t.layout)
-            .await
-            .map_err(CliError::diagnostic)?;
-        let lock = EnvLock::new(&t.environment, t.layout.lock())
-            .state(transport, &context::machine())
-            .await
-            .map_err(CliError::diagnostic)?;
+        let (ledger, lock) = ctx.ledger_and_lock().await?;
         let release = state::current_release(transport, &t.layout)
             .await
             .map_err(CliError::diagnostic)?;
