@@ -704,11 +704,15 @@ impl OutputSink for Forward<'_, '_> {
 /// release directory.
 async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), TransportError> {
     let git = Git::new(ctx.root);
-    let dir = std::env::temp_dir().join(format!("odd-{}-{}", ctx.pid, plan.release));
-    ctx.local
-        .check_output(&RemoteCommand::new("mkdir").arg("-p").arg("--").arg(&dir))
-        .await?;
-    let archive = dir.join("release.tar");
+    // Private and unpredictable: a name another local user could guess (and plant a
+    // link at) would let them overwrite files or swap the code deployed.
+    let dir =
+        crate::transport::local::scratch_dir("release").map_err(|source| TransportError::Io {
+            host: "local".to_owned(),
+            context: "creating a private temporary directory".to_owned(),
+            source,
+        })?;
+    let archive = dir.path().join("release.tar");
     let result = async {
         ctx.local
             .check_output(&git.archive(&plan.commit, &archive))
@@ -730,10 +734,7 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         run_all(ctx, &step.commands).await
     }
     .await;
-    let _ = ctx
-        .local
-        .output(&RemoteCommand::new("rm").arg("-rf").arg("--").arg(&dir))
-        .await;
+    drop(dir);
     result
 }
 
