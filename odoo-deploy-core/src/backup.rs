@@ -678,10 +678,39 @@ impl<'a> Backups<'a> {
 
     async fn read_json(&self, path: &Path) -> Result<BackupMetadata, BackupError> {
         let bytes = self.transport.read_file(path).await?;
-        serde_json::from_slice(&bytes).map_err(|e| BackupError::BadMetadata {
+        let bad = |reason: String| BackupError::BadMetadata {
             path: path.to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let meta: BackupMetadata =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        self.check_names(&meta).map_err(bad)?;
+        Ok(meta)
+    }
+
+    /// What a metadata file names is dropped, removed and swapped in: its id and
+    /// database must match their patterns, and a snapshot's database and filestore
+    /// must be the ones derived from them (the host's text is never taken whole).
+    fn check_names(&self, meta: &BackupMetadata) -> Result<(), String> {
+        let id = crate::untrusted::backup_id(&meta.id).map_err(|e| e.to_string())?;
+        crate::untrusted::database(&meta.database).map_err(|e| e.to_string())?;
+        if meta.snapshot_database.is_none() && meta.snapshot_filestore.is_none() {
+            return Ok(());
+        }
+        let (tag, stamp) = match id.split_once('-') {
+            Some(("snapshot", stamp)) => ("snap", stamp),
+            Some(("replaced", stamp)) => ("replaced", stamp),
+            _ => return Err(format!("backup {id} is not a snapshot but names one")),
+        };
+        let db = derived_name(&meta.database, tag, stamp);
+        if meta.snapshot_database.as_deref() != Some(db.as_str())
+            || meta.snapshot_filestore.as_deref() != Some(self.target.filestore(&db).as_path())
+        {
+            return Err(format!(
+                "the snapshot database or filestore it names is not {db:?}, the one of backup {id}"
+            ));
+        }
+        Ok(())
     }
 
     fn base_metadata(&self, id: &str, kind: BackupKind, now: i64, info: DbInfo) -> BackupMetadata {
@@ -1124,7 +1153,7 @@ impl<'a> Backups<'a> {
             id: id.to_owned(),
             environment: self.target.environment.clone(),
         };
-        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        if crate::untrusted::backup_id(id).is_err() {
             return Err(not_found());
         }
         for path in [
@@ -1665,6 +1694,16 @@ impl<'a> Backups<'a> {
         }
         for path in paths {
             match self.read_json(&path).await {
+                // The file must be the one its id names.
+                Ok(meta)
+                    if path != self.target.dump_dir(&meta.id).join("metadata.json")
+                        && path != self.target.snapshot_meta(&meta.id) =>
+                {
+                    list.unreadable.push((
+                        path,
+                        format!("it is not where backup {} keeps its metadata", meta.id),
+                    ));
+                }
                 Ok(meta) if meta.environment == self.target.environment => {
                     list.backups.push(meta);
                 }

@@ -1162,14 +1162,22 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     let mut notices = Vec::new();
     match transport.output(&t.layout.list()).await {
         Ok(out) if out.status.success() => {
-            let releases: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned)
-                .collect();
+            let (releases, others) = crate::release::parse_list(&out.stdout);
+            for other in others {
+                notices.push(format!("left alone in releases/: {other}"));
+            }
             let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
             let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
             for old in to_prune(releases, Some(&plan.release), &protected, keep) {
-                if let Err(e) = transport.check_output(&t.layout.remove(&old)).await {
+                let removed = match t.layout.remove(&old) {
+                    Ok(cmd) => transport
+                        .check_output(&cmd)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = removed {
                     notices.push(format!("could not remove release {old}: {e}"));
                 }
             }
@@ -1271,9 +1279,9 @@ async fn rollback(
         result?;
     }
     // The release that failed is of no use; the previous one is current again.
-    let _ = transport
-        .check_output(&t.layout.remove(&plan.release))
-        .await;
+    if let Ok(cmd) = t.layout.remove(&plan.release) {
+        let _ = transport.check_output(&cmd).await;
+    }
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
+//! - [`untrusted`] — what a host says back (listings, ledger, journal, metadata), checked
+//!   against exact patterns before use.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -47,6 +49,7 @@ pub mod service;
 pub mod state;
 pub mod target;
 pub mod transport;
+pub mod untrusted;
 pub mod window;
 
 #[cfg(test)]
