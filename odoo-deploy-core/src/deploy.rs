@@ -1358,8 +1358,6 @@ pub(crate) async fn append_record(
 /// POSTs the outcome to the webhook; a failure is reported, never fatal.
 async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
     let Some(url) = &ctx.webhook else { return };
-    let url = String::from_utf8_lossy(url.expose()).into_owned();
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let body = serde_json::json!({
         "environment": record.environment,
         "deploy": record.id,
@@ -1368,23 +1366,10 @@ async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
         "reason": record.reason,
         "downtime_ms": record.downtime_ms,
     });
-    let result = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
-        Ok(client) => client
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map(|r| r.status()),
-        Err(e) => Err(e),
-    };
-    let problem = match result {
-        Ok(status) if status.is_success() => None,
-        Ok(status) => Some(format!("HTTP {}", status.as_u16())),
-        // The error text may contain the URL (and its token): never shown.
-        Err(_) => Some("the request failed".to_owned()),
+    let problem = match crate::http::post_webhook(url, &body, Duration::from_secs(10)).await {
+        Ok(status) if (200..300).contains(&status) => None,
+        Ok(status) => Some(format!("HTTP {status}")),
+        Err(e) => Some(e),
     };
     if let Some(problem) = problem {
         ctx.events.event(Event::Notice {
