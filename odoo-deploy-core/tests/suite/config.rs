@@ -141,6 +141,9 @@ fn a_password_in_the_text_is_refused_by_its_key_never_shown() {
     let err = load(&corpus("invalid").join("password_in_text.toml")).expect_err("refused");
     let text = render(&err);
     assert!(text.contains("`password`"), "{text}");
-    assert!(!text.contains("hunter2"), "the value reached the message:\n{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "the value reached the message:\n{text}"
+    );
     assert!(!format!("{err:?}").contains("hunter2"));
 }
