@@ -63,12 +63,75 @@ pub(crate) fn install_report_handler() {
 /// Renders a diagnostic on stderr. Its text may quote the host (a stderr tail): control
 /// sequences are removed, except miette's own colours when they are on.
 pub(crate) fn eprint_report(report: &miette::Report) {
-    let colour = !std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && io::IsTerminal::is_terminal(&io::stderr());
-    let rendered = format!("{report:?}");
+    let diagnostic: &dyn miette::Diagnostic = report.as_ref();
+    let rendered = if snippets_fit(diagnostic) {
+        format!("{report:?}")
+    } else {
+        plain(diagnostic)
+    };
     let text = terminal_safe(&rendered, colour);
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{text}");
+}
+
+/// The longest source line the graphical renderer is given: past column 65,535 it
+/// panics, and a snippet that wide helps nobody anyway.
+const MAX_SNIPPET_LINE: usize = 4096;
+
+/// Whether every snippet of `diag` (and of its related diagnostics) is on lines short
+/// enough for the graphical renderer.
+fn snippets_fit(diag: &dyn miette::Diagnostic) -> bool {
+    let own = match (diag.source_code(), diag.labels()) {
+        (Some(src), Some(labels)) => labels.into_iter().all(|label| {
+            src.read_span(label.inner(), 1, 1).is_ok_and(|contents| {
+                contents
+                    .data()
+                    .split(|&b| b == b'\n')
+                    .all(|line| line.len() <= MAX_SNIPPET_LINE)
+            })
+        }),
+        _ => true,
+    };
+    own && diag
+        .related()
+        .is_none_or(|mut related| related.all(snippets_fit))
+}
+
+/// A diagnostic as text without snippets: the message, where each label points (file,
+/// line and column), the help, and the related diagnostics the same way.
+fn plain(diag: &dyn miette::Diagnostic) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(code) = diag.code() {
+        let _ = writeln!(out, "{code}");
+    }
+    let _ = writeln!(out, "  x {diag}");
+    if let (Some(src), Some(labels)) = (diag.source_code(), diag.labels()) {
+        for label in labels {
+            if let Ok(at) = src.read_span(label.inner(), 0, 0) {
+                let _ = writeln!(
+                    out,
+                    "  at {}:{}:{}{}",
+                    at.name().unwrap_or("<source>"),
+                    at.line() + 1,
+                    at.column() + 1,
+                    label.label().map_or_else(String::new, |l| format!(": {l}"))
+                );
+            }
+        }
+    }
+    if let Some(help) = diag.help() {
+        let _ = writeln!(out, "  help: {help}");
+    }
+    if let Some(related) = diag.related() {
+        for r in related {
+            out.push('\n');
+            out.push_str(&plain(r));
+        }
+    }
+    out
 }
 
 /// Writes `text` to stdout, without control sequences (it may hold what a host said:
