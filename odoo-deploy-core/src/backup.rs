@@ -1631,17 +1631,57 @@ impl<'a> Backups<'a> {
     /// # Errors
     /// A transport failure or an unreadable intent file.
     pub async fn restore_intent(&self, id: &str) -> Result<Option<RestoreIntent>, BackupError> {
+        if crate::untrusted::backup_id(id).is_err() {
+            return Ok(None);
+        }
         let path = self.target.restore_intent(id);
         if !self.transport.exists(&path).await? {
             return Ok(None);
         }
         let bytes = self.transport.read_file(&path).await?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| BackupError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })
+        let bad = |reason: String| BackupError::BadMetadata {
+            path: path.clone(),
+            reason,
+        };
+        let intent: RestoreIntent =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        self.check_intent(id, &intent).map_err(bad)?;
+        Ok(Some(intent))
+    }
+
+    /// An intent's databases are renamed and its folders moved when a restore is
+    /// finished: each must be what odd derives (the live database, valid names, the
+    /// filestore folders of those names), never a path taken whole from the host.
+    fn check_intent(&self, id: &str, intent: &RestoreIntent) -> Result<(), String> {
+        if intent.restored != id {
+            return Err(format!(
+                "it is named for {id} but restores {}",
+                intent.restored
+            ));
+        }
+        if intent.database != self.db() {
+            return Err(format!(
+                "it restores into {:?}, not the live database",
+                intent.database
+            ));
+        }
+        for name in [&intent.new_db, &intent.aside_db] {
+            crate::untrusted::database(name).map_err(|e| e.to_string())?;
+            if name == self.db() {
+                return Err(format!("it renames the live database {name:?} onto itself"));
+            }
+        }
+        let fs = |db: &str| self.target.filestore(db);
+        if intent.new_fs != fs(&intent.new_db)
+            || intent.aside_fs != fs(&intent.aside_db)
+            || intent.current_fs != fs(self.db())
+        {
+            return Err("its filestore folders are not those of its databases".to_owned());
+        }
+        if let Some(replaced) = &intent.replaced {
+            self.check_names(replaced)?;
+        }
+        Ok(())
     }
 
     /// Restores backup `id` as part of a rollback, which may be run again after a run

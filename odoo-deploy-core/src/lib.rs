@@ -8,6 +8,7 @@
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
+//! - [`privacy`] — whether odd's folders on a host are private (for `odd doctor`).
 //! - [`untrusted`] — what a host says back (listings, ledger, journal, metadata), checked
 //!   against exact patterns before use.
 //! - [`event`] — what the engine reports (output lines, …).
@@ -43,6 +44,7 @@ pub mod manifest;
 pub mod odoo;
 pub mod ops;
 pub mod plan;
+pub mod privacy;
 pub mod release;
 pub mod rollback;
 pub mod service;

@@ -192,6 +192,40 @@ fn the_staging_plan_as_people_and_machines_read_it() {
             "a secret leaked:\n{text}"
         );
     }
+    // Secrets go only to the commands that need them: the database password to the
+    // PostgreSQL clients, never to Odoo, the service manager or the file commands.
+    let mut with_password = 0;
+    for cmd in plan
+        .steps
+        .iter()
+        .chain(&plan.rollback)
+        .flat_map(|s| &s.commands)
+    {
+        let program = std::path::Path::new(cmd.program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (name, value) in cmd.get_envs() {
+            let carries = value.as_encoded_bytes() == DB_PASSWORD.as_bytes()
+                || value.as_encoded_bytes() == ADMIN_PASSWORD.as_bytes();
+            if carries {
+                assert_eq!(name, "PGPASSWORD", "{cmd}");
+                assert!(
+                    ["psql", "pg_dump", "pg_restore"].contains(&program.as_str()),
+                    "{program} is given the database password: {cmd}"
+                );
+                with_password += 1;
+            }
+        }
+        assert!(
+            !cmd.get_args().any(|a| a
+                .as_encoded_bytes()
+                .windows(DB_PASSWORD.len())
+                .any(|w| w == DB_PASSWORD.as_bytes())),
+            "a password in argv: {cmd}"
+        );
+    }
+    assert!(with_password > 0, "the psql commands do get it");
 }
 
 #[test]
