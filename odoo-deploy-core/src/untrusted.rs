@@ -137,8 +137,15 @@ pub fn listing(bytes: &[u8], kind: Kind) -> (Vec<String>, Vec<Refused>) {
     (good, refused)
 }
 
-fn digits(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit())
+/// Whether `v` has `shape`, character for character: `9` is a digit, `f` a lowercase
+/// hex digit, anything else itself.
+fn has_shape(v: &str, shape: &str) -> bool {
+    v.len() == shape.len()
+        && v.bytes().zip(shape.bytes()).all(|(c, s)| match s {
+            b'9' => c.is_ascii_digit(),
+            b'f' => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
+            _ => c == s,
+        })
 }
 
 fn lower_hex(s: &str) -> bool {
@@ -146,21 +153,8 @@ fn lower_hex(s: &str) -> bool {
 }
 
 fn release_problem(v: &str) -> Option<&'static str> {
-    // 20261122T041500Z-0123abcd
-    let b = v.as_bytes();
-    if b.len() != 25 {
-        return Some("it is not 25 characters long");
-    }
-    let ok = v.is_char_boundary(8)
-        && v.is_char_boundary(9)
-        && v.is_char_boundary(15)
-        && v.is_char_boundary(17)
-        && digits(&v[..8])
-        && b[8] == b'T'
-        && digits(&v[9..15])
-        && &v[15..17] == "Z-"
-        && lower_hex(&v[17..]);
-    (!ok).then_some("it is not YYYYMMDDTHHMMSSZ- and 8 hex digits")
+    (!has_shape(v, "99999999T999999Z-ffffffff"))
+        .then_some("it is not YYYYMMDDTHHMMSSZ- and 8 hex digits")
 }
 
 fn backup_problem(v: &str) -> Option<&'static str> {
@@ -170,19 +164,8 @@ fn backup_problem(v: &str) -> Option<&'static str> {
     else {
         return Some("it does not start with snapshot-, dump- or replaced-");
     };
-    // 20261122-041500-123
-    let b = stamp.as_bytes();
-    let ok = b.len() == 19
-        && stamp.is_char_boundary(8)
-        && stamp.is_char_boundary(9)
-        && stamp.is_char_boundary(15)
-        && stamp.is_char_boundary(16)
-        && digits(&stamp[..8])
-        && b[8] == b'-'
-        && digits(&stamp[9..15])
-        && b[15] == b'-'
-        && digits(&stamp[16..]);
-    (!ok).then_some("its time stamp is not YYYYMMDD-HHMMSS-mmm")
+    (!has_shape(stamp, "99999999-999999-999"))
+        .then_some("its time stamp is not YYYYMMDD-HHMMSS-mmm")
 }
 
 fn commit_problem(v: &str) -> Option<&'static str> {

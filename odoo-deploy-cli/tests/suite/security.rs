@@ -22,6 +22,16 @@ fn edit_config(demo: &Demo, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).expect("odd.toml");
 }
 
+/// A local demo with v1 deployed (the directory holding it goes with the first value).
+fn deployed_v1() -> (tempfile::TempDir, Demo) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), PgCluster::shared(), Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    (dir, demo)
+}
+
 /// The ledger's last record, as JSON.
 fn last_record(demo: &Demo) -> Value {
     let text = std::fs::read_to_string(demo.deploy_dir.join("ledger.jsonl")).expect("ledger");
@@ -94,12 +104,7 @@ fn a_68_kb_one_line_manifest_gives_a_diagnostic_not_a_panic() {
 
 #[test]
 fn a_release_name_with_a_newline_is_left_alone_and_prune_keeps_the_folder() {
-    let cluster = PgCluster::shared();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, events, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    let (_dir, demo) = deployed_v1();
 
     // Old releases beyond `keep_releases` (3), so prune has work, and a name that
     // `ls -1` read as an empty line: before, `rm -rf -- releases/` followed.
@@ -139,12 +144,7 @@ fn a_release_name_with_a_newline_is_left_alone_and_prune_keeps_the_folder() {
 
 #[test]
 fn a_ledger_id_naming_a_path_makes_resume_delete_nothing() {
-    let cluster = PgCluster::shared();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let (_dir, demo) = deployed_v1();
 
     let victim = demo.deploy_dir.join("victim");
     std::fs::create_dir(&victim).expect("victim");
@@ -178,12 +178,7 @@ fn a_ledger_id_naming_a_path_makes_resume_delete_nothing() {
 
 #[test]
 fn a_ledger_commit_that_looks_like_an_option_writes_no_file_under_changes() {
-    let cluster = PgCluster::shared();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let (dir, demo) = deployed_v1();
 
     let written = dir.path().join("written-by-git");
     let mut record = last_record(&demo);
