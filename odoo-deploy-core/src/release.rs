@@ -129,11 +129,13 @@ pub fn release_id(unix_seconds: i64, commit: &str) -> String {
     format!("{date}T{time}Z-{short}")
 }
 
-/// The release id a `current` link target names (its last path component).
+/// The release id a `current` link target names (its last path component), when it is
+/// one: the link is read back from the host.
 pub fn id_of_link(target: &str) -> Option<String> {
-    Path::new(target.trim_end())
+    Path::new(target.strip_suffix('\n').unwrap_or(target))
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
+        .filter(|id| crate::untrusted::release_id(id).is_ok())
 }
 
 /// The release ids of [`Layout::list`]'s output; other names (the archive being
@@ -179,6 +181,8 @@ mod tests {
             id_of_link("/opt/odd/releases/20261120T160101Z-01234567\n").as_deref(),
             Some("20261120T160101Z-01234567")
         );
+        assert_eq!(id_of_link("/opt/odd/releases/../../etc\n"), None);
+        assert_eq!(id_of_link("/etc/passwd"), None);
     }
 
     #[test]
