@@ -797,6 +797,10 @@ impl<'a> Backups<'a> {
                 self.transport
                     .check(&commands::hardlink_copy(&src_fs, &snap_fs), &Discard)
                     .await?;
+                // `cp -a` keeps the live folder's mode; the copy is odd's: private.
+                self.transport
+                    .check(&commands::make_private(&snap_fs), &Discard)
+                    .await?;
             } else {
                 self.transport.mkdir_p(&snap_fs).await?;
             }

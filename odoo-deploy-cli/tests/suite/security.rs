@@ -300,4 +300,19 @@ fn what_odd_leaves_on_the_host_after_deploy_backup_and_rollback_is_private() {
     assert!(dumps >= 1, "a dump was taken");
     let wide = not_private(&demo.deploy_dir);
     assert!(wide.is_empty(), "readable by others:\n{}", wide.join("\n"));
+    // The snapshot `odd backup` took: its filestore copy (next to Odoo's own) is closed.
+    let copies: Vec<PathBuf> = std::fs::read_dir(demo.data_dir.join("filestore"))
+        .expect("filestores")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-snap-"))
+        })
+        .collect();
+    assert!(!copies.is_empty(), "a snapshot's filestore copy");
+    for copy in copies {
+        let mode = std::fs::metadata(&copy).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", copy.display());
+    }
 }
