@@ -350,5 +350,35 @@ mod tests {
                 prop_assert!(!s.starts_with('-'));
             }
         }
+
+        #[test]
+        fn a_ledger_record_is_used_only_when_all_it_names_validates(
+            id in prop_oneof![any::<String>(), "[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}", "\\.\\./[a-z]{1,8}"],
+            commit in prop_oneof![any::<String>(), "[0-9a-f]{40}", "--[a-z]{1,8}=/tmp/x"],
+            previous in prop_oneof![any::<String>(), "[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}"],
+        ) {
+            let mut record: serde_json::Value = serde_json::json!({
+                "id": id, "environment": "prod", "commit": commit, "previous_commit": null,
+                "who": "ops@laptop", "started_at": 0, "finished_at": null,
+                "outcome": "running", "reason": null, "plan": null, "downtime_ms": null,
+                "window_override": null, "previous_release": previous,
+            });
+            if let Some(r) = record.as_object_mut() {
+                r.insert("backups".into(), serde_json::json!([]));
+            }
+            let ledger = crate::ledger::Ledger::parse(&format!("{record}\n"));
+            let valid = release_id(&id).is_ok()
+                && self::commit(&commit).is_ok()
+                && release_id(&previous).is_ok();
+            prop_assert_eq!(ledger.records().len(), usize::from(valid));
+            let layout = Layout::new("/srv/odd");
+            for r in ledger.records() {
+                for name in [&r.id, r.previous_release.as_ref().expect("kept")] {
+                    let cmd = layout.remove(name).expect("a valid id");
+                    let argv = crate::testing::argv(&cmd);
+                    prop_assert!(strictly_inside(Path::new(&argv[argv.len() - 1]), &layout.releases()));
+                }
+            }
+        }
     }
 }
