@@ -60,24 +60,158 @@ pub(crate) fn install_report_handler() {
     }));
 }
 
-/// Renders a diagnostic on stderr.
+/// Renders a diagnostic on stderr. Its text may quote the host (a stderr tail): control
+/// sequences are removed, except miette's own colours when they are on.
 pub(crate) fn eprint_report(report: &miette::Report) {
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && io::IsTerminal::is_terminal(&io::stderr());
+    let diagnostic: &dyn miette::Diagnostic = report.as_ref();
+    let rendered = if snippets_fit(diagnostic) {
+        format!("{report:?}")
+    } else {
+        plain(diagnostic)
+    };
+    let text = terminal_safe(&rendered, colour);
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "{report:?}");
+    let _ = writeln!(stderr, "{text}");
 }
 
-/// Writes `text` to stdout.
+/// The longest source line the graphical renderer is given: past column 65,535 it
+/// panics, and a snippet that wide helps nobody anyway.
+const MAX_SNIPPET_LINE: usize = 4096;
+
+/// Whether every snippet of `diag` (and of its related diagnostics) is on lines short
+/// enough for the graphical renderer.
+fn snippets_fit(diag: &dyn miette::Diagnostic) -> bool {
+    let own = match (diag.source_code(), diag.labels()) {
+        (Some(src), Some(labels)) => labels.into_iter().all(|label| {
+            src.read_span(label.inner(), 1, 1).is_ok_and(|contents| {
+                contents
+                    .data()
+                    .split(|&b| b == b'\n')
+                    .all(|line| line.len() <= MAX_SNIPPET_LINE)
+            })
+        }),
+        _ => true,
+    };
+    own && diag
+        .related()
+        .is_none_or(|mut related| related.all(snippets_fit))
+}
+
+/// A diagnostic as text without snippets: the message, where each label points (file,
+/// line and column), the help, and the related diagnostics the same way.
+fn plain(diag: &dyn miette::Diagnostic) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(code) = diag.code() {
+        let _ = writeln!(out, "{code}");
+    }
+    let _ = writeln!(out, "  x {diag}");
+    if let (Some(src), Some(labels)) = (diag.source_code(), diag.labels()) {
+        for label in labels {
+            if let Ok(at) = src.read_span(label.inner(), 0, 0) {
+                let _ = writeln!(
+                    out,
+                    "  at {}:{}:{}{}",
+                    at.name().unwrap_or("<source>"),
+                    at.line() + 1,
+                    at.column() + 1,
+                    label.label().map_or_else(String::new, |l| format!(": {l}"))
+                );
+            }
+        }
+    }
+    if let Some(help) = diag.help() {
+        let _ = writeln!(out, "  help: {help}");
+    }
+    if let Some(related) = diag.related() {
+        for r in related {
+            out.push('\n');
+            out.push_str(&plain(r));
+        }
+    }
+    out
+}
+
+/// Writes `text` to stdout, without control sequences (it may hold what a host said:
+/// a ledger's reason, Odoo's log lines). JSON is unchanged: it escapes them itself.
 pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    let text = terminal_safe(text, false);
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
 }
 
-/// Writes a line of talk to stderr (a closed stderr is ignored).
+/// Writes a line of talk to stderr (a closed stderr is ignored), without control
+/// sequences.
 pub(crate) fn say(text: &str) {
+    let text = terminal_safe(text, false);
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{text}");
+}
+
+/// `text` with terminal control removed: escape sequences (CSI, OSC — titles, links,
+/// the clipboard —, DCS and the like) and control characters other than newline and
+/// tab. With `keep_colour`, SGR sequences (`ESC [ … m`, colours only) stay.
+pub(crate) fn terminal_safe(text: &str, keep_colour: bool) -> std::borrow::Cow<'_, str> {
+    let is_unsafe = |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{9b}';
+    if !text.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            if !is_unsafe(c) {
+                out.push(c);
+            }
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // CSI: parameters and intermediates, then one final byte @..~.
+                let mut seq = String::from("\u{1b}[");
+                let mut final_byte = None;
+                for d in chars.by_ref() {
+                    seq.push(d);
+                    if ('@'..='~').contains(&d) {
+                        final_byte = Some(d);
+                        break;
+                    }
+                    if !(' '..='?').contains(&d) {
+                        break;
+                    }
+                }
+                if keep_colour
+                    && final_byte == Some('m')
+                    && seq[2..seq.len() - 1]
+                        .chars()
+                        .all(|d| d.is_ascii_digit() || d == ';')
+                {
+                    out.push_str(&seq);
+                }
+            }
+            // OSC, DCS, SOS, PM, APC: a string up to BEL or ESC \.
+            Some(']' | 'P' | 'X' | '^' | '_') => {
+                while let Some(d) = chars.next() {
+                    if d == '\u{7}' {
+                        break;
+                    }
+                    if d == '\u{1b}' {
+                        if chars.peek() == Some(&'\\') {
+                            chars.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            // Any other escape: ESC and the character after it.
+            _ => {}
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The process's exit code for a command's result.
@@ -107,4 +241,29 @@ pub(crate) fn ask(question: &str, no_terminal: &str) -> Result<bool, CliError> {
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn host_text_loses_its_control_sequences() {
+        let line = "2026-11-22 ERROR db odoo: \u{1b}]0;pwned\u{7}title \u{1b}]52;c;ZXZpbA==\u{1b}\\clip \u{1b}[2J\u{1b}[Hclear \u{1b}[31mred\u{1b}[0m \r\u{8}\u{9b}31m back\ttab\n";
+        assert_eq!(
+            terminal_safe(line, false),
+            "2026-11-22 ERROR db odoo: title clip clear red 31m back\ttab\n"
+        );
+        assert_eq!(
+            terminal_safe("\u{1b}[31mred\u{1b}[0m \u{1b}[2J", true),
+            "\u{1b}[31mred\u{1b}[0m "
+        );
+        assert!(matches!(
+            terminal_safe("plain ünïcode\n", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // A sequence cut off at the end of the text.
+        assert_eq!(terminal_safe("a\u{1b}]0;never ends", false), "a");
+        assert_eq!(terminal_safe("a\u{1b}", false), "a");
+    }
 }

@@ -678,10 +678,39 @@ impl<'a> Backups<'a> {
 
     async fn read_json(&self, path: &Path) -> Result<BackupMetadata, BackupError> {
         let bytes = self.transport.read_file(path).await?;
-        serde_json::from_slice(&bytes).map_err(|e| BackupError::BadMetadata {
+        let bad = |reason: String| BackupError::BadMetadata {
             path: path.to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let meta: BackupMetadata =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        self.check_names(&meta).map_err(bad)?;
+        Ok(meta)
+    }
+
+    /// What a metadata file names is dropped, removed and swapped in: its id and
+    /// database must match their patterns, and a snapshot's database and filestore
+    /// must be the ones derived from them (the host's text is never taken whole).
+    fn check_names(&self, meta: &BackupMetadata) -> Result<(), String> {
+        let id = crate::untrusted::backup_id(&meta.id).map_err(|e| e.to_string())?;
+        crate::untrusted::database(&meta.database).map_err(|e| e.to_string())?;
+        if meta.snapshot_database.is_none() && meta.snapshot_filestore.is_none() {
+            return Ok(());
+        }
+        let (tag, stamp) = match id.split_once('-') {
+            Some(("snapshot", stamp)) => ("snap", stamp),
+            Some(("replaced", stamp)) => ("replaced", stamp),
+            _ => return Err(format!("backup {id} is not a snapshot but names one")),
+        };
+        let db = derived_name(&meta.database, tag, stamp);
+        if meta.snapshot_database.as_deref() != Some(db.as_str())
+            || meta.snapshot_filestore.as_deref() != Some(self.target.filestore(&db).as_path())
+        {
+            return Err(format!(
+                "the snapshot database or filestore it names is not {db:?}, the one of backup {id}"
+            ));
+        }
+        Ok(())
     }
 
     fn base_metadata(&self, id: &str, kind: BackupKind, now: i64, info: DbInfo) -> BackupMetadata {
@@ -767,6 +796,10 @@ impl<'a> Backups<'a> {
             if self.transport.exists(&src_fs).await? {
                 self.transport
                     .check(&commands::hardlink_copy(&src_fs, &snap_fs), &Discard)
+                    .await?;
+                // `cp -a` keeps the live folder's mode; the copy is odd's: private.
+                self.transport
+                    .check(&commands::make_private(&snap_fs), &Discard)
                     .await?;
             } else {
                 self.transport.mkdir_p(&snap_fs).await?;
@@ -1124,7 +1157,7 @@ impl<'a> Backups<'a> {
             id: id.to_owned(),
             environment: self.target.environment.clone(),
         };
-        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        if crate::untrusted::backup_id(id).is_err() {
             return Err(not_found());
         }
         for path in [
@@ -1602,17 +1635,57 @@ impl<'a> Backups<'a> {
     /// # Errors
     /// A transport failure or an unreadable intent file.
     pub async fn restore_intent(&self, id: &str) -> Result<Option<RestoreIntent>, BackupError> {
+        if crate::untrusted::backup_id(id).is_err() {
+            return Ok(None);
+        }
         let path = self.target.restore_intent(id);
         if !self.transport.exists(&path).await? {
             return Ok(None);
         }
         let bytes = self.transport.read_file(&path).await?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| BackupError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })
+        let bad = |reason: String| BackupError::BadMetadata {
+            path: path.clone(),
+            reason,
+        };
+        let intent: RestoreIntent =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        self.check_intent(id, &intent).map_err(bad)?;
+        Ok(Some(intent))
+    }
+
+    /// An intent's databases are renamed and its folders moved when a restore is
+    /// finished: each must be what odd derives (the live database, valid names, the
+    /// filestore folders of those names), never a path taken whole from the host.
+    fn check_intent(&self, id: &str, intent: &RestoreIntent) -> Result<(), String> {
+        if intent.restored != id {
+            return Err(format!(
+                "it is named for {id} but restores {}",
+                intent.restored
+            ));
+        }
+        if intent.database != self.db() {
+            return Err(format!(
+                "it restores into {:?}, not the live database",
+                intent.database
+            ));
+        }
+        for name in [&intent.new_db, &intent.aside_db] {
+            crate::untrusted::database(name).map_err(|e| e.to_string())?;
+            if name == self.db() {
+                return Err(format!("it renames the live database {name:?} onto itself"));
+            }
+        }
+        let fs = |db: &str| self.target.filestore(db);
+        if intent.new_fs != fs(&intent.new_db)
+            || intent.aside_fs != fs(&intent.aside_db)
+            || intent.current_fs != fs(self.db())
+        {
+            return Err("its filestore folders are not those of its databases".to_owned());
+        }
+        if let Some(replaced) = &intent.replaced {
+            self.check_names(replaced)?;
+        }
+        Ok(())
     }
 
     /// Restores backup `id` as part of a rollback, which may be run again after a run
@@ -1665,6 +1738,16 @@ impl<'a> Backups<'a> {
         }
         for path in paths {
             match self.read_json(&path).await {
+                // The file must be the one its id names.
+                Ok(meta)
+                    if path != self.target.dump_dir(&meta.id).join("metadata.json")
+                        && path != self.target.snapshot_meta(&meta.id) =>
+                {
+                    list.unreadable.push((
+                        path,
+                        format!("it is not where backup {} keeps its metadata", meta.id),
+                    ));
+                }
                 Ok(meta) if meta.environment == self.target.environment => {
                     list.backups.push(meta);
                 }

@@ -331,8 +331,9 @@ impl RemoteCommand {
 
     /// The POSIX shell text that runs this command: the one place odd writes shell.
     ///
-    /// `cd 'DIR' && NAME='value' && export NAME && exec [timeout …] 'program' 'arg'…`,
-    /// every word single-quoted. With a timeout, the program runs under coreutils
+    /// `umask 077 && cd 'DIR' && NAME='value' && export NAME && exec [timeout …] 'program'
+    /// 'arg'…`, every word single-quoted; the umask ([`HOST_UMASK`]) keeps what the
+    /// program creates private. With a timeout, the program runs under coreutils
     /// `timeout` in its own process group, so the target kills it (and its children)
     /// even if the connection is gone. Call [`Self::validate`] first: this does not
     /// check names.
@@ -357,6 +358,12 @@ impl RemoteCommand {
 
     fn render(&self, mode: Mode, stdin_prefix: &mut Vec<u8>) -> Vec<u8> {
         let mut out = Vec::new();
+        if mode != Mode::Redacted {
+            // What odd leaves on a host (dumps, archives, the ledger, logs) is private
+            // to the user it runs as. Plans show the command itself, not this frame.
+            out.extend_from_slice(HOST_UMASK.as_bytes());
+            out.extend_from_slice(b" && ");
+        }
         if let Some(dir) = &self.cwd {
             out.extend_from_slice(b"cd ");
             push_quoted(&mut out, dir);
@@ -417,6 +424,15 @@ impl fmt::Display for RemoteCommand {
     }
 }
 
+/// Every shell text odd runs on a host starts with this: files it creates there are
+/// `0600`, directories `0700`.
+pub const HOST_UMASK: &str = "umask 077";
+
+/// The script a local transport runs every program through (`sh -c SCRIPT PROGRAM
+/// ARGS…`): the same umask as on a remote shell, then the program itself, by `exec`,
+/// every value a positional argument.
+pub const LOCAL_EXEC_SCRIPT: &str = r#"umask 077 && exec "$0" "$@""#;
+
 /// The script [`RemoteCommand::detached`] runs with `sh -c SCRIPT odd-detach LOG STATUS
 /// PROGRAM ARGS…`: fixed text, every value a positional argument. The inner script runs
 /// in a new session (`setsid`) in the background; `$?` of the command lands in STATUS.
@@ -470,19 +486,22 @@ mod tests {
     #[test]
     fn plain_command() {
         let c = RemoteCommand::new("pg_dump").arg("-Fc").arg("my db");
-        assert_eq!(text(&c), "exec 'pg_dump' '-Fc' 'my db'");
+        assert_eq!(text(&c), "umask 077 && exec 'pg_dump' '-Fc' 'my db'");
     }
 
     #[test]
     fn quotes_are_escaped() {
         let c = RemoteCommand::new("echo").arg("it's $(rm -rf /) `x`; *");
-        assert_eq!(text(&c), r"exec 'echo' 'it'\''s $(rm -rf /) `x`; *'");
+        assert_eq!(
+            text(&c),
+            r"umask 077 && exec 'echo' 'it'\''s $(rm -rf /) `x`; *'"
+        );
     }
 
     #[test]
     fn empty_argument_is_kept() {
         let c = RemoteCommand::new("printf").arg("").arg("'");
-        assert_eq!(text(&c), r"exec 'printf' '' ''\'''");
+        assert_eq!(text(&c), r"umask 077 && exec 'printf' '' ''\'''");
     }
 
     #[test]
@@ -495,7 +514,7 @@ mod tests {
             .timeout(Duration::from_millis(1500));
         assert_eq!(
             text(&c),
-            "cd '/srv/odoo releases/42' && PGHOST='/run/postgresql' && export PGHOST && \
+            "umask 077 && cd '/srv/odoo releases/42' && PGHOST='/run/postgresql' && export PGHOST && \
              exec timeout -k 2s 1.500s 'odoo-bin' '-u' 'sale'"
         );
     }
@@ -513,7 +532,7 @@ mod tests {
         assert_eq!(c.to_string(), c.display_redacted());
         assert_eq!(
             text(&c),
-            "PGPASSWORD='hunter2' && export PGPASSWORD && exec 'psql' 'tok' 'visible'"
+            "umask 077 && PGPASSWORD='hunter2' && export PGPASSWORD && exec 'psql' 'tok' 'visible'"
         );
         assert!(!format!("{c:?}").contains("hunter2"));
     }
@@ -527,7 +546,7 @@ mod tests {
         let s = c.to_shell_secrets_on_stdin();
         assert_eq!(
             String::from_utf8(s.text.clone()).unwrap(),
-            "PGUSER='odoo' && export PGUSER && IFS= read -r PGPASSWORD && export PGPASSWORD && \
+            "umask 077 && PGUSER='odoo' && export PGUSER && IFS= read -r PGPASSWORD && export PGPASSWORD && \
              IFS= read -r TOKEN && export TOKEN && exec 'psql'"
         );
         assert_eq!(s.stdin_prefix, b"hunter2\nt ok'\n");
@@ -632,6 +651,26 @@ mod tests {
             format!("{hostile}\n")
         );
         assert!(!dir.path().join("pwned").exists());
+    }
+
+    #[test]
+    fn a_program_run_locally_gets_the_host_umask_and_its_own_argv() {
+        assert!(LOCAL_EXEC_SCRIPT.starts_with(HOST_UMASK));
+        #[allow(clippy::disallowed_methods)]
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(LOCAL_EXEC_SCRIPT)
+            .args([
+                "sh",
+                "-c",
+                "umask; printf '%s|' \"$@\"",
+                "x",
+                "a b",
+                "'$(c)'",
+            ])
+            .output()
+            .expect("sh runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "0077\na b|'$(c)'|");
     }
 
     #[test]

@@ -573,6 +573,19 @@ impl LoadedConfig {
                 ),
             });
         }
+        for module in &self.config.project.required_modules {
+            if module.get_ref().contains(',') || module.get_ref().starts_with('-') {
+                problems.push(self.invalid(
+                    module,
+                    format!(
+                        "`{}` is not a module name: Odoo splits -i and -u on `,`",
+                        module.get_ref()
+                    ),
+                    "one module per string",
+                    None,
+                ));
+            }
+        }
         let names: Vec<&str> = self
             .config
             .environments
@@ -645,6 +658,7 @@ impl LoadedConfig {
             ));
         }
         self.validate_service(&env.service, problems);
+        self.validate_host_values(name, spanned, problems);
         self.validate_secret(env.database.password(), problems);
         if let Some(login) = &env.smoke.login {
             self.validate_secret(login.password(), problems);
@@ -713,14 +727,141 @@ impl LoadedConfig {
         }
     }
 
+    /// What odd passes to the host's programs and uses as paths there: host paths are
+    /// absolute and not `/` (prune removes `<backup dir>/<id>`), unit and service names
+    /// do not start with `-` (read as options), database and module names hold no `,`
+    /// (Odoo splits `-d` and `-u` on commas).
+    fn validate_host_values(
+        &self,
+        name: &str,
+        spanned: &Spanned<Environment>,
+        problems: &mut Vec<ConfigError>,
+    ) {
+        let env = spanned.get_ref();
+        let within = self.environment_text(name, spanned.span());
+        let paths = [
+            ("data_dir", Some(&env.odoo.data_dir)),
+            ("deploy_dir", Some(&env.odoo.deploy_dir)),
+            ("config", env.odoo.config.as_ref()),
+            ("log_file", env.odoo.log_file.as_ref()),
+            ("dir", env.backup.dir.as_ref()),
+            ("pg_bin_dir", env.database.pg_bin_dir.as_ref()),
+            ("compose_file", env.service.get_ref().compose_file.as_ref()),
+        ];
+        for (key, path) in paths {
+            let Some(path) = path else { continue };
+            let problem = if !path.is_absolute() {
+                Some("is not an absolute path")
+            } else if path.parent().is_none() {
+                Some("is the root folder")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                problems.push(self.invalid_key(
+                    within.clone(),
+                    key,
+                    format!("`{key} = {:?}` {problem}", path.display().to_string()),
+                    Some("write the full path of a folder of its own on the host, e.g. \"/opt/odd/acme\"".to_owned()),
+                ));
+            }
+        }
+        let service = env.service.get_ref();
+        for (key, name) in [
+            ("unit", service.unit.as_ref()),
+            ("compose_service", service.compose_service.as_ref()),
+        ] {
+            if let Some(name) = name
+                && (name.is_empty() || name.starts_with('-'))
+            {
+                problems.push(self.invalid_key(
+                    within.clone(),
+                    key,
+                    format!("`{key} = {name:?}` is empty or starts with `-`, which programs read as an option"),
+                    None,
+                ));
+            }
+        }
+        let db = &env.database.name;
+        if let Err(e) = crate::untrusted::database(db.get_ref()) {
+            problems.push(self.invalid(
+                db,
+                format!(
+                    "`{}` cannot be a database name here: {}",
+                    db.get_ref(),
+                    e.reason
+                ),
+                "this name",
+                None,
+            ));
+        }
+    }
+
+    /// The text of environment `name`: from its header (where `span` starts) to the
+    /// header of another table that is not one of its own (`[environments.NAME.host]`).
+    fn environment_text(&self, name: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let start = span.start.min(self.source.len());
+        let mut end = self.source.len();
+        let mut at = span.end.clamp(start, self.source.len());
+        while let Some(i) = self.source.get(at..).and_then(|t| t.find("\n[")) {
+            let header = &self.source[at + i + 1..];
+            let own = header
+                .strip_prefix("[environments.")
+                .and_then(|h| h.strip_prefix(name))
+                .is_some_and(|h| h.starts_with('.') || h.starts_with(']'));
+            if !own {
+                end = at + i + 1;
+                break;
+            }
+            at += i + 2;
+        }
+        start..end
+    }
+
+    /// A problem with `key` inside `within` (an environment's text): points at the key.
+    fn invalid_key(
+        &self,
+        within: std::ops::Range<usize>,
+        key: &str,
+        message: String,
+        help: Option<String>,
+    ) -> ConfigError {
+        let text = self.source.get(within.clone()).unwrap_or("");
+        let found = regex::Regex::new(&format!(r"(?m)(?:^|[\s{{,.])({})\s*=", regex::escape(key)))
+            .ok()
+            .and_then(|re| re.captures(text))
+            .and_then(|c| c.get(1));
+        let span: SourceSpan = match found {
+            Some(m) => (within.start + m.start(), m.len()).into(),
+            None => (within.start, 0).into(),
+        };
+        ConfigError::Invalid {
+            message,
+            src: self.named_source(),
+            span,
+            label: "this value".to_owned(),
+            help,
+        }
+    }
+
     fn validate_secret(&self, secret: SecretRef<'_>, problems: &mut Vec<ConfigError>) {
         if let Some(text) = secret.text {
-            problems.push(self.invalid(
-                text,
-                "passwords are never written in odd.toml".to_owned(),
-                "secret in config text",
-                Some("use password_env = \"VAR\" (an environment variable) or password_file = \"path\"".to_owned()),
-            ));
+            // The refusal goes to terminals and CI logs: it shows the line with the
+            // value masked, and names the key only.
+            let span = text.span();
+            let mut masked = self.source.clone().into_bytes();
+            for b in masked.get_mut(span.clone()).into_iter().flatten() {
+                *b = b'*';
+            }
+            let masked = String::from_utf8(masked).unwrap_or_default();
+            problems.push(ConfigError::Invalid {
+                message: "`password` is written in odd.toml: passwords are never written there"
+                    .to_owned(),
+                src: Arc::new(NamedSource::new(self.path.display().to_string(), masked)),
+                span: span_of(text),
+                label: "secret in config text (not shown)".to_owned(),
+                help: Some("use password_env = \"VAR\" (an environment variable) or password_file = \"path\"".to_owned()),
+            });
         }
         if secret.env.is_some()
             && let Some(file) = secret.file

@@ -704,11 +704,15 @@ impl OutputSink for Forward<'_, '_> {
 /// release directory.
 async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), TransportError> {
     let git = Git::new(ctx.root);
-    let dir = std::env::temp_dir().join(format!("odd-{}-{}", ctx.pid, plan.release));
-    ctx.local
-        .check_output(&RemoteCommand::new("mkdir").arg("-p").arg("--").arg(&dir))
-        .await?;
-    let archive = dir.join("release.tar");
+    // Private and unpredictable: a name another local user could guess (and plant a
+    // link at) would let them overwrite files or swap the code deployed.
+    let dir =
+        crate::transport::local::scratch_dir("release").map_err(|source| TransportError::Io {
+            host: "local".to_owned(),
+            context: "creating a private temporary directory".to_owned(),
+            source,
+        })?;
+    let archive = dir.path().join("release.tar");
     let result = async {
         ctx.local
             .check_output(&git.archive(&plan.commit, &archive))
@@ -730,10 +734,7 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         run_all(ctx, &step.commands).await
     }
     .await;
-    let _ = ctx
-        .local
-        .output(&RemoteCommand::new("rm").arg("-rf").arg("--").arg(&dir))
-        .await;
+    drop(dir);
     result
 }
 
@@ -1161,14 +1162,22 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     let mut notices = Vec::new();
     match transport.output(&t.layout.list()).await {
         Ok(out) if out.status.success() => {
-            let releases: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned)
-                .collect();
+            let (releases, others) = crate::release::parse_list(&out.stdout);
+            for other in others {
+                notices.push(format!("left alone in releases/: {other}"));
+            }
             let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
             let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
             for old in to_prune(releases, Some(&plan.release), &protected, keep) {
-                if let Err(e) = transport.check_output(&t.layout.remove(&old)).await {
+                let removed = match t.layout.remove(&old) {
+                    Ok(cmd) => transport
+                        .check_output(&cmd)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = removed {
                     notices.push(format!("could not remove release {old}: {e}"));
                 }
             }
@@ -1270,9 +1279,9 @@ async fn rollback(
         result?;
     }
     // The release that failed is of no use; the previous one is current again.
-    let _ = transport
-        .check_output(&t.layout.remove(&plan.release))
-        .await;
+    if let Ok(cmd) = t.layout.remove(&plan.release) {
+        let _ = transport.check_output(&cmd).await;
+    }
     Ok(())
 }
 
@@ -1349,8 +1358,6 @@ pub(crate) async fn append_record(
 /// POSTs the outcome to the webhook; a failure is reported, never fatal.
 async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
     let Some(url) = &ctx.webhook else { return };
-    let url = String::from_utf8_lossy(url.expose()).into_owned();
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let body = serde_json::json!({
         "environment": record.environment,
         "deploy": record.id,
@@ -1359,23 +1366,10 @@ async fn notify(ctx: &DeployContext<'_>, record: &DeployRecord) {
         "reason": record.reason,
         "downtime_ms": record.downtime_ms,
     });
-    let result = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
-        Ok(client) => client
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map(|r| r.status()),
-        Err(e) => Err(e),
-    };
-    let problem = match result {
-        Ok(status) if status.is_success() => None,
-        Ok(status) => Some(format!("HTTP {}", status.as_u16())),
-        // The error text may contain the URL (and its token): never shown.
-        Err(_) => Some("the request failed".to_owned()),
+    let problem = match crate::http::post_webhook(url, &body, Duration::from_secs(10)).await {
+        Ok(status) if (200..300).contains(&status) => None,
+        Ok(status) => Some(format!("HTTP {status}")),
+        Err(e) => Some(e),
     };
     if let Some(problem) = problem {
         ctx.events.event(Event::Notice {

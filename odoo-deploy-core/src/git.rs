@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::command::RemoteCommand;
 
 /// A git work tree on the machine running odd.
+///
+/// Every value (a revision, a commit read back from a ledger) comes after
+/// `--end-of-options`: one starting with `-` is a revision git refuses, never an option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Git {
     pub work_tree: PathBuf,
@@ -69,6 +72,7 @@ impl Git {
         self.git()
             .arg("log")
             .arg("--format=%H%x1f%s")
+            .arg("--end-of-options")
             .arg(format!("{from}..{to}"))
             .arg("--")
             .arg(path)
@@ -80,6 +84,7 @@ impl Git {
             .arg("diff")
             .arg("--name-only")
             .arg("-z")
+            .arg("--end-of-options")
             .arg(from)
             .arg(to)
             .arg("--")
@@ -142,9 +147,26 @@ mod tests {
                 "/src/acme project",
                 "log",
                 "--format=%H%x1f%s",
+                "--end-of-options",
                 "a1..b2",
                 "--",
                 "custom_addons/acme_sale"
+            ]
+        );
+        assert_eq!(
+            argv(&git.changed_files("--output=/tmp/x", "b2", Path::new("a"))),
+            [
+                "git",
+                "-C",
+                "/src/acme project",
+                "diff",
+                "--name-only",
+                "-z",
+                "--end-of-options",
+                "--output=/tmp/x",
+                "b2",
+                "--",
+                "a"
             ]
         );
         let envs: Vec<_> = git.status().get_envs().map(|(k, _)| k.to_owned()).collect();

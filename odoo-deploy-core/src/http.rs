@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The most of a response body odd reads (a page checked for a text, a JSON-RPC answer):
+/// Odoo's login page is tens of KiB; a host answering without end is cut off here.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -153,10 +157,13 @@ impl OdooHttp {
             });
         }
         if let Some(expected) = &check.contains {
-            let body = resp.text().await.map_err(|e| CheckError::Request {
-                url: url.clone(),
-                reason: describe(&e),
-            })?;
+            let body = read_capped(resp, MAX_BODY)
+                .await
+                .map_err(|reason| CheckError::Request {
+                    url: url.clone(),
+                    reason,
+                })?;
+            let body = String::from_utf8_lossy(&body);
             if !body.contains(expected.as_str()) {
                 return Err(CheckError::Content {
                     url,
@@ -187,10 +194,11 @@ impl OdooHttp {
             .await
             .map_err(|e| fail(describe(&e)))?;
         let status = resp.status().as_u16();
-        let value: Value = resp
-            .json()
+        let body = read_capped(resp, MAX_BODY)
             .await
-            .map_err(|e| fail(format!("HTTP {status}, not JSON-RPC: {}", describe(&e))))?;
+            .map_err(|e| fail(format!("HTTP {status}: {e}")))?;
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("HTTP {status}, not JSON-RPC: {e}")))?;
         if let Some(error) = value.get("error") {
             // Odoo answers HTTP 200 with an error object: the exception's name tells.
             let name = error
@@ -284,6 +292,40 @@ impl OdooHttp {
     }
 }
 
+/// The body of `resp`, refused once it passes `limit` bytes.
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer is longer than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// POSTs `body` as JSON to the webhook `url` and returns the HTTP status. Redirects are
+/// not followed and no `Referer` is sent: the URL often carries a token, which must go
+/// to that one place only. The error never contains the URL.
+///
+/// # Errors
+/// A sentence without the URL.
+pub async fn post_webhook(url: &Secret, body: &Value, timeout: Duration) -> Result<u16, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = String::from_utf8_lossy(url.expose()).into_owned();
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .build()
+        .map_err(|_| "no HTTP client".to_owned())?;
+    match client.post(&url).json(body).send().await {
+        Ok(resp) => Ok(resp.status().as_u16()),
+        // reqwest's text names the URL (and its token).
+        Err(_) => Err("the request failed".to_owned()),
+    }
+}
+
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut text = e.to_string();
@@ -294,4 +336,100 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A one-request HTTP server on 127.0.0.1: answers with `response`, returns the
+    /// request it read.
+    fn serve_once(response: String) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            loop {
+                let n = stream.read(&mut buf).expect("read");
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            stream.write_all(response.as_bytes()).expect("write");
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (format!("http://{addr}"), handle)
+    }
+
+    #[tokio::test]
+    async fn a_webhook_answering_307_is_not_followed_and_gets_no_referer() {
+        // Where the redirect points: it must never be asked anything.
+        let elsewhere = TcpListener::bind("127.0.0.1:0").expect("bind");
+        elsewhere.set_nonblocking(true).expect("nonblocking");
+        let target = format!("http://{}/steal", elsewhere.local_addr().expect("addr"));
+        let (base, server) = serve_once(format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ));
+        let url = Secret::new(format!("{base}/hooks/odd?token=S3cret"));
+        let status = post_webhook(
+            &url,
+            &json!({"outcome": "succeeded"}),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("an answer");
+        assert_eq!(status, 307, "the redirect is the answer, not followed");
+        let request = server.join().expect("server");
+        assert!(
+            request.starts_with("POST /hooks/odd?token=S3cret "),
+            "{request}"
+        );
+        assert!(
+            !request.to_ascii_lowercase().contains("referer"),
+            "{request}"
+        );
+        assert!(
+            matches!(elsewhere.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the redirect target was contacted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_longer_than_the_cap_is_refused() {
+        let body = "x".repeat(MAX_BODY + 1);
+        let (base, server) = serve_once(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        let http = OdooHttp::new(&base, Duration::from_secs(30)).expect("client");
+        let check = PageCheck {
+            path: "/web/login".to_owned(),
+            status: 200,
+            contains: Some("Log in".to_owned()),
+        };
+        let err = http.page(&check).await.expect_err("refused");
+        assert!(err.to_string().contains("longer than"), "{err}");
+        let _ = server.join();
+    }
 }

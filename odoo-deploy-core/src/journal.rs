@@ -59,10 +59,12 @@ impl JournalEntry {
     }
 }
 
-/// Reads the journal's text; torn or foreign lines are skipped.
+/// Reads the journal's text; torn or foreign lines are skipped, and so are lines whose
+/// deploy id is not a release id (it names folders a recovery removes).
 pub fn parse(text: &str) -> Vec<JournalEntry> {
     text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(|l| serde_json::from_str::<JournalEntry>(l).ok())
+        .filter(|e| crate::untrusted::release_id(&e.deploy).is_ok())
         .collect()
 }
 
@@ -181,7 +183,8 @@ pub fn assess(entries: &[JournalEntry], id: &str) -> Interruption {
         .iter()
         .rev()
         .find(|e| e.step == "snapshot" && e.state == JournalState::Finished)
-        .and_then(|e| e.detail.clone());
+        .and_then(|e| e.detail.clone())
+        .filter(|id| crate::untrusted::backup_id(id).is_ok());
     let last = mine.last().map(|e| (*e).clone());
     let odoo_stopped = began("stop")
         && !mine
@@ -238,7 +241,7 @@ mod tests {
 
     fn e(step: &str, state: JournalState, detail: Option<&str>) -> JournalEntry {
         JournalEntry {
-            deploy: "d1".to_owned(),
+            deploy: crate::testing::rid(1),
             step: step.to_owned(),
             state,
             at: 1_795_132_800,
@@ -255,28 +258,31 @@ mod tests {
             e("stop", Started, None),
             e("stop", Finished, None),
             e("snapshot", Started, None),
-            e("snapshot", Finished, Some("snapshot-20261122T050000Z")),
+            e("snapshot", Finished, Some("snapshot-20261122-050000-000")),
             e("update", Started, None),
         ];
         let mut text: String = entries
             .iter()
             .map(|e| serde_json::to_string(e).expect("json") + "\n")
             .collect();
-        text.push_str("{\"deploy\": \"d1\", \"st");
+        text.push_str(&format!(
+            "{{\"deploy\": \"{}\", \"st",
+            crate::testing::rid(1)
+        ));
         let read = parse(&text);
         assert_eq!(read, entries, "the torn last line is skipped");
-        let i = assess(&read, "d1");
-        assert_eq!(i.snapshot.as_deref(), Some("snapshot-20261122T050000Z"));
+        let i = assess(&read, &crate::testing::rid(1));
+        assert_eq!(i.snapshot.as_deref(), Some("snapshot-20261122-050000-000"));
         assert!(i.database_touched && i.odoo_stopped && !i.switched);
         assert!(
             i.summary.starts_with("stopped during update at 2026-11-20 00:00:00 UTC;")
                 && i.summary.contains(
-                    "the database may be in a mixed state; the pre-deploy snapshot snapshot-20261122T050000Z exists; Odoo is stopped"
+                    "the database may be in a mixed state; the pre-deploy snapshot snapshot-20261122-050000-000 exists; Odoo is stopped"
                 ),
             "{}",
             i.summary
         );
-        let other = assess(&read, "d2");
+        let other = assess(&read, &crate::testing::rid(2));
         assert_eq!(
             other.summary,
             "stopped before its first step; the database was not changed"
@@ -297,7 +303,7 @@ mod tests {
         assert_eq!(found.begin.detail.as_deref(), Some("{}"));
         assert_eq!(
             found.summary,
-            "an `odd rollback` of d1 stopped during restore snapshot at 2026-11-20 00:00:00 UTC"
+            "an `odd rollback` of 20261122T000001Z-0123abcd stopped during restore snapshot at 2026-11-20 00:00:00 UTC"
         );
         entries.push(e(ROLLBACK_END, Finished, None));
         assert_eq!(unfinished_rollback(&entries), None);

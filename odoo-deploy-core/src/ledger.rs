@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::untrusted::{self, Refused};
+
 /// The ledger's file name inside the environment's deploy directory.
 pub const LEDGER_FILE: &str = "ledger.jsonl";
 
@@ -104,6 +106,28 @@ pub struct DeployRecord {
     pub previous_release: Option<String>,
 }
 
+impl DeployRecord {
+    /// Checks what this record names against the patterns of [`crate::untrusted`]: its
+    /// id and previous release, its commits, its backups.
+    ///
+    /// # Errors
+    /// The first value refused.
+    pub fn check(&self) -> Result<(), Refused> {
+        untrusted::release_id(&self.id)?;
+        untrusted::commit(&self.commit)?;
+        if let Some(c) = &self.previous_commit {
+            untrusted::commit(c)?;
+        }
+        if let Some(r) = &self.previous_release {
+            untrusted::release_id(r)?;
+        }
+        for b in &self.backups {
+            untrusted::backup_id(b)?;
+        }
+        Ok(())
+    }
+}
+
 /// An environment's history, oldest first, one entry per deploy id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
@@ -123,6 +147,9 @@ impl Ledger {
                 continue;
             }
             match serde_json::from_str::<DeployRecord>(line) {
+                // A record whose ids or commits are not what odd writes is not used:
+                // they become paths, removals and git arguments.
+                Ok(record) if record.check().is_err() => unreadable.push(n + 1),
                 Ok(record) => match index.get(&record.id) {
                     Some(&i) => records[i] = record,
                     None => {
@@ -201,6 +228,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{rid, sha};
 
     fn record(id: &str, commit: &str, outcome: Outcome, downtime: Option<u64>) -> DeployRecord {
         DeployRecord {
@@ -227,10 +255,12 @@ mod tests {
     #[test]
     fn the_last_line_of_an_id_wins_and_torn_lines_are_reported() {
         let mut text = String::new();
-        text += &Ledger::line(&record("d1", "aaa", Outcome::Running, None)).expect("json");
-        text += &Ledger::line(&record("d1", "aaa", Outcome::Succeeded, Some(4000))).expect("json");
-        text += &Ledger::line(&record("d2", "bbb", Outcome::Running, None)).expect("json");
-        text += &Ledger::line(&record("d2", "bbb", Outcome::RolledBack, None)).expect("json");
+        text += &Ledger::line(&record(&rid(1), &sha(0xa), Outcome::Running, None)).expect("json");
+        text += &Ledger::line(&record(&rid(1), &sha(0xa), Outcome::Succeeded, Some(4000)))
+            .expect("json");
+        text += &Ledger::line(&record(&rid(2), &sha(0xb), Outcome::Running, None)).expect("json");
+        text +=
+            &Ledger::line(&record(&rid(2), &sha(0xb), Outcome::RolledBack, None)).expect("json");
         text += "{\"id\": \"d3\", \"environ";
         let ledger = Ledger::parse(&text);
         assert_eq!(ledger.records().len(), 2);
@@ -239,9 +269,32 @@ mod tests {
             ledger.latest().map(|r| r.outcome),
             Some(Outcome::RolledBack)
         );
-        assert_eq!(ledger.current().map(|r| r.id.as_str()), Some("d1"));
-        assert!(ledger.succeeded_with("aaa").is_some());
-        assert!(ledger.succeeded_with("bbb").is_none());
+        assert_eq!(ledger.current().map(|r| r.id.clone()), Some(rid(1)));
+        assert!(ledger.succeeded_with(&sha(0xa)).is_some());
+        assert!(ledger.succeeded_with(&sha(0xb)).is_none());
+    }
+
+    #[test]
+    fn a_record_naming_a_path_or_an_option_is_not_read() {
+        let mut text =
+            Ledger::line(&record(&rid(1), &sha(1), Outcome::Succeeded, None)).expect("json");
+        text += &Ledger::line(&record("../victim", &sha(2), Outcome::Running, None)).expect("json");
+        text += &Ledger::line(&record(
+            &rid(3),
+            "--output=/tmp/x",
+            Outcome::Succeeded,
+            None,
+        ))
+        .expect("json");
+        let mut r = record(&rid(4), &sha(4), Outcome::Succeeded, None);
+        r.previous_release = Some("../../etc".into());
+        text += &Ledger::line(&r).expect("json");
+        let mut r = record(&rid(5), &sha(5), Outcome::Succeeded, None);
+        r.backups = vec!["snapshot-x/../../y".into()];
+        text += &Ledger::line(&r).expect("json");
+        let ledger = Ledger::parse(&text);
+        assert_eq!(ledger.records().len(), 1);
+        assert_eq!(ledger.unreadable_lines(), &[2, 3, 4, 5]);
     }
 
     #[test]
@@ -256,7 +309,13 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            text += &Ledger::line(&record(&format!("d{i}"), "c", outcome, Some(d))).expect("json");
+            text += &Ledger::line(&record(
+                &rid(u32::try_from(i).expect("small")),
+                &sha(0xc),
+                outcome,
+                Some(d),
+            ))
+            .expect("json");
         }
         assert_eq!(Ledger::parse(&text).typical_downtime_ms(), Some(2000));
         assert_eq!(Ledger::parse("").typical_downtime_ms(), None);

@@ -8,6 +8,9 @@
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
+//! - [`privacy`] — whether odd's folders on a host are private (for `odd doctor`).
+//! - [`untrusted`] — what a host says back (listings, ledger, journal, metadata), checked
+//!   against exact patterns before use.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -41,12 +44,14 @@ pub mod manifest;
 pub mod odoo;
 pub mod ops;
 pub mod plan;
+pub mod privacy;
 pub mod release;
 pub mod rollback;
 pub mod service;
 pub mod state;
 pub mod target;
 pub mod transport;
+pub mod untrusted;
 pub mod window;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::command::RemoteCommand;
+use crate::untrusted::{Kind, Refused};
 
 /// The layout of odd's directory on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,20 +95,30 @@ impl Layout {
         RemoteCommand::new("readlink").arg("--").arg(self.current())
     }
 
-    /// Lists release directories, one name per line.
+    /// Lists the names in the releases folder, NUL-separated (a name may hold a
+    /// newline); read them with [`parse_list`].
     pub fn list(&self) -> RemoteCommand {
-        RemoteCommand::new("ls")
-            .arg("-1")
-            .arg("--")
-            .arg(self.releases())
+        RemoteCommand::new("find").arg(self.releases()).args([
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-printf",
+            "%f\\0",
+        ])
     }
 
-    /// Removes one release directory.
-    pub fn remove(&self, id: &str) -> RemoteCommand {
-        RemoteCommand::new("rm")
+    /// Removes one release directory; refuses anything but a release id, so the path
+    /// is always one folder strictly inside `releases/`.
+    ///
+    /// # Errors
+    /// [`Refused`] when `id` is not a release id.
+    pub fn remove(&self, id: &str) -> Result<RemoteCommand, Refused> {
+        let id = crate::untrusted::release_id(id)?;
+        Ok(RemoteCommand::new("rm")
             .arg("-rf")
             .arg("--")
-            .arg(self.release(id))
+            .arg(self.release(id)))
     }
 }
 
@@ -118,11 +129,22 @@ pub fn release_id(unix_seconds: i64, commit: &str) -> String {
     format!("{date}T{time}Z-{short}")
 }
 
-/// The release id a `current` link target names (its last path component).
+/// The release id a `current` link target names (its last path component), when it is
+/// one: the link is read back from the host.
 pub fn id_of_link(target: &str) -> Option<String> {
-    Path::new(target.trim_end())
+    Path::new(target.strip_suffix('\n').unwrap_or(target))
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
+        .filter(|id| crate::untrusted::release_id(id).is_ok())
+}
+
+/// The release ids of [`Layout::list`]'s output; other names (the archive being
+/// uploaded, anything planted there) are returned apart, never pruned.
+pub fn parse_list(output: &[u8]) -> (Vec<String>, Vec<Refused>) {
+    let (ids, mut others) = crate::untrusted::listing(output, Kind::Release);
+    // `.ID.tar` is an upload in progress: expected, not worth a notice.
+    others.retain(|r| !(r.shown.starts_with("`.") && r.shown.ends_with(".tar`")));
+    (ids, others)
 }
 
 /// Which releases to delete so that `keep` remain besides the current one; never the
@@ -133,7 +155,7 @@ pub fn to_prune(
     protected: &[&str],
     keep: usize,
 ) -> Vec<String> {
-    releases.retain(|r| !r.starts_with('.'));
+    releases.retain(|r| crate::untrusted::release_id(r).is_ok());
     releases.sort();
     let old: Vec<String> = releases
         .into_iter()
@@ -159,6 +181,8 @@ mod tests {
             id_of_link("/opt/odd/releases/20261120T160101Z-01234567\n").as_deref(),
             Some("20261120T160101Z-01234567")
         );
+        assert_eq!(id_of_link("/opt/odd/releases/../../etc\n"), None);
+        assert_eq!(id_of_link("/etc/passwd"), None);
     }
 
     #[test]
@@ -185,18 +209,67 @@ mod tests {
 
     #[test]
     fn pruning_keeps_current_protected_and_the_newest() {
-        let releases: Vec<String> = ["r1", "r2", "r3", "r4", "r5", ".r6.tar"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        assert_eq!(to_prune(releases.clone(), Some("r5"), &["r1"], 2), ["r2"]);
+        let r = |i: usize| format!("2026112{i}T041500Z-0123abcd");
+        let mut releases: Vec<String> = (1..=5).map(r).collect();
+        releases.push(format!(".{}.tar", r(6)));
+        let (r1, r2, r5) = (r(1), r(2), r(5));
         assert_eq!(
-            to_prune(releases.clone(), Some("r5"), &[], 10),
+            to_prune(releases.clone(), Some(&r5), &[r1.as_str()], 2),
+            [r2]
+        );
+        assert_eq!(
+            to_prune(releases.clone(), Some(&r5), &[], 10),
             Vec::<String>::new()
         );
         assert_eq!(
             to_prune(releases, None, &[], 0),
-            ["r1", "r2", "r3", "r4", "r5"]
+            (1..=5).map(r).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_newline_is_never_pruned_and_the_folder_never_named() {
+        // What `ls -1` made of `20261121…\n` before: an empty line, sorted first, and
+        // `rm -rf -- releases/`.
+        let layout = Layout::new("/opt/odd");
+        let good = "20261121T041500Z-0123abcd";
+        let out = format!("{good}\n\0{good}\0.{good}.tar\0");
+        let (ids, others) = parse_list(out.as_bytes());
+        assert_eq!(ids, [good]);
+        assert_eq!(others.len(), 1, "{others:?}");
+        assert!(
+            to_prune(
+                vec![String::new(), "..".into(), format!("{good}\n")],
+                None,
+                &[],
+                0
+            )
+            .is_empty()
+        );
+        assert!(layout.remove("").is_err());
+        assert!(layout.remove("..").is_err());
+        assert!(layout.remove("../victim").is_err());
+        assert_eq!(
+            argv(&layout.remove(good).expect("valid")),
+            [
+                "rm",
+                "-rf",
+                "--",
+                "/opt/odd/releases/20261121T041500Z-0123abcd"
+            ]
+        );
+        assert_eq!(
+            argv(&layout.list()),
+            [
+                "find",
+                "/opt/odd/releases",
+                "-mindepth",
+                "1",
+                "-maxdepth",
+                "1",
+                "-printf",
+                "%f\\0"
+            ]
         );
     }
 }

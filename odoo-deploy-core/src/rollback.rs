@@ -66,6 +66,29 @@ pub struct RollbackPlan {
 }
 
 impl RollbackPlan {
+    /// Checks the ids and the commit this plan names (one read back from the journal
+    /// drives removals and switches) against [`crate::untrusted`]'s patterns.
+    ///
+    /// # Errors
+    /// The first value refused.
+    pub fn check(&self) -> Result<(), crate::untrusted::Refused> {
+        use crate::untrusted::{backup_id, commit, release_id};
+        for id in &self.undo {
+            release_id(id)?;
+        }
+        release_id(&self.to_release)?;
+        if let Some(r) = &self.from_release {
+            release_id(r)?;
+        }
+        if let Some(c) = &self.commit {
+            commit(c)?;
+        }
+        if let Some(s) = &self.snapshot {
+            backup_id(s)?;
+        }
+        Ok(())
+    }
+
     /// The plan for people: what happens and what is lost.
     pub fn render_text(&self, now: i64) -> String {
         let mut out = format!("Rollback of {}", self.environment);
@@ -308,7 +331,8 @@ fn resume_rollback(
         .begin
         .detail
         .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
+        .and_then(|d| serde_json::from_str::<RollbackPlan>(d).ok())
+        .filter(|p| p.check().is_ok())
         .ok_or_else(|| RollbackError::Unfinished {
             summary: unfinished.summary.clone(),
             why: "its plan cannot be read from the journal".to_owned(),
@@ -812,12 +836,13 @@ async fn snapshot_taken_at(
 mod tests {
     use super::*;
     use crate::ledger::ChangeSummary;
+    use crate::testing::{rid, sha, snap};
 
-    fn record(id: &str, outcome: Outcome, previous: Option<&str>) -> String {
+    fn record(n: u32, outcome: Outcome, previous: Option<u32>) -> String {
         Ledger::line(&DeployRecord {
-            id: id.to_owned(),
+            id: rid(n),
             environment: "staging".to_owned(),
-            commit: format!("c-{id}"),
+            commit: sha(n),
             previous_commit: None,
             who: "ops@laptop".to_owned(),
             started_at: 1_795_132_800,
@@ -827,11 +852,11 @@ mod tests {
             evidence: Vec::new(),
             plan: None,
             changes: ChangeSummary::default(),
-            backups: vec![format!("snapshot-{id}")],
+            backups: vec![snap(n)],
             steps: Vec::new(),
             downtime_ms: None,
             window_override: None,
-            previous_release: previous.map(str::to_owned),
+            previous_release: previous.map(rid),
         })
         .expect("json")
     }
@@ -839,21 +864,21 @@ mod tests {
     #[test]
     fn the_deploys_undone_are_the_last_or_all_after_the_target() {
         let text = [
-            record("d1", Outcome::Succeeded, None),
-            record("d2", Outcome::Succeeded, Some("d1")),
-            record("d3", Outcome::RolledBack, Some("d2")),
-            record("d4", Outcome::Succeeded, Some("d2")),
+            record(1, Outcome::Succeeded, None),
+            record(2, Outcome::Succeeded, Some(1)),
+            record(3, Outcome::RolledBack, Some(2)),
+            record(4, Outcome::Succeeded, Some(2)),
         ]
         .concat();
         let ledger = Ledger::parse(&text);
         let ids = |v: Vec<&DeployRecord>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(undone(&ledger, "s", None).expect("last")), ["d4"]);
+        assert_eq!(ids(undone(&ledger, "s", None).expect("last")), [rid(4)]);
         assert_eq!(
-            ids(undone(&ledger, "s", Some("d1")).expect("after d1")),
-            ["d2", "d4"]
+            ids(undone(&ledger, "s", Some(&rid(1))).expect("after d1")),
+            [rid(2), rid(4)]
         );
         assert!(matches!(
-            undone(&ledger, "s", Some("d4")),
+            undone(&ledger, "s", Some(&rid(4))),
             Err(RollbackError::NothingAfter { .. })
         ));
         assert!(matches!(

@@ -176,7 +176,7 @@ pub enum TransportError {
     #[diagnostic(
         code(odd::transport::unknown_host_key),
         help(
-            "check the key out of band, then trust it with `ssh-keyscan -p {port} {host} >> ~/.ssh/known_hosts` (or the known_hosts file set in odd.toml), or set `known_hosts = \"add\"` for this host to trust a new key on first use"
+            "check the key out of band, then trust it with `ssh-keyscan -p {port} {host} >> ~/.ssh/known_hosts` (or the known_hosts file set in odd.toml), or set `accept_new_host_key = true` in this host's table in odd.toml to trust a new key on first use"
         )
     )]
     UnknownHostKey {

@@ -5,7 +5,7 @@
 //! that was killed leaves its directory and maybe its master; the next run sweeps
 //! directories whose owner process is gone, asking their masters to exit.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -57,9 +57,27 @@ fn owner_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
+/// The user id this process runs as (`/proc/self` belongs to it).
+fn current_uid() -> Option<u32> {
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// Whether `entry` is a real directory (not a link) owned by `uid`: another user's
+/// folder (or one they planted with a matching name) is never touched.
+fn is_own_dir(entry: &std::fs::DirEntry, uid: u32) -> bool {
+    // `DirEntry::metadata` does not follow a symlink.
+    entry
+        .metadata()
+        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == uid)
+}
+
 /// Asks the masters of control directories whose owner process is gone to exit, and
-/// removes the directories. Best effort: failures are only traced.
+/// removes the directories. Only directories owned by the current user are touched.
+/// Best effort: failures are only traced.
 pub async fn sweep_stale() {
+    let Some(uid) = current_uid() else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
@@ -68,6 +86,9 @@ pub async fn sweep_stale() {
         let Some(pid) = name.to_str().and_then(owner_pid) else {
             continue;
         };
+        if !is_own_dir(&entry, uid) {
+            continue;
+        }
         if Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
@@ -92,6 +113,41 @@ pub async fn sweep_stale() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_own_real_directories_are_swept() {
+        let uid = current_uid().expect("uid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("mine")).expect("mkdir");
+        std::fs::write(dir.path().join("file"), b"").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("mine"), dir.path().join("link"))
+            .expect("symlink");
+        let mut seen: Vec<(String, bool)> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    is_own_dir(&e, uid),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("file".into(), false),
+                ("link".into(), false),
+                ("mine".into(), true)
+            ]
+        );
+        let mine = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .find(|e| e.file_name() == "mine")
+            .expect("mine");
+        assert!(!is_own_dir(&mine, uid.wrapping_add(1)), "another user's");
+    }
 
     #[test]
     fn names() {

@@ -319,7 +319,7 @@ impl EventSink for Renderer {
                         }
                     }
                     bar.set_position(u64::from(*index));
-                    bar.set_message(module.clone());
+                    bar.set_message(output::terminal_safe(module, false).into_owned());
                 }
             }),
             Event::StepFinished { .. } => self.with_bar(|bar| {

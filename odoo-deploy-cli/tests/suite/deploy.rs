@@ -268,12 +268,25 @@ fn of_two_deploys_started_together_exactly_one_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
     demo.checkout(1).expect("v1");
+    // Slow updates, so the two runs overlap (set on the host's odoo command: odd's own
+    // environment does not reach the programs it starts).
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    crate::rollback::edit_config(
+        &demo,
+        &[(
+            &format!("odoo = {{ command = [{odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=0.1\", {odoo_bin}]"),
+        )],
+    );
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_odd"))
             .args(["deploy", "demo", "--yes", "--json", "--config"])
             .arg(demo.config_path())
-            // Slow updates, so the two runs overlap.
-            .env("ODD_STANDIN_DELAY", "0.1")
             .output()
             .expect("odd runs")
     };

@@ -269,6 +269,12 @@ pub fn hardlink_copy(src: &Path, dst: &Path) -> RemoteCommand {
         .arg(dst)
 }
 
+/// Closes the folder `path` to everyone but its owner (`chmod 700`): what is under it
+/// (hard links to the live filestore's files included) cannot be reached through it.
+pub fn make_private(path: &Path) -> RemoteCommand {
+    RemoteCommand::new("chmod").arg("700").arg("--").arg(path)
+}
+
 /// Removes `path` and everything under it.
 pub fn remove_all(path: &Path) -> RemoteCommand {
     RemoteCommand::new("rm").arg("-rf").arg("--").arg(path)
@@ -618,6 +624,10 @@ mod tests {
         assert_eq!(
             argv(&hardlink_copy(p("/d/fs/prod"), p("/d/fs/prod-snap"))),
             ["cp", "-al", "--", "/d/fs/prod", "/d/fs/prod-snap"]
+        );
+        assert_eq!(
+            argv(&make_private(p("/d/fs/prod-snap"))),
+            ["chmod", "700", "--", "/d/fs/prod-snap"]
         );
         assert_eq!(
             argv(&remove_all(p("/b/x.partial"))),

@@ -11,8 +11,30 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::{OutputSink, Transport, TransportError, pump_lines, show_path, temp_sibling};
-use crate::command::{RemoteCommand, Stdin};
+use crate::command::{LOCAL_EXEC_SCRIPT, RemoteCommand, Stdin};
 use crate::event::Stream;
+
+/// The variables of odd's own environment a program run locally still sees: where
+/// programs are (`PATH`), who runs them, the locale and the time zone. Everything else
+/// (the secrets odd was given, tokens, CI's variables) stays with odd; a command that
+/// needs a value carries it itself ([`RemoteCommand::env`], [`RemoteCommand::secret_env`]).
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "LC_COLLATE",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "TZ",
+    "TMPDIR",
+];
 
 /// How long to wait for output pipes to close once a timed-out group was killed.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
@@ -47,6 +69,20 @@ impl LocalTransport {
             source,
         }
     }
+}
+
+/// A fresh private directory on this machine for `purpose` (`odd-PURPOSE-XXXXXX` in
+/// the temporary folder): a random name created exclusively with mode 0700, so no other
+/// local user can plant a link there or read or swap what odd writes into it. Removed
+/// when the value drops; never reused.
+///
+/// # Errors
+/// When it cannot be created.
+pub fn scratch_dir(purpose: &str) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("odd-{purpose}-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
 }
 
 /// Kills a process group when dropped, unless disarmed: a cancelled or timed-out run
@@ -92,9 +128,20 @@ impl Transport for LocalTransport {
                 command: cmd.display_redacted(),
                 source,
             })?;
-        let mut command = Command::new(cmd.program());
+        // Through `sh` for the host's umask (see [`LOCAL_EXEC_SCRIPT`]); `exec` leaves the
+        // program itself as the process (and the group leader a timeout kills).
+        let mut command = Command::new("sh");
         command
+            .arg("-c")
+            .arg(LOCAL_EXEC_SCRIPT)
+            .arg(cmd.program())
             .args(cmd.get_args())
+            .env_clear()
+            .envs(
+                INHERITED_ENV
+                    .iter()
+                    .filter_map(|name| std::env::var_os(name).map(|value| (*name, value))),
+            )
             .envs(cmd.get_envs())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,10 +177,7 @@ impl Transport for LocalTransport {
             Ok(child) => child,
             // As a shell would report it, so both transports agree: exit code 127.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut msg = b"odd: ".to_vec();
-                msg.extend_from_slice(cmd.program().as_encoded_bytes());
-                msg.extend_from_slice(b": not found\n");
-                sink.line(Stream::Stderr, &msg);
+                sink.line(Stream::Stderr, b"odd: sh: not found\n");
                 return Ok(ExitStatus::from_raw(127 << 8));
             }
             Err(e) => {
@@ -196,7 +240,12 @@ impl Transport for LocalTransport {
         let tmp = temp_sibling(remote_path);
         let shown = show_path(remote_path);
         let result = async {
-            let mut file = tokio::fs::File::create(&tmp)
+            // Private, as a remote shell's umask makes it.
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
                 .await
                 .map_err(self.io(format!("creating a temporary file for {shown}")))?;
             let n = tokio::io::copy(reader, &mut file)
@@ -234,5 +283,80 @@ impl Transport for LocalTransport {
             .await
             .map_err(self.io(format!("writing out {shown}")))?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_planted_link_at_the_old_predictable_name_is_never_followed() {
+        // What another local user could do before: guess `odd-PID-RELEASE` and plant a
+        // link to a folder of their choosing.
+        let victim = tempfile::tempdir().expect("tempdir");
+        let planted = std::env::temp_dir().join(format!(
+            "odd-{}-20261122T041500Z-0123abcd",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&planted);
+        std::os::unix::fs::symlink(victim.path(), &planted).expect("plant a link");
+
+        let a = scratch_dir("release").expect("scratch");
+        let b = scratch_dir("release").expect("scratch");
+        assert_ne!(a.path(), b.path(), "never reused");
+        for dir in [&a, &b] {
+            let meta = std::fs::symlink_metadata(dir.path()).expect("stat");
+            assert!(meta.is_dir() && !meta.file_type().is_symlink());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+            assert_ne!(dir.path(), planted);
+            std::fs::write(dir.path().join("release.tar"), b"tar").expect("write");
+        }
+        let a_path = a.path().to_owned();
+        drop(a);
+        assert!(!a_path.exists(), "removed when dropped");
+        assert_eq!(
+            std::fs::read_dir(victim.path()).expect("read").count(),
+            0,
+            "nothing lands in the planted folder"
+        );
+        std::fs::remove_file(&planted).expect("remove the link");
+    }
+
+    #[tokio::test]
+    async fn programs_get_the_private_umask_and_only_the_allowed_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = LocalTransport::new()
+            .output(
+                &RemoteCommand::new("sh")
+                    .arg("-c")
+                    .arg("umask; touch f; mkdir d; env")
+                    .env("ODD_GIVEN", "yes")
+                    .current_dir(dir.path()),
+            )
+            .await
+            .expect("runs");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("0077"));
+        let names: Vec<&str> = lines
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(names.contains(&"ODD_GIVEN"), "{names:?}");
+        for name in &names {
+            assert!(
+                INHERITED_ENV.contains(name)
+                    || ["ODD_GIVEN", "PWD", "OLDPWD", "SHLVL", "_"].contains(name),
+                "{name} leaked from odd's environment"
+            );
+        }
+        for (name, mode) in [("f", 0o600), ("d", 0o700)] {
+            let meta = std::fs::metadata(dir.path().join(name)).expect("stat");
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+        }
     }
 }

@@ -725,6 +725,60 @@ async fn unknown_backup_and_missing_database_are_clear_errors() {
     assert!(matches!(err, BackupError::NoDatabase { .. }), "{err:?}");
 }
 
+#[tokio::test]
+async fn metadata_naming_another_database_or_folder_is_never_dropped_by_prune() {
+    let f = Fixture::new("planted");
+    let snap = f.backups().snapshot().await.expect("snapshot");
+    // What someone who can write to the backup folder could plant: a snapshot record
+    // whose database and filestore are another environment's, and one whose id climbs
+    // out of the folder.
+    let victim_db = format!("{} victim", f.db());
+    f.cluster.create_database(&victim_db);
+    let victim_dir = f.target.data_dir.join("victim");
+    std::fs::create_dir_all(&victim_dir).expect("mkdir");
+    std::fs::write(victim_dir.join("keep"), b"precious").expect("write");
+    let snapshots = f.target.backup_dir.join("snapshots");
+    let text = std::fs::read_to_string(snapshots.join(format!("{}.json", snap.id))).expect("meta");
+    let mut planted: serde_json::Value = serde_json::from_str(&text).expect("json");
+    planted["id"] = "snapshot-20200101-000000-000".into();
+    planted["created_at_ms"] = 0.into();
+    planted["snapshot_database"] = victim_db.clone().into();
+    planted["snapshot_filestore"] = victim_dir.display().to_string().into();
+    std::fs::write(
+        snapshots.join("snapshot-20200101-000000-000.json"),
+        planted.to_string(),
+    )
+    .expect("plant");
+    planted["id"] = "../../victim".into();
+    std::fs::write(snapshots.join("climb.json"), planted.to_string()).expect("plant");
+
+    let list = f.backups().list().await.expect("list");
+    assert_eq!(list.backups.len(), 1, "{:?}", list.backups);
+    assert_eq!(list.unreadable.len(), 2, "{:?}", list.unreadable);
+    let policy = RetentionPolicy {
+        keep_snapshots: 0,
+        keep_dumps: 0,
+    };
+    let report = f
+        .backups()
+        .prune(policy, &BTreeSet::new())
+        .await
+        .expect("prune");
+    assert_eq!(report.deleted, [snap.id], "only the real one");
+    assert!(
+        f.cluster.database_exists(&victim_db),
+        "the victim database was dropped"
+    );
+    assert!(
+        victim_dir.join("keep").is_file(),
+        "the victim folder was removed"
+    );
+    assert!(matches!(
+        f.backups().get("../../victim").await,
+        Err(BackupError::NotFound { .. })
+    ));
+}
+
 /// The harness cluster, with scram passwords so that a missing or wrong password fails,
 /// and helpers for database names that plain SQL text cannot hold.
 mod pg {

@@ -75,7 +75,7 @@ fn secrets_come_from_the_environment_or_a_file() {
     std::fs::write(dir.path().join("pgpass"), "s3cret\n").expect("write secret file");
     let config = String::from(
         "[project]\naddons_paths = [\"a\"]\nseries = \"18.0\"\n\n[environments.local]\n\
-         odoo = { command = [\"odoo-bin\"], data_dir = \"d\", deploy_dir = \"o\" }\n\
+         odoo = { command = [\"odoo-bin\"], data_dir = \"/srv/d\", deploy_dir = \"/srv/o\" }\n\
          service = { strategy = \"systemd\", unit = \"odoo\" }\n\
          database = { name = \"db\", password_file = \"pgpass\" }\n\
          http = { base_url = \"http://127.0.0.1:8069\" }\n",
@@ -134,4 +134,16 @@ fn garbage_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn a_password_in_the_text_is_refused_by_its_key_never_shown() {
+    let err = load(&corpus("invalid").join("password_in_text.toml")).expect_err("refused");
+    let text = render(&err);
+    assert!(text.contains("`password`"), "{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "the value reached the message:\n{text}"
+    );
+    assert!(!format!("{err:?}").contains("hunter2"));
 }

@@ -18,6 +18,8 @@ const ADMIN_PASSWORD: &str = "admin-s3cret-9124";
 const FRI_1600: i64 = 1_795_132_800 + 16 * 3600;
 const FRI_1000: i64 = 1_795_132_800 + 10 * 3600;
 const COMMIT: &str = "4f1c2a9e0b7d4c5e8a1f2b3c4d5e6f708192a3b4";
+/// The commit running before (ledgers hold full hashes: odd refuses others).
+const PREVIOUS: &str = "0a1b2c3de5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0";
 
 fn loaded() -> (tempfile::TempDir, LoadedConfig) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -139,7 +141,7 @@ fn update_plan(
     let own = ledger(&[record(
         &target.environment,
         "20261119T100000Z-0a1b2c3d",
-        "0a1b2c3d",
+        PREVIOUS,
         4200,
     )]);
     let (dir, loaded) = loaded();
@@ -190,13 +192,52 @@ fn the_staging_plan_as_people_and_machines_read_it() {
             "a secret leaked:\n{text}"
         );
     }
+    // Secrets go only to the commands that need them: the database password to the
+    // PostgreSQL clients, never to Odoo, the service manager or the file commands.
+    let mut with_password = 0;
+    for cmd in plan
+        .steps
+        .iter()
+        .chain(&plan.rollback)
+        .flat_map(|s| &s.commands)
+    {
+        let program = std::path::Path::new(cmd.program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (name, value) in cmd.get_envs() {
+            let carries = value.as_encoded_bytes() == DB_PASSWORD.as_bytes()
+                || value.as_encoded_bytes() == ADMIN_PASSWORD.as_bytes();
+            if carries {
+                assert_eq!(name, "PGPASSWORD", "{cmd}");
+                assert!(
+                    ["psql", "pg_dump", "pg_restore"].contains(&program.as_str()),
+                    "{program} is given the database password: {cmd}"
+                );
+                with_password += 1;
+            }
+        }
+        assert!(
+            !cmd.get_args().any(|a| a
+                .as_encoded_bytes()
+                .windows(DB_PASSWORD.len())
+                .any(|w| w == DB_PASSWORD.as_bytes())),
+            "a password in argv: {cmd}"
+        );
+    }
+    assert!(with_password > 0, "the psql commands do get it");
 }
 
 #[test]
 fn production_waits_for_staging_and_for_the_window() {
     let (_dir, loaded) = loaded();
     let production = target(&loaded, "production");
-    let staging_without = ledger(&[record("staging", "s1", "0a1b2c3d", 4000)]);
+    let staging_without = ledger(&[record(
+        "staging",
+        "20261119T090000Z-0a1b2c3d",
+        PREVIOUS,
+        4000,
+    )]);
     let plan = update_plan(&production, FRI_1000, Some(&staging_without), None);
     let requires = plan
         .gates
@@ -213,7 +254,7 @@ fn production_waits_for_staging_and_for_the_window() {
     );
     assert!(!plan.ready());
 
-    let staging_with = ledger(&[record("staging", "s2", COMMIT, 4000)]);
+    let staging_with = ledger(&[record("staging", "20261120T090000Z-4f1c2a9e", COMMIT, 4000)]);
     let plan = update_plan(&production, FRI_1000, Some(&staging_with), None);
     assert!(plan.ready(), "{}", plan.render_text());
     // Production also takes a portable dump before the update.

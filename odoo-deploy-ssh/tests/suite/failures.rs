@@ -105,12 +105,10 @@ async fn unknown_host_key_needs_explicit_trust() {
         matches!(&err, TransportError::UnknownHostKey { host, port } if host == "127.0.0.1" && *port == sshd.port()),
         "{err:?}"
     );
-    assert!(
-        miette::Diagnostic::help(&err)
-            .unwrap()
-            .to_string()
-            .contains("ssh-keyscan")
-    );
+    let help = miette::Diagnostic::help(&err).unwrap().to_string();
+    assert!(help.contains("ssh-keyscan"), "{help}");
+    // The option as odd.toml spells it.
+    assert!(help.contains("accept_new_host_key = true"), "{help}");
 
     // With the opt-in, the key is trusted and recorded.
     let t = SshTransport::connect(
