@@ -314,6 +314,7 @@ impl RemoteCommand {
         ];
         if let Some(t) = self.timeout {
             args.push(plain(b"timeout"));
+            args.push(plain(b"--foreground"));
             args.push(plain(format!("-k{}s", KILL_GRACE.as_secs()).as_bytes()));
             args.push(plain(format!("{}s", duration_secs(t)).as_bytes()));
         }
@@ -420,7 +421,12 @@ impl fmt::Display for RemoteCommand {
 /// The script [`RemoteCommand::detached`] runs with `sh -c SCRIPT odd-detach LOG STATUS
 /// PROGRAM ARGS…`: fixed text, every value a positional argument. The inner script runs
 /// in a new session (`setsid`) in the background; `$?` of the command lands in STATUS.
-pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" || exit; setsid sh -c 'log=$0 status=$1; shift; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
+///
+/// The inner shell leads the new session and its process group; it writes its pid (so
+/// the group's id) to `STATUS.pid` before the command starts, so that a recovery can end
+/// the whole run (`kill -- -PGID`). `timeout` runs with `--foreground`: it stays in that
+/// group instead of making one of its own.
+pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" "$status.pid" || exit; setsid sh -c 'log=$0 status=$1; shift; echo $$ >"$status.pid"; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
 
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {
@@ -584,6 +590,7 @@ mod tests {
                 "/o/runs/r1.log",
                 "/o/runs/r1.status",
                 "timeout",
+                "--foreground",
                 "-k2s",
                 "90s",
                 "odoo-bin",
@@ -627,6 +634,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_to_string(&status).expect("status"), "7\n");
+        let pid = std::fs::read_to_string(dir.path().join("run.status.pid")).expect("pid file");
+        assert!(pid.trim().parse::<u32>().is_ok(), "{pid:?}");
         assert_eq!(
             std::fs::read_to_string(&log).expect("log"),
             format!("{hostile}\n")

@@ -11,6 +11,7 @@ use crate::backup::{BackupError, Backups, DumpOptions};
 use crate::changes::ChangeSet;
 use crate::clock;
 use crate::command::{RemoteCommand, Secret};
+use crate::detached::{DetachedRun, Exit};
 use crate::event::{Event, EventSink, Stream};
 use crate::git::Git;
 use crate::http::{CheckError, OdooHttp};
@@ -411,7 +412,8 @@ pub async fn interrupted_update(
             telling.push(line.to_owned());
         }
     }
-    Ok(match judge_update(code, &watch, &telling) {
+    let exit = Exit::from_shell_status(code, Some(UPDATE_TIMEOUT), Duration::ZERO);
+    Ok(match judge_update(exit, &watch, &telling) {
         Ok(()) => UpdateVerdict::Succeeded,
         Err(f) => UpdateVerdict::Failed {
             reason: f.reason,
@@ -753,17 +755,24 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
     // The plan's commands are detached already (see `plan::steps`): each ends at once
     // and writes its exit status to this file.
     for (i, cmd) in step.commands.iter().enumerate() {
-        let run = DetachedRun::new(&ctx.target.layout, &plan.release, i);
-        let code = run
-            .run(ctx.transport.as_ref(), cmd, &sink, ctx.target.reconnect_for)
-            .await?;
+        let run = DetachedRun::update(&ctx.target.layout, &plan.release, i);
+        let exit = run
+            .run(
+                ctx.transport.as_ref(),
+                cmd,
+                &sink,
+                UPDATE_TIMEOUT,
+                ctx.target.reconnect_for,
+            )
+            .await
+            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let telling = telling
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        judge_update(code, &watch, &telling)?;
+        judge_update(exit, &watch, &telling)?;
     }
     Ok(())
 }
@@ -771,17 +780,12 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
 /// Judges an update run the way real Odoo must be judged: on its exit status, then on
 /// what it printed with exit 0 (`watch` has read its log, `telling` the lines that fail
 /// it).
-fn judge_update(code: i32, watch: &LogWatch, telling: &[String]) -> Result<(), Failure> {
+fn judge_update(exit: Exit, watch: &LogWatch, telling: &[String]) -> Result<(), Failure> {
     let evidence = with_telling_lines(telling, watch.tail());
-    if code != 0 {
-        let how = match code {
-            124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
-            c if c > 128 => format!("was killed by signal {}", c - 128),
-            c => format!("exited with {c}"),
-        };
+    if !exit.success() {
         return Err(Failure {
             step: StepKind::Update,
-            reason: format!("odoo-bin {how}"),
+            reason: format!("odoo-bin {exit}"),
             evidence,
         });
     }
@@ -797,149 +801,16 @@ fn judge_update(code: i32, watch: &LogWatch, telling: &[String]) -> Result<(), F
     }
 }
 
-/// A command run detached on the host (see [`RemoteCommand::detached`]): a dropped
-/// connection does not kill it; odd follows its log and waits for its status file.
-struct DetachedRun {
-    runs: PathBuf,
-    log: PathBuf,
-    status: PathBuf,
-}
-
 /// Where the detached update of deploy `id` stands on the host, for `odd status` after
-/// odd died: `None` when it never started, else its log and, once it ended, its exit code.
+/// odd died: `None` when it never started, else its log and, once it ended, its exit code
+/// (the shell's `$?`: see [`crate::detached::Exit`]).
 pub async fn update_run(
     transport: &dyn Transport,
     layout: &crate::release::Layout,
     id: &str,
 ) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
-    let run = DetachedRun::new(layout, id, 0);
-    if !transport.exists(&run.log).await? {
-        return Ok(None);
-    }
-    let out = transport
-        .output(&RemoteCommand::new("cat").arg("--").arg(&run.status))
-        .await?;
-    let code = out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-        .flatten();
-    Ok(Some((run.log, code)))
-}
-
-/// How often a detached run is polled.
-const POLL_EVERY: Duration = Duration::from_millis(250);
-/// The longest pause between two attempts to reach a host that went away.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-impl DetachedRun {
-    fn new(layout: &crate::release::Layout, release: &str, i: usize) -> Self {
-        let (log, status) = layout.update_run(release, i);
-        Self {
-            log,
-            status,
-            runs: layout.runs(),
-        }
-    }
-
-    /// Starts `cmd` (detached to this run's log and status files), streams its log lines
-    /// to `sink` and returns its exit code.
-    async fn run(
-        &self,
-        transport: &dyn Transport,
-        cmd: &RemoteCommand,
-        sink: &dyn OutputSink,
-        lost_after: Duration,
-    ) -> Result<i32, Failure> {
-        let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
-        // The command's own timeout kills it on the host; a status file that never comes
-        // after that (the host rebooted, the runner was killed) ends the wait.
-        let limit = UPDATE_TIMEOUT + lost_after;
-        let deadline = Instant::now() + limit;
-        transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
-        transport.check_output(cmd).await.map_err(|e| fail(&e))?;
-        let mut offset: u64 = 0;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut unreachable_since: Option<Instant> = None;
-        // Doubled after each failed attempt to reach the host, up to BACKOFF_MAX.
-        let mut pause = POLL_EVERY;
-        loop {
-            if Instant::now() > deadline {
-                return Err(Failure::new(
-                    StepKind::Update,
-                    format!(
-                        "no exit status in {} after {} s: the update's runner is gone",
-                        self.status.display(),
-                        limit.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(pause).await;
-            // The status first: once it is there, the log read after it is complete.
-            let polled = async {
-                let status = transport
-                    .output(&RemoteCommand::new("cat").arg("--").arg(&self.status))
-                    .await?;
-                let log = transport
-                    .output(
-                        &RemoteCommand::new("tail")
-                            .arg("-c")
-                            .arg(format!("+{}", offset + 1))
-                            .arg("--")
-                            .arg(&self.log),
-                    )
-                    .await?;
-                Ok::<_, TransportError>((status, log))
-            }
-            .await;
-            let (status, log) = match polled {
-                Ok(answer) => {
-                    unreachable_since = None;
-                    pause = POLL_EVERY;
-                    answer
-                }
-                Err(e) => {
-                    let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    pause = (pause * 2).min(BACKOFF_MAX);
-                    if since.elapsed() > lost_after {
-                        return Err(Failure::new(
-                            StepKind::Update,
-                            format!(
-                                "lost contact with the host for {} s ({e}); the update goes on there: its log is {}, its exit code will be in {}",
-                                lost_after.as_secs(),
-                                self.log.display(),
-                                self.status.display()
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-            };
-            if log.status.success() {
-                offset += log.stdout.len() as u64;
-                pending.extend_from_slice(&log.stdout);
-                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    sink.line(crate::event::Stream::Stdout, &line);
-                }
-            }
-            if status.status.success() {
-                if !pending.is_empty() {
-                    sink.line(crate::event::Stream::Stdout, &pending);
-                }
-                let text = String::from_utf8_lossy(&status.stdout);
-                return text.trim().parse().map_err(|_| {
-                    Failure::new(
-                        StepKind::Update,
-                        format!(
-                            "unreadable exit status {text:?} in {}",
-                            self.status.display()
-                        ),
-                    )
-                });
-            }
-        }
-    }
+    let run = DetachedRun::update(layout, id, 0);
+    Ok(run.state(transport).await?.map(|code| (run.log, code)))
 }
 
 struct LogSink<'a, 'b> {
