@@ -468,6 +468,29 @@ pub async fn resume(
         )));
     }
     let heartbeat = heartbeat(&ctx.transport, &lock);
+    // The dead run's update lock session (and any other one a dead run of this
+    // environment left): holding the environment lock, no run of it is alive.
+    if let Ok(ledger) = state::read_ledger(transport, &t.layout).await {
+        match crate::advisory::end_dead_holders(transport, &t.pg, &t.db, |id| {
+            ledger.get(id).map(|_| true)
+        })
+        .await
+        {
+            Ok((ended, _)) => {
+                for h in ended {
+                    ctx.events.event(Event::Notice {
+                        message: format!(
+                            "ended the update lock session odd's dead run of {} left ({h})",
+                            h.odd_deploy().unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+            Err(e) => ctx.events.event(Event::Notice {
+                message: format!("the update lock's holders could not be read: {e}"),
+            }),
+        }
+    }
     note(ctx, &plan, "resume", JournalState::Started, None).await;
     let mut progress = Progress {
         stopped: true,
@@ -640,14 +663,47 @@ async fn advisory(
     plan: &Plan,
 ) -> Result<crate::advisory::Held, crate::advisory::AdvisoryError> {
     let t = ctx.target;
-    crate::advisory::acquire(
+    let heartbeat = EnvLock::new(&t.environment, t.layout.lock()).heartbeat();
+    match crate::advisory::acquire(
         Arc::clone(&ctx.transport),
         &t.pg,
         &t.db,
         &plan.release,
         UPDATE_TIMEOUT,
+        &heartbeat,
     )
     .await
+    {
+        Err(crate::advisory::AdvisoryError::Busy {
+            database,
+            key,
+            holders,
+            ..
+        }) => {
+            // Name the real cause: whose is each holder, by this environment's ledger.
+            let ledger = state::read_ledger(ctx.transport.as_ref(), &t.layout)
+                .await
+                .unwrap_or_default();
+            let judged: Vec<_> = holders
+                .iter()
+                .map(|h| {
+                    let w = crate::advisory::whose(h, |id| {
+                        // This run holds the environment lock: any other run of this
+                        // environment is gone.
+                        ledger.get(id).map(|_| id != plan.release)
+                    });
+                    (h.clone(), w)
+                })
+                .collect();
+            Err(crate::advisory::AdvisoryError::Busy {
+                cause: crate::advisory::explain(&judged, &t.environment),
+                database,
+                key,
+                holders,
+            })
+        }
+        other => other,
+    }
 }
 
 /// Writes where the deploy stands to the host's journal; a failure to write is reported,
@@ -1068,6 +1124,19 @@ async fn rollback(
 ) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
+    if progress.updated {
+        // An update this run lost contact with goes on on the host: nothing is restored
+        // under it.
+        DetachedRun::update(&t.layout, &plan.release, 0)
+            .settle(transport, false, UPDATE_TIMEOUT, Duration::from_secs(10))
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    StepKind::Update,
+                    format!("the update still running on the host could not be stopped: {e}"),
+                )
+            })?;
+    }
     for step in &plan.rollback {
         ctx.events.event(Event::StepStarted {
             step: step.kind,

@@ -39,6 +39,9 @@ pub struct RollbackRequest {
     pub code_only: bool,
     /// Allow a code-only rollback of deploys that changed the database.
     pub force_code_only: bool,
+    /// Wait for an orphaned update still running on the host to end, instead of
+    /// stopping it.
+    pub wait_for_update: bool,
 }
 
 /// A rollback, decided before anything runs.
@@ -61,6 +64,10 @@ pub struct RollbackPlan {
     /// Finishing an `odd rollback` run that died (the journal holds its plan).
     #[serde(default)]
     pub resumed: bool,
+    /// An update of an undone deploy still running on the host is waited for (rather
+    /// than stopped) before anything is restored.
+    #[serde(default)]
+    pub wait_for_update: bool,
     /// Things the operator should read before saying yes.
     pub warnings: Vec<String>,
 }
@@ -183,6 +190,23 @@ pub enum RollbackError {
     #[diagnostic(code(odd::rollback::unfinished))]
     Unfinished { summary: String, why: String },
 
+    #[error("the update lock of database {database} is held by {cause}; nothing was changed")]
+    #[diagnostic(
+        code(odd::rollback::update_lock),
+        help(
+            "a restore would end that session and swap the database under it: wait for it to finish"
+        )
+    )]
+    UpdateLockHeld { database: String, cause: String },
+
+    #[error("the orphaned update of {id} could not be settled: {source}")]
+    #[diagnostic(code(odd::rollback::orphan))]
+    Orphan {
+        id: String,
+        #[source]
+        source: crate::detached::SettleError,
+    },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
@@ -293,6 +317,7 @@ pub async fn prepare(
         to_release,
         interrupted: false,
         resumed: false,
+        wait_for_update: request.wait_for_update,
         warnings,
     })
 }
@@ -320,6 +345,7 @@ fn resume_rollback(
         });
     }
     plan.resumed = true;
+    plan.wait_for_update = request.wait_for_update;
     plan.from_release = from_release;
     plan.warnings
         .insert(0, format!("{}; this finishes it", unfinished.summary));
@@ -355,6 +381,14 @@ async fn prepare_interrupted(
         });
     }
     let mut warnings = vec![format!("deploy {} {}", record.id, found.summary)];
+    if let Some((_, None)) = deploy::update_run(transport, &target.layout, &record.id).await? {
+        warnings.push(if request.wait_for_update {
+            "its update may still run on the host: it is waited for before anything is restored"
+                .to_owned()
+        } else {
+            "its update may still run on the host: it is stopped before anything is restored (--wait-for-update waits for it)".to_owned()
+        });
+    }
     let (snapshot, snapshot_taken_at) = if !found.database_touched {
         (None, None)
     } else if request.code_only || request.force_code_only {
@@ -387,6 +421,7 @@ async fn prepare_interrupted(
         to_release,
         interrupted: true,
         resumed: false,
+        wait_for_update: request.wait_for_update,
         warnings,
     })
 }
@@ -496,6 +531,11 @@ pub async fn execute(
     };
     take_lock(ctx, &lock, &info, plan.interrupted || plan.resumed).await?;
     let heartbeat = deploy::heartbeat(&ctx.transport, &lock);
+    if let Err(e) = end_dead_update_locks(ctx, &ledger).await {
+        heartbeat.abort();
+        let _ = lock.release(transport).await;
+        return Err(e);
+    }
     let id = plan.undo.first().map_or("", String::as_str);
     let mut begin = JournalEntry::now(id, journal::ROLLBACK_BEGIN, JournalState::Started);
     begin.detail = serde_json::to_string(plan).ok();
@@ -507,7 +547,10 @@ pub async fn execute(
     }
     let mut steps = Vec::new();
     let mut replaced = None;
-    let result = run(ctx, plan, &mut steps, &mut replaced).await;
+    let result = match settle_orphans(ctx, plan, &mut steps).await {
+        Ok(()) => run(ctx, plan, &mut steps, &mut replaced).await,
+        Err(failure) => Err(failure),
+    };
 
     let when = clock::human(clock::now_unix());
     let (outcome, reason, evidence) = match &result {
@@ -592,6 +635,103 @@ pub async fn execute(
         replaced,
     })
 }
+
+/// With the environment lock held (no live run of this environment exists): ends the
+/// update-lock sessions odd's dead runs of this environment left, and refuses when
+/// another holds the database's update lock (click-odoo-update, or a live odd of
+/// another environment) — a restore would end its session and swap the database under
+/// it.
+async fn end_dead_update_locks(
+    ctx: &RollbackContext<'_>,
+    ledger: &Ledger,
+) -> Result<(), RollbackError> {
+    let t = ctx.target;
+    let (ended, left) =
+        crate::advisory::end_dead_holders(ctx.transport.as_ref(), &t.pg, &t.db, |id| {
+            ledger.get(id).map(|_| true)
+        })
+        .await?;
+    for h in ended {
+        ctx.events.event(Event::Notice {
+            message: format!(
+                "ended the update lock session odd's dead run of {} left ({h})",
+                h.odd_deploy().unwrap_or_default()
+            ),
+        });
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(RollbackError::UpdateLockHeld {
+            database: t.db.name.clone(),
+            cause: crate::advisory::explain(&left, &t.environment),
+        })
+    }
+}
+
+/// Before anything is restored: an update of an undone deploy still running on the host
+/// (its run died and left it) is stopped — its whole process group, seen gone — or,
+/// when the plan says so, waited for. The journal records which.
+async fn settle_orphans(
+    ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
+    steps: &mut Vec<StepRecord>,
+) -> Result<(), Failure> {
+    if !(plan.interrupted || plan.resumed) {
+        return Ok(());
+    }
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    for id in &plan.undo {
+        let run = crate::detached::DetachedRun::update(&t.layout, id, 0);
+        if !matches!(run.state(transport).await, Ok(Some(None))) {
+            continue;
+        }
+        let title = if plan.wait_for_update {
+            format!("wait for the orphaned update of {id} to end")
+        } else {
+            format!("stop the orphaned update of {id} (its whole process group)")
+        };
+        let mut said = None;
+        step(ctx, plan, steps, StepKind::Update, &title, async {
+            let outcome = run
+                .settle(
+                    transport,
+                    plan.wait_for_update,
+                    deploy::UPDATE_TIMEOUT,
+                    ORPHAN_GRACE,
+                )
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        StepKind::Update,
+                        RollbackError::Orphan {
+                            id: id.clone(),
+                            source: e,
+                        }
+                        .to_string(),
+                    )
+                })?;
+            said = Some(outcome);
+            Ok(())
+        })
+        .await?;
+        if let Some(outcome) = said {
+            let entry = JournalEntry::now(id, ORPHAN_STEP, JournalState::Finished)
+                .detail(outcome.to_string());
+            let _ = journal::append(transport, &t.layout, &entry).await;
+            ctx.events.event(Event::Notice {
+                message: format!("deploy {id}: {outcome}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The journal entry saying what became of an orphaned update (its detail).
+pub const ORPHAN_STEP: &str = "odd rollback: orphaned update";
+/// How long an orphaned update is given to end on SIGTERM before SIGKILL.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Takes the lock; a stale one (its holder provably gone) is taken over only when
 /// recovering that holder's interrupted run.
@@ -878,6 +1018,7 @@ mod tests {
             to_release: "d1".to_owned(),
             interrupted: false,
             resumed: false,
+            wait_for_update: false,
             warnings: Vec::new(),
         };
         let text = plan.render_text(1000 + 2 * 3600 + 5 * 60);

@@ -192,12 +192,43 @@ pub(crate) fn unlock(args: &Args) -> Result<Status, CliError> {
             .force_release(ctx.transport.as_ref(), &context::machine())
             .await
             .map_err(CliError::diagnostic)?;
-        match released {
+        match &released {
             Some(holder) => output::say(&format!(
                 "released the stale lock of {} (pid {})",
                 holder.owner, holder.pid
             )),
             None => output::say("not locked"),
+        }
+        // The update lock sessions of runs that are provably gone: the one whose stale
+        // lock this released, and any of a deploy the ledger says ended.
+        let ledger = odoo_deploy_core::state::read_ledger(ctx.transport.as_ref(), &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let dead = released.as_ref().and_then(|h| h.deploy_id.clone());
+        let (ended, left) = odoo_deploy_core::advisory::end_dead_holders(
+            ctx.transport.as_ref(),
+            &t.pg,
+            &t.db,
+            |id| {
+                ledger
+                    .get(id)
+                    .map(|r| dead.as_deref() == Some(id) || r.outcome.is_final())
+            },
+        )
+        .await
+        .map_err(CliError::diagnostic)?;
+        for h in ended {
+            output::say(&format!(
+                "ended the update lock session odd's dead run of {} left ({h})",
+                h.odd_deploy().unwrap_or_default()
+            ));
+        }
+        if !left.is_empty() {
+            output::say(&format!(
+                "the update lock of database {} is held by {} (left alone)",
+                t.db.name,
+                odoo_deploy_core::advisory::explain(&left, &t.environment)
+            ));
         }
         Ok(Status::Success)
     })

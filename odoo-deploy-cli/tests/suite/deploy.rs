@@ -507,10 +507,13 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
     assert_eq!(code, 1, "{stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "refused", "nothing was changed: {r:#}");
+    // The real cause: not odd, and which session it is.
     assert!(
         r["reason"]
             .as_str()
-            .is_some_and(|s| s.contains("update lock")),
+            .is_some_and(|s| s.contains("update lock")
+                && s.contains("another program, not odd")
+                && s.contains("application \"psql\"")),
         "{r:#}"
     );
     assert!(!events.iter().any(|e| e["event"] == "rollback_started"));
