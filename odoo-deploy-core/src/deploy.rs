@@ -119,7 +119,10 @@ struct Progress {
     updated: bool,
     switched: bool,
     backups: Vec<String>,
-    stop_at: Option<Instant>,
+    /// When Odoo was first stopped for this deploy (Unix ms), by this run or by the dead
+    /// run it takes forward.
+    stop_at_ms: Option<i64>,
+    /// From that stop to the latest healthy answer after it.
     downtime_ms: Option<u64>,
     steps: Vec<StepRecord>,
     log_offset: Option<u64>,
@@ -127,6 +130,22 @@ struct Progress {
     advisory: Option<crate::advisory::Held>,
     /// Said in the ledger when this run takes a dead one forward.
     resumed: Option<String>,
+}
+
+impl Progress {
+    /// Odoo answered healthy: the downtime runs from the first stop to now.
+    fn healthy(&mut self) {
+        if let Some(stop) = self.stop_at_ms {
+            self.downtime_ms = Some(clock::ms_since(stop));
+        }
+    }
+
+    /// The downtime when the run ends: to the last healthy answer, or — Odoo never
+    /// answered again — to now (it is still down).
+    fn final_downtime(&self) -> Option<u64> {
+        self.downtime_ms
+            .or_else(|| self.stop_at_ms.map(clock::ms_since))
+    }
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -315,8 +334,8 @@ async fn conclude(
             record.backups.push(id.clone());
         }
     }
-    if record.downtime_ms.is_none() {
-        record.downtime_ms = progress.downtime_ms;
+    if let Some(downtime) = progress.final_downtime() {
+        record.downtime_ms = Some(downtime);
     }
     append(ctx, &record).await;
     notify(ctx, &record).await;
@@ -503,6 +522,8 @@ pub async fn resume(
             "resumed by {who} after the run {}",
             found.summary.split(';').next().unwrap_or_default()
         )),
+        // The dead run's stop: the environment has been down since.
+        stop_at_ms: journal::first_stop_ms(&entries, &record.id),
         ..Progress::default()
     };
     let result = run_steps(ctx, &plan, &mut progress).await;
@@ -587,7 +608,7 @@ async fn run_step(
                     .release()
                     .await;
             }
-            progress.stop_at = Some(Instant::now());
+            progress.stop_at_ms.get_or_insert_with(clock::now_unix_ms);
             progress.stopped = true;
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
         }
@@ -638,9 +659,7 @@ async fn run_step(
         }
         StepKind::Health => {
             health(ctx.target).await.map_err(|e| fail(&e))?;
-            if let Some(stop) = progress.stop_at {
-                progress.downtime_ms = Some(ms(stop.elapsed()));
-            }
+            progress.healthy();
         }
         StepKind::StartupLog => startup_log(ctx, progress.log_offset.unwrap_or(0)).await?,
         StepKind::Smoke => smoke(ctx, plan).await.map_err(|e| fail(&e))?,
@@ -1150,7 +1169,10 @@ async fn rollback(
         let result: Result<(), Failure> = async {
             let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
             match step.kind {
-                StepKind::Stop => run_all(ctx, &step.commands).await.map_err(|e| fail(&e)),
+                StepKind::Stop => {
+                    progress.stop_at_ms.get_or_insert_with(clock::now_unix_ms);
+                    run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
+                }
                 StepKind::RestoreSnapshot => match &progress.snapshot {
                     // The database changed only if the update ran; restore regardless once
                     // a snapshot exists, so a half-started step cannot leave a mixed state.
@@ -1188,7 +1210,11 @@ async fn rollback(
                     }
                     run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
                 }
-                StepKind::Health => health(ctx.target).await.map_err(|e| fail(&e)),
+                StepKind::Health => {
+                    health(ctx.target).await.map_err(|e| fail(&e))?;
+                    progress.healthy();
+                    Ok(())
+                }
                 StepKind::Smoke => smoke_after_rollback(ctx.target).await.map_err(|e| fail(&e)),
                 _ => Ok(()),
             }

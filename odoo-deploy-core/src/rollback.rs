@@ -509,6 +509,9 @@ pub struct RollbackReport {
     pub steps: Vec<StepRecord>,
     /// The database put aside by the restore (what was current before).
     pub replaced: Option<String>,
+    /// Odoo's outage: from the interrupted deploy's first stop (or this rollback's own)
+    /// to the healthy answer after the restart (to the end, when there was none).
+    pub downtime_ms: Option<u64>,
 }
 
 /// Runs a prepared rollback and records it; an error means nothing was changed.
@@ -547,9 +550,21 @@ pub async fn execute(
     }
     let mut steps = Vec::new();
     let mut replaced = None;
+    let mut times = Outage::default();
     let result = match settle_orphans(ctx, plan, &mut steps).await {
-        Ok(()) => run(ctx, plan, &mut steps, &mut replaced).await,
+        Ok(()) => run(ctx, plan, &mut steps, &mut replaced, &mut times).await,
         Err(failure) => Err(failure),
+    };
+    // An interrupted deploy's downtime runs from its first stop (the dead run's, read
+    // from the journal) to this rollback's healthy answer; a reverted deploy's grows by
+    // this rollback's own outage.
+    let first_stop = if plan.interrupted || plan.resumed {
+        journal::read(transport, &t.layout)
+            .await
+            .ok()
+            .and_then(|entries| journal::first_stop_ms(&entries, id))
+    } else {
+        None
     };
 
     let when = clock::human(clock::now_unix());
@@ -595,6 +610,12 @@ pub async fn execute(
         record.reason = Some(reason.clone());
         record.evidence.clone_from(&evidence);
         record.steps.extend(steps.iter().cloned());
+        if let Some(outage) = times.outage_ms(first_stop) {
+            record.downtime_ms = Some(match first_stop {
+                Some(_) => outage,
+                None => old.downtime_ms.unwrap_or(0).saturating_add(outage),
+            });
+        }
         if plan.interrupted {
             record.finished_at = Some(clock::now_unix());
         }
@@ -633,6 +654,7 @@ pub async fn execute(
         evidence,
         steps,
         replaced,
+        downtime_ms: times.outage_ms(first_stop),
     })
 }
 
@@ -752,11 +774,29 @@ async fn take_lock(
     Ok(())
 }
 
+/// When a rollback stopped Odoo and when Odoo answered healthy again (Unix ms).
+#[derive(Debug, Default)]
+struct Outage {
+    stop_ms: Option<i64>,
+    healthy_ms: Option<i64>,
+}
+
+impl Outage {
+    /// From `first_stop` (or this rollback's own stop) to the healthy answer — or to
+    /// now, when Odoo never answered again.
+    fn outage_ms(&self, first_stop: Option<i64>) -> Option<u64> {
+        let from = first_stop.or(self.stop_ms)?;
+        let to = self.healthy_ms.unwrap_or_else(clock::now_unix_ms);
+        Some(u64::try_from(to.saturating_sub(from)).unwrap_or(0))
+    }
+}
+
 async fn run(
     ctx: &RollbackContext<'_>,
     plan: &RollbackPlan,
     steps: &mut Vec<StepRecord>,
     replaced: &mut Option<String>,
+    times: &mut Outage,
 ) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
@@ -765,6 +805,7 @@ async fn run(
         "stop Odoo and end every other Odoo session on {}",
         t.db.name
     );
+    times.stop_ms = Some(clock::now_unix_ms());
     step(ctx, plan, steps, StepKind::Stop, &title, async {
         transport
             .check_output(&t.service.stop())
@@ -819,7 +860,9 @@ async fn run(
         async {
             deploy::health(t)
                 .await
-                .map_err(|e| fail(StepKind::Health)(&e))
+                .map_err(|e| fail(StepKind::Health)(&e))?;
+            times.healthy_ms = Some(clock::now_unix_ms());
+            Ok(())
         },
     )
     .await?;

@@ -130,13 +130,17 @@ fn say_report(report: &rollback::RollbackReport, json: bool) -> Result<(), CliEr
         output::print(&format!("{value}\n"))?;
     }
     output::say(&format!(
-        "{}: {}",
+        "{}: {}{}",
         if report.ok {
             "ROLLED BACK and verified"
         } else {
             "ROLLBACK FAILED: the environment needs an operator"
         },
-        report.reason
+        report.reason,
+        report.downtime_ms.map_or_else(String::new, |ms| format!(
+            ", downtime {:.1} s",
+            ms as f64 / 1000.0
+        ))
     ));
     for line in &report.evidence {
         output::say(&format!("  | {line}"));

@@ -151,10 +151,14 @@ pub(crate) fn history(args: &Args) -> Result<Status, CliError> {
         let mut out = String::new();
         for r in ledger.records() {
             out.push_str(&format!(
-                "{}  {}  {:<10}  {}  {}\n",
+                "{}  {}  {:<10}  {:>9}  {}  {}\n",
                 clock::human(r.started_at),
                 short(&r.commit),
                 format!("{:?}", r.outcome).to_lowercase(),
+                r.downtime_ms.map_or_else(
+                    || "-".to_owned(),
+                    |ms| format!("down {:.1}s", ms as f64 / 1000.0)
+                ),
                 r.who,
                 r.reason.as_deref().unwrap_or("")
             ));
