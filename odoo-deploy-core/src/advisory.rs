@@ -340,6 +340,18 @@ impl Held {
         );
         let _ = self.transport.output(&cmd).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.session).await;
+        // `pg_terminate_backend` only signals the backend: the lock is free once it has
+        // gone, which a loaded server may take a while to do. The next take must not
+        // find this very session still holding it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while let Ok(now) = holders(self.transport.as_ref(), &self.tools, &self.conn).await {
+            if !now.iter().any(|h| h.application_name == self.app)
+                || tokio::time::Instant::now() > deadline
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -1113,10 +1113,20 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
                 .collect();
             let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
             let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
+            let mut kept: BTreeSet<String> = releases.iter().cloned().collect();
             for old in to_prune(releases, Some(&plan.release), &protected, keep) {
-                if let Err(e) = transport.check_output(&t.layout.remove(&old)).await {
-                    notices.push(format!("could not remove release {old}: {e}"));
+                match transport.check_output(&t.layout.remove(&old)).await {
+                    Ok(_) => {
+                        kept.remove(&old);
+                    }
+                    Err(e) => notices.push(format!("could not remove release {old}: {e}")),
                 }
+            }
+            kept.insert(plan.release.clone());
+            if let Err(e) = prune_runs_and_ledger(ctx, kept, keep).await {
+                notices.push(format!(
+                    "could not prune the update runs or the ledger: {e}"
+                ));
             }
         }
         Ok(_) => {}
@@ -1133,6 +1143,46 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     for message in notices {
         ctx.events.event(Event::Notice { message });
     }
+}
+
+/// The update runs' files (log, status, pid) go with their release — those of a release
+/// still on the host stay, and those of the last `keep` deploys of the ledger (a failed
+/// one's log is evidence for a while) — and the ledger keeps one line per deploy.
+async fn prune_runs_and_ledger(
+    ctx: &DeployContext<'_>,
+    mut kept: BTreeSet<String>,
+    keep: usize,
+) -> Result<(), TransportError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let ledger = state::read_ledger(transport, &t.layout).await?;
+    let records = ledger.records();
+    kept.extend(
+        records[records.len().saturating_sub(keep)..]
+            .iter()
+            .map(|r| r.id.clone()),
+    );
+    let runs = t.layout.runs();
+    if transport.exists(&runs).await? {
+        let out = transport
+            .check_output(&RemoteCommand::new("ls").arg("-1A").arg("--").arg(&runs))
+            .await?;
+        let text = String::from_utf8_lossy(&out);
+        let gone = crate::detached::runs_to_prune(text.lines(), &kept);
+        if !gone.is_empty() {
+            let mut rm = RemoteCommand::new("rm").arg("-f").arg("--");
+            for name in gone {
+                rm = rm.arg(runs.join(name));
+            }
+            transport.check_output(&rm).await?;
+        }
+    }
+    if let Some(text) = ledger.compacted() {
+        transport
+            .write_file(&t.layout.ledger(), text.as_bytes())
+            .await?;
+    }
+    Ok(())
 }
 
 /// The plan's rollback: back to the state before the deploy, verified.

@@ -464,6 +464,21 @@ async fn group_alive(transport: &dyn Transport, pgid: u32) -> Result<bool, Trans
     Ok(out.status.success())
 }
 
+/// The files of `runs/` (their names) that belong to no release in `keep`: an update
+/// run's files are named `<release>-update-<i>.…`; other names are left alone.
+pub fn runs_to_prune<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+    keep: &std::collections::BTreeSet<String>,
+) -> Vec<&'n str> {
+    names
+        .into_iter()
+        .filter(|name| {
+            name.rfind("-update-")
+                .is_some_and(|at| !keep.contains(&name[..at]))
+        })
+        .collect()
+}
+
 /// `STATUS.pid`, next to a status file.
 pub fn pid_file(status: &Path) -> PathBuf {
     let mut name = status.as_os_str().to_os_string();
@@ -513,6 +528,27 @@ mod tests {
         assert_eq!(
             Exit::from_status(ExitStatus::from_raw(9)),
             Exit::Signal { signal: 9 }
+        );
+    }
+
+    #[test]
+    fn run_files_go_with_their_release() {
+        let keep = ["r2".to_owned(), "r3".to_owned()].into_iter().collect();
+        let names = [
+            "r1-update-0.log",
+            "r1-update-0.status",
+            "r1-update-0.status.pid",
+            "r2-update-0.log",
+            "r3-update-1.status",
+            "notes.txt",
+        ];
+        assert_eq!(
+            runs_to_prune(names, &keep),
+            [
+                "r1-update-0.log",
+                "r1-update-0.status",
+                "r1-update-0.status.pid"
+            ]
         );
     }
 

@@ -110,6 +110,8 @@ pub struct Ledger {
     records: Vec<DeployRecord>,
     /// Lines that could not be read (a torn last line after a crash): kept to report them.
     unreadable: Vec<usize>,
+    /// Lines a later line of the same id replaced.
+    superseded: usize,
 }
 
 impl Ledger {
@@ -118,13 +120,17 @@ impl Ledger {
         let mut records: Vec<DeployRecord> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut unreadable = Vec::new();
+        let mut superseded = 0;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str::<DeployRecord>(line) {
                 Ok(record) => match index.get(&record.id) {
-                    Some(&i) => records[i] = record,
+                    Some(&i) => {
+                        records[i] = record;
+                        superseded += 1;
+                    }
                     None => {
                         index.insert(record.id.clone(), records.len());
                         records.push(record);
@@ -136,7 +142,22 @@ impl Ledger {
         Self {
             records,
             unreadable,
+            superseded,
         }
+    }
+
+    /// The same history with one line per deploy (its last), when the text holds
+    /// replaced or unreadable lines: a deploy appends its record several times, so the
+    /// file would otherwise grow by several lines a deploy.
+    pub fn compacted(&self) -> Option<String> {
+        if self.superseded == 0 && self.unreadable.is_empty() {
+            return None;
+        }
+        self.records
+            .iter()
+            .map(Self::line)
+            .collect::<Result<String, _>>()
+            .ok()
     }
 
     /// One line to append for `record`.
@@ -242,6 +263,11 @@ mod tests {
         assert_eq!(ledger.current().map(|r| r.id.as_str()), Some("d1"));
         assert!(ledger.succeeded_with("aaa").is_some());
         assert!(ledger.succeeded_with("bbb").is_none());
+        let compact = ledger.compacted().expect("lines to drop");
+        assert_eq!(compact.lines().count(), 2);
+        let again = Ledger::parse(&compact);
+        assert_eq!(again.records(), ledger.records());
+        assert_eq!(again.compacted(), None, "nothing left to drop");
     }
 
     #[test]

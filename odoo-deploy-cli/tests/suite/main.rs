@@ -8,4 +8,5 @@ mod deploy;
 mod graph;
 mod manifest;
 mod matrix;
+mod recovery;
 mod rollback;

@@ -89,12 +89,47 @@ pub(crate) fn slow_update(demo: &Demo) {
     );
 }
 
-/// Starts `odd deploy demo --yes EXTRA…` (output piped) and returns once the journal says
-/// its update began (the previous deploy's journal is removed first).
-fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> std::process::Child {
+/// A running `odd deploy` whose output is read as it comes (a pipe nobody reads would
+/// stop odd once it is full).
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
+    /// The deploy id, from the journal.
+    pub(crate) id: String,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    /// Waits for odd to end: its exit code, stdout and stderr.
+    pub(crate) fn finish(mut self) -> (Option<i32>, String, String) {
+        let status = self.child.wait().expect("odd ends");
+        let out = self.out.join().expect("stdout reader");
+        let err = self.err.join().expect("stderr reader");
+        (
+            status.code(),
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    /// SIGKILLs odd (as the OOM killer or a closed laptop would) and reaps it.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.finish();
+    }
+}
+
+/// How long a step of a test may take on a loaded machine before it is a failure.
+pub(crate) const LOADED: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Starts `odd deploy demo --yes EXTRA…` and returns once the journal says its update
+/// began (the previous deploy's journal is removed first). Fails at once, with odd's
+/// output, if odd ends before that.
+pub(crate) fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> Running {
+    use std::io::Read as _;
     let journal = demo.deploy_dir.join("journal");
     std::fs::remove_file(&journal).expect("a journal");
-    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
         .args(["deploy", "demo", "--yes"])
         .args(extra)
         .arg("--config")
@@ -104,18 +139,64 @@ fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&journal)
-        .unwrap_or_default()
-        .contains(r#""step":"update","state":"started""#)
-    {
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let mut running = Running {
+        child,
+        id: String::new(),
+        out,
+        err,
+    };
+    let deadline = std::time::Instant::now() + LOADED;
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains(r#""step":"update","state":"started""#))
+        {
+            let entry: Value = serde_json::from_str(line).expect("a journal line");
+            running.id = entry["deploy"].as_str().expect("deploy id").to_owned();
+            return running;
+        }
+        if running.child.try_wait().expect("wait").is_some() {
+            let (code, out, err) = running.finish();
+            panic!("odd ended ({code:?}) before its update began:\n{err}\n{out}");
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the update never began"
+            "the update never began in {} s",
+            LOADED.as_secs()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    child
+}
+
+/// Waits until deploy `id`'s detached update on the host has begun loading modules
+/// (so a fault strikes in the middle of it, however loaded the machine is).
+pub(crate) fn wait_for_update_progress(demo: &Demo, id: &str) {
+    let log = demo
+        .deploy_dir
+        .join("runs")
+        .join(format!("{id}-update-0.log"));
+    let deadline = std::time::Instant::now() + LOADED;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("odoo.modules.loading: Loading module")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of {id} loaded no module in {} s",
+            LOADED.as_secs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A digest of the database's filestore: every file's path and content.
@@ -573,7 +654,7 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + LOADED;
     while !std::fs::read_to_string(&journal)
         .unwrap_or_default()
         .contains(r#""step":"update","state":"started""#)
@@ -675,14 +756,12 @@ fn a_dropped_ssh_connection_does_not_kill_the_update() {
     demo.checkout(2).expect("v2");
     slow_update(&demo);
     let auths_before = sshd.auth_count();
-    let child = deploy_until_the_update(&demo, &["--json"]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = deploy_until_the_update(&demo, &["--json"]);
+    wait_for_update_progress(&demo, &running.id);
     // Every SSH session dies, as when the network drops; sshd comes back.
     sshd.restart();
-    let out = child.wait_with_output().expect("odd ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    let (code, stdout, stderr) = running.finish();
+    assert_eq!(code, Some(0), "{stderr}\n{stdout}");
     let events: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("NDJSON"))
@@ -740,19 +819,18 @@ fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deplo
             "host = { reconnect_for_secs = 3, address",
         )],
     );
-    let child = deploy_until_the_update(&demo, &[]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = deploy_until_the_update(&demo, &[]);
+    wait_for_update_progress(&demo, &running.id);
     // The host goes away and stays away: odd gives up, the update goes on there.
     sshd.kill();
-    let out = child.wait_with_output().expect("odd ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let (code, _, stderr) = running.finish();
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("lost contact with the host for 3 s"),
         "odd says it gave up: {stderr}"
     );
     let runs = demo.deploy_dir.join("runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + LOADED;
     // v1's update left one status file; v2's writes the second when it ends.
     let ended = || {
         std::fs::read_dir(&runs)
