@@ -32,14 +32,18 @@ pub fn lock_key(database: &str) -> i64 {
 
 /// A holder whose owner's heartbeat is older than this ends by itself.
 pub const HOLDER_STALE_AFTER: Duration = crate::lock::HEARTBEAT_STALE_AFTER;
-/// How often the holder looks at the heartbeat.
-const HOLDER_CHECKS_EVERY: Duration = Duration::from_secs(1);
+/// How often the holder looks at the heartbeat and pings its session (a terminated
+/// session ends psql at the next ping).
+const HOLDER_CHECKS_EVERY: Duration = Duration::from_millis(500);
+/// The ping.
+const HOLDER_TICK: &str = "SELECT 1;";
 
-/// Takes the lock and says so, then reads on (empty lines) until its input ends.
+/// Takes the lock and says so, then runs the pings (their output discarded) until its
+/// input ends.
 const HOLD_SQL: &str = r#"SELECT pg_try_advisory_lock(:key::bigint) AS got \gset
 \if :got
 \echo odd-lock-held
-SELECT 1 \g /dev/null
+\o /dev/null
 \else
 \echo odd-lock-busy
 \q
@@ -276,7 +280,12 @@ pub async fn acquire(
     let cmd = tools
         .psql(conn, &conn.name, &[("key", key_text.as_str())], HOLD_SQL)
         .env("PGAPPNAME", &app)
-        .stdin_while_fresh(heartbeat, HOLDER_STALE_AFTER, HOLDER_CHECKS_EVERY)
+        .stdin_while_fresh(
+            heartbeat,
+            HOLDER_STALE_AFTER,
+            HOLDER_CHECKS_EVERY,
+            HOLDER_TICK,
+        )
         .timeout(hold + Duration::from_secs(30));
     let (tx, rx) = oneshot::channel();
     let session = {
@@ -339,7 +348,6 @@ impl Held {
             RELEASE_SQL,
         );
         let _ = self.transport.output(&cmd).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.session).await;
         // `pg_terminate_backend` only signals the backend: the lock is free once it has
         // gone, which a loaded server may take a while to do. The next take must not
         // find this very session still holding it.
@@ -350,8 +358,11 @@ impl Held {
             {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The lock is free; psql itself ends at its next ping, on its own if not within
+        // this wait (nothing waits on it).
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.session).await;
     }
 }
 

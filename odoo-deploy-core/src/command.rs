@@ -332,10 +332,10 @@ impl RemoteCommand {
 
     /// This command with its standard input kept open for as long as the file
     /// `heartbeat` was touched within `stale` (checked every `every`): its own stdin is
-    /// passed on first, then nothing but empty lines; once the heartbeat is older (or
-    /// gone) the input ends, and so does a program that lives on its input (`psql`). The
-    /// checking loop ends too when the program has ended (the next empty line finds the
-    /// pipe closed).
+    /// passed on first, then the line `tick` at each check; once the heartbeat is older
+    /// (or gone) the input ends, and so does a program that lives on its input (`psql`).
+    /// The checking loop ends too when the program has ended (the next tick finds the
+    /// pipe closed) — `psql` ends when a tick (a query) finds its session terminated.
     ///
     /// All data travels as positional arguments of a fixed script
     /// ([`WHILE_FRESH_SCRIPT`]). Environment, directory, stdin and timeout stay on the
@@ -346,6 +346,7 @@ impl RemoteCommand {
         heartbeat: impl AsRef<Path>,
         stale: Duration,
         every: Duration,
+        tick: &str,
     ) -> Self {
         let plain = |b: &[u8]| Word::Plain(b.to_vec());
         let mut args = vec![
@@ -355,6 +356,7 @@ impl RemoteCommand {
             plain(heartbeat.as_ref().as_os_str().as_bytes()),
             plain(stale.as_secs().to_string().as_bytes()),
             plain(duration_secs(every).as_bytes()),
+            plain(tick.as_bytes()),
             Word::Plain(self.program),
         ];
         args.extend(self.args);
@@ -467,9 +469,9 @@ impl fmt::Display for RemoteCommand {
 pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" "$status.pid" || exit; setsid sh -c 'log=$0 status=$1; shift; echo $$ >"$status.pid"; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
 
 /// The script [`RemoteCommand::stdin_while_fresh`] runs with `sh -c SCRIPT
-/// odd-while-fresh HEARTBEAT STALE_SECS EVERY PROGRAM ARGS…`: fixed text, every value a
-/// positional argument. The heartbeat's age is read with the host's own clock.
-pub const WHILE_FRESH_SCRIPT: &str = r#"hb=$1 stale=$2 every=$3; shift 3; { cat; while now=$(date +%s) && touched=$(stat -c %Y -- "$hb" 2>/dev/null) && [ $((now - touched)) -le "$stale" ] && printf '\n'; do sleep "$every"; done; } | "$@""#;
+/// odd-while-fresh HEARTBEAT STALE_SECS EVERY TICK PROGRAM ARGS…`: fixed text, every
+/// value a positional argument. The heartbeat's age is read with the host's own clock.
+pub const WHILE_FRESH_SCRIPT: &str = r#"hb=$1 stale=$2 every=$3 tick=$4; shift 4; { cat; while now=$(date +%s) && touched=$(stat -c %Y -- "$hb" 2>/dev/null) && [ $((now - touched)) -le "$stale" ] && printf '%s\n' "$tick"; do sleep "$every"; done; } | "$@""#;
 
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {
@@ -713,7 +715,12 @@ mod tests {
             .arg("-c")
             .arg("read a; echo \"got $a\"")
             .stdin_bytes(b"hello\n".to_vec())
-            .stdin_while_fresh(&hb, Duration::from_secs(600), Duration::from_millis(100));
+            .stdin_while_fresh(
+                &hb,
+                Duration::from_secs(600),
+                Duration::from_millis(100),
+                "",
+            );
         let started = std::time::Instant::now();
         let out = run_sh(&first_line);
         assert_eq!(out.stdout, b"got hello\n");
@@ -730,7 +737,7 @@ mod tests {
             .arg("-c")
             .arg("read a; echo \"got $a\"; while read b; do :; done; echo ended")
             .stdin_bytes(b"hello\n".to_vec())
-            .stdin_while_fresh(&hb, Duration::from_secs(60), Duration::from_millis(100));
+            .stdin_while_fresh(&hb, Duration::from_secs(60), Duration::from_millis(100), "");
         let out = run_sh(&lives_on_input);
         assert_eq!(out.stdout, b"got hello\nended\n");
         assert_eq!(

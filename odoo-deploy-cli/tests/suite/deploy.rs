@@ -204,8 +204,11 @@ fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
     assert_eq!(code, 1, "{stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    // Odoo's failing update exits 255: said as the exit code it is, not as a signal.
     assert!(
-        r["reason"].as_str().is_some_and(|s| s.contains("update")),
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("update: odoo-bin exited with 255")),
         "{r:#}"
     );
     assert!(
@@ -227,6 +230,7 @@ fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
     );
     assert_eq!(s["latest"]["outcome"], "rolled_back");
     assert_eq!(s["lock"]["state"], "free");
+    crate::rollback::assert_downtime_covers_the_outage(&s["latest"]);
     // The failed database is kept aside for forensics.
     let aside = sql(
         cluster,

@@ -386,6 +386,30 @@ const CASES: [Case; 4] = [
     },
 ];
 
+/// The ledger's downtime of a rolled-back deploy runs from the first stop of Odoo to the
+/// healthy answer after the rollback's restart: at least every step after the stop up to
+/// that answer (the stop step itself first checks the update lock, with Odoo still up).
+pub(crate) fn assert_downtime_covers_the_outage(record: &Value) {
+    let steps = record["steps"].as_array().expect("steps");
+    let first = steps
+        .iter()
+        .position(|s| s["step"] == "stop")
+        .expect("a stop");
+    let last = steps
+        .iter()
+        .rposition(|s| s["step"] == "rollback health" && s["ok"] == true)
+        .expect("a healthy answer after the rollback");
+    let outage: u64 = steps[first + 1..=last]
+        .iter()
+        .filter_map(|s| s["duration_ms"].as_u64())
+        .sum();
+    let downtime = record["downtime_ms"].as_u64().expect("a downtime");
+    assert!(
+        downtime >= outage,
+        "downtime {downtime} ms < {outage} ms of steps from the stop to the rollback's healthy answer: {record:#}"
+    );
+}
+
 /// Runs one case; panics (with the reason) when anything is not as it must be.
 fn run_case(cluster: &PgCluster, case: &Case) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -443,6 +467,7 @@ fn run_case(cluster: &PgCluster, case: &Case) {
             .any(|s| s["step"] == "rollback restore snapshot" && s["ok"] == true)),
         "the snapshot was restored: {latest:#}"
     );
+    assert_downtime_covers_the_outage(latest);
     // The environment serves again.
     let (code, _, stderr) = odd(&demo, &["status", "demo"], &[]);
     assert_eq!(code, 0, "{stderr}");
