@@ -318,3 +318,71 @@ fn a_holder_of_the_update_lock_that_is_not_a_dead_odd_is_never_ended() {
     let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn what_odd_writes_on_the_host_goes_with_its_release() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    edit_config(
+        &demo,
+        &[(
+            "odoo = { command = [",
+            "odoo = { keep_releases = 0, command = [",
+        )],
+    );
+    let mut ids = Vec::new();
+    for v in 1..=3 {
+        demo.checkout(v).expect("checkout");
+        // (A checkout writes the configuration afresh.)
+        edit_config(
+            &demo,
+            &[(
+                "odoo = { command = [",
+                "odoo = { keep_releases = 0, command = [",
+            )],
+        );
+        let (code, _, stderr) = deploy(&demo, &[]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+        ids.push(
+            status(&demo)["latest"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let runs: Vec<String> = std::fs::read_dir(demo.deploy_dir.join("runs"))
+        .expect("runs")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let releases: Vec<String> = std::fs::read_dir(demo.deploy_dir.join("releases"))
+        .expect("releases")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !releases.contains(&ids[0]),
+        "v1's release is pruned: {releases:?}"
+    );
+    assert!(
+        !runs.iter().any(|n| n.starts_with(&ids[0])),
+        "v1's update files went with its release: {runs:?}"
+    );
+    assert!(
+        runs.iter().any(|n| n.starts_with(&ids[2])) && runs.iter().any(|n| n.starts_with(&ids[1])),
+        "the kept releases keep theirs: {runs:?}"
+    );
+    // One line a deploy, plus the last one's final line (appended after the pruning).
+    let ledger = std::fs::read_to_string(demo.deploy_dir.join("ledger.jsonl")).expect("ledger");
+    assert!(
+        ledger.lines().count() <= ids.len() + 1,
+        "{} lines for {} deploys",
+        ledger.lines().count(),
+        ids.len()
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    assert_eq!(code, 0);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(history.len(), 3, "no deploy is lost from the history");
+}
