@@ -2,6 +2,7 @@
 //! environment's host says about itself.
 
 use odoo_deploy_core::clock;
+use odoo_deploy_core::detached::Exit;
 use odoo_deploy_core::journal;
 use odoo_deploy_core::ledger::Outcome;
 use odoo_deploy_core::lock::{EnvLock, LockState};
@@ -57,6 +58,7 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 "update_run": update_run.as_ref().map(|(log, code)| serde_json::json!({
                     "log": log,
                     "exit_code": code,
+                    "exit": code.map(update_exit),
                 })),
                 "environment": t.environment,
                 "current": ledger.current(),
@@ -125,7 +127,11 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 log.display()
             )),
             Some((log, Some(code))) => out.push_str(&format!(
-                "  the update ended on the host with exit code {code}; its log: {}\n",
+                "  the update ended on the host {}; its log: {}\n",
+                match update_exit(*code) {
+                    Exit::Code { code } => format!("with exit code {code}"),
+                    other => format!("(it {other})"),
+                },
                 log.display()
             )),
             None => {}
@@ -133,6 +139,15 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
         output::print(&out)?;
         Ok(Status::Success)
     })
+}
+
+/// How the detached update ended, from the shell status its runner wrote.
+fn update_exit(code: i32) -> Exit {
+    Exit::from_shell_status(
+        code,
+        Some(odoo_deploy_core::deploy::UPDATE_TIMEOUT),
+        std::time::Duration::ZERO,
+    )
 }
 
 /// `odd history`: every deploy, oldest first.
