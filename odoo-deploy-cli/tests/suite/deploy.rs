@@ -483,20 +483,28 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
             "-c",
             &format!("SELECT pg_advisory_lock({key})"),
             "-c",
-            "SELECT pg_sleep(60)",
+            // Longer than any deploy on a loaded machine: ended below.
+            "SELECT pg_sleep(600)",
         ])
         .envs(cluster.libpq_env(&demo.db))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("psql");
-    let held = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        sql(
+    let deadline = std::time::Instant::now() + crate::rollback::LOADED;
+    let held = loop {
+        if sql(
             cluster,
             &demo.db,
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
         ) == "1"
-    });
+        {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(held, "the peer's lock is taken");
     demo.checkout(2).expect("v2");
     let (code, events, stderr) = deploy(&demo, &[]);
