@@ -156,13 +156,8 @@ pub(crate) fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> Running {
     };
     let deadline = std::time::Instant::now() + LOADED;
     loop {
-        let text = std::fs::read_to_string(&journal).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.contains(r#""step":"update","state":"started""#))
-        {
-            let entry: Value = serde_json::from_str(line).expect("a journal line");
-            running.id = entry["deploy"].as_str().expect("deploy id").to_owned();
+        if let Some(id) = update_begun(demo) {
+            running.id = id;
             return running;
         }
         if running.child.try_wait().expect("wait").is_some() {
@@ -176,6 +171,16 @@ pub(crate) fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> Running {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The deploy whose update the journal says began, if one did.
+pub(crate) fn update_begun(demo: &Demo) -> Option<String> {
+    let text = std::fs::read_to_string(demo.deploy_dir.join("journal")).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains(r#""step":"update","state":"started""#))?;
+    let entry: Value = serde_json::from_str(line).ok()?;
+    entry["deploy"].as_str().map(str::to_owned)
 }
 
 /// Waits until deploy `id`'s detached update on the host has begun loading modules
