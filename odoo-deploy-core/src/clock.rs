@@ -10,6 +10,18 @@ pub fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds from `since_ms` (Unix ms) to now; 0 when the clock went back.
+pub fn ms_since(since_ms: i64) -> u64 {
+    u64::try_from(now_unix_ms().saturating_sub(since_ms)).unwrap_or(0)
+}
+
 /// `2026-11-20 16:01:01 UTC`.
 pub fn human(unix_seconds: i64) -> String {
     let (d, t) = utc(unix_seconds);

@@ -314,6 +314,7 @@ impl RemoteCommand {
         ];
         if let Some(t) = self.timeout {
             args.push(plain(b"timeout"));
+            args.push(plain(b"--foreground"));
             args.push(plain(format!("-k{}s", KILL_GRACE.as_secs()).as_bytes()));
             args.push(plain(format!("{}s", duration_secs(t)).as_bytes()));
         }
@@ -326,6 +327,46 @@ impl RemoteCommand {
             cwd: self.cwd,
             stdin: Stdin::Null,
             timeout: None,
+        }
+    }
+
+    /// This command with its standard input kept open for as long as the file
+    /// `heartbeat` was touched within `stale` (checked every `every`): its own stdin is
+    /// passed on first, then the line `tick` at each check; once the heartbeat is older
+    /// (or gone) the input ends, and so does a program that lives on its input (`psql`).
+    /// The checking loop ends too when the program has ended (the next tick finds the
+    /// pipe closed) — `psql` ends when a tick (a query) finds its session terminated.
+    ///
+    /// All data travels as positional arguments of a fixed script
+    /// ([`WHILE_FRESH_SCRIPT`]). Environment, directory, stdin and timeout stay on the
+    /// returned command.
+    #[must_use]
+    pub fn stdin_while_fresh(
+        self,
+        heartbeat: impl AsRef<Path>,
+        stale: Duration,
+        every: Duration,
+        tick: &str,
+    ) -> Self {
+        let plain = |b: &[u8]| Word::Plain(b.to_vec());
+        let mut args = vec![
+            plain(b"-c"),
+            plain(WHILE_FRESH_SCRIPT.as_bytes()),
+            plain(b"odd-while-fresh"),
+            plain(heartbeat.as_ref().as_os_str().as_bytes()),
+            plain(stale.as_secs().to_string().as_bytes()),
+            plain(duration_secs(every).as_bytes()),
+            plain(tick.as_bytes()),
+            Word::Plain(self.program),
+        ];
+        args.extend(self.args);
+        Self {
+            program: b"sh".to_vec(),
+            args,
+            env: self.env,
+            cwd: self.cwd,
+            stdin: self.stdin,
+            timeout: self.timeout,
         }
     }
 
@@ -436,7 +477,17 @@ pub const LOCAL_EXEC_SCRIPT: &str = r#"umask 077 && exec "$0" "$@""#;
 /// The script [`RemoteCommand::detached`] runs with `sh -c SCRIPT odd-detach LOG STATUS
 /// PROGRAM ARGS…`: fixed text, every value a positional argument. The inner script runs
 /// in a new session (`setsid`) in the background; `$?` of the command lands in STATUS.
-pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" || exit; setsid sh -c 'log=$0 status=$1; shift; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
+///
+/// The inner shell leads the new session and its process group; it writes its pid (so
+/// the group's id) to `STATUS.pid` before the command starts, so that a recovery can end
+/// the whole run (`kill -- -PGID`). `timeout` runs with `--foreground`: it stays in that
+/// group instead of making one of its own.
+pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status" "$status.tmp" "$status.pid" || exit; setsid sh -c 'log=$0 status=$1; shift; echo $$ >"$status.pid"; "$@" >"$log" 2>&1 </dev/null; echo $? >"$status.tmp" && mv -f -- "$status.tmp" "$status"' "$log" "$status" "$@" </dev/null >/dev/null 2>&1 &"#;
+
+/// The script [`RemoteCommand::stdin_while_fresh`] runs with `sh -c SCRIPT
+/// odd-while-fresh HEARTBEAT STALE_SECS EVERY TICK PROGRAM ARGS…`: fixed text, every
+/// value a positional argument. The heartbeat's age is read with the host's own clock.
+pub const WHILE_FRESH_SCRIPT: &str = r#"hb=$1 stale=$2 every=$3 tick=$4; shift 4; { cat; while now=$(date +%s) && touched=$(stat -c %Y -- "$hb" 2>/dev/null) && [ $((now - touched)) -le "$stale" ] && printf '%s\n' "$tick"; do sleep "$every"; done; } | "$@""#;
 
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {
@@ -603,6 +654,7 @@ mod tests {
                 "/o/runs/r1.log",
                 "/o/runs/r1.status",
                 "timeout",
+                "--foreground",
                 "-k2s",
                 "90s",
                 "odoo-bin",
@@ -646,11 +698,78 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_to_string(&status).expect("status"), "7\n");
+        let pid = std::fs::read_to_string(dir.path().join("run.status.pid")).expect("pid file");
+        assert!(pid.trim().parse::<u32>().is_ok(), "{pid:?}");
         assert_eq!(
             std::fs::read_to_string(&log).expect("log"),
             format!("{hostile}\n")
         );
         assert!(!dir.path().join("pwned").exists());
+    }
+
+    fn run_sh(cmd: &RemoteCommand) -> std::process::Output {
+        use std::io::Write as _;
+        #[allow(clippy::disallowed_methods)]
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(&cmd.to_shell()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        if let (Some(mut w), Stdin::Bytes(b)) = (child.stdin.take(), cmd.get_stdin()) {
+            w.write_all(b).expect("stdin");
+        }
+        child.wait_with_output().expect("sh ends")
+    }
+
+    #[test]
+    fn stdin_stays_open_while_the_heartbeat_is_fresh_and_no_longer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hb = dir.path().join("heartbeat");
+        std::fs::write(&hb, b"").expect("heartbeat");
+        // The program ends by itself after its first line: the loop ends with it, though
+        // the heartbeat stays fresh.
+        let first_line = RemoteCommand::new("sh")
+            .arg("-c")
+            .arg("read a; echo \"got $a\"")
+            .stdin_bytes(b"hello\n".to_vec())
+            .stdin_while_fresh(
+                &hb,
+                Duration::from_secs(600),
+                Duration::from_millis(100),
+                "",
+            );
+        let started = std::time::Instant::now();
+        let out = run_sh(&first_line);
+        assert_eq!(out.stdout, b"got hello\n");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // A program living on its input ends once the heartbeat is older than `stale`.
+        #[allow(clippy::disallowed_methods)]
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "2000-01-01"])
+            .arg(&hb)
+            .status()
+            .expect("touch");
+        assert!(touched.success());
+        let lives_on_input = RemoteCommand::new("sh")
+            .arg("-c")
+            .arg("read a; echo \"got $a\"; while read b; do :; done; echo ended")
+            .stdin_bytes(b"hello\n".to_vec())
+            .stdin_while_fresh(&hb, Duration::from_secs(60), Duration::from_millis(100), "");
+        let out = run_sh(&lives_on_input);
+        assert_eq!(out.stdout, b"got hello\nended\n");
+        assert_eq!(
+            crate::testing::argv(&lives_on_input)[..6],
+            [
+                "sh",
+                "-c",
+                WHILE_FRESH_SCRIPT,
+                "odd-while-fresh",
+                hb.to_str().expect("utf-8"),
+                "60"
+            ]
+        );
     }
 
     #[test]

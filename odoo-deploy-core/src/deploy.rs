@@ -11,6 +11,7 @@ use crate::backup::{BackupError, Backups, DumpOptions};
 use crate::changes::ChangeSet;
 use crate::clock;
 use crate::command::{RemoteCommand, Secret};
+use crate::detached::{DetachedRun, Exit};
 use crate::event::{Event, EventSink, Stream};
 use crate::git::Git;
 use crate::http::{CheckError, OdooHttp};
@@ -118,7 +119,10 @@ struct Progress {
     updated: bool,
     switched: bool,
     backups: Vec<String>,
-    stop_at: Option<Instant>,
+    /// When Odoo was first stopped for this deploy (Unix ms), by this run or by the dead
+    /// run it takes forward.
+    stop_at_ms: Option<i64>,
+    /// From that stop to the latest healthy answer after it.
     downtime_ms: Option<u64>,
     steps: Vec<StepRecord>,
     log_offset: Option<u64>,
@@ -126,6 +130,22 @@ struct Progress {
     advisory: Option<crate::advisory::Held>,
     /// Said in the ledger when this run takes a dead one forward.
     resumed: Option<String>,
+}
+
+impl Progress {
+    /// Odoo answered healthy: the downtime runs from the first stop to now.
+    fn healthy(&mut self) {
+        if let Some(stop) = self.stop_at_ms {
+            self.downtime_ms = Some(clock::ms_since(stop));
+        }
+    }
+
+    /// The downtime when the run ends: to the last healthy answer, or — Odoo never
+    /// answered again — to now (it is still down).
+    fn final_downtime(&self) -> Option<u64> {
+        self.downtime_ms
+            .or_else(|| self.stop_at_ms.map(clock::ms_since))
+    }
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -314,8 +334,8 @@ async fn conclude(
             record.backups.push(id.clone());
         }
     }
-    if record.downtime_ms.is_none() {
-        record.downtime_ms = progress.downtime_ms;
+    if let Some(downtime) = progress.final_downtime() {
+        record.downtime_ms = Some(downtime);
     }
     append(ctx, &record).await;
     notify(ctx, &record).await;
@@ -411,7 +431,8 @@ pub async fn interrupted_update(
             telling.push(line.to_owned());
         }
     }
-    Ok(match judge_update(code, &watch, &telling) {
+    let exit = Exit::from_shell_status(code, Some(UPDATE_TIMEOUT), Duration::ZERO);
+    Ok(match judge_update(exit, &watch, &telling) {
         Ok(()) => UpdateVerdict::Succeeded,
         Err(f) => UpdateVerdict::Failed {
             reason: f.reason,
@@ -466,6 +487,29 @@ pub async fn resume(
         )));
     }
     let heartbeat = heartbeat(&ctx.transport, &lock);
+    // The dead run's update lock session (and any other one a dead run of this
+    // environment left): holding the environment lock, no run of it is alive.
+    if let Ok(ledger) = state::read_ledger(transport, &t.layout).await {
+        match crate::advisory::end_dead_holders(transport, &t.pg, &t.db, |id| {
+            ledger.get(id).map(|_| true)
+        })
+        .await
+        {
+            Ok((ended, _)) => {
+                for h in ended {
+                    ctx.events.event(Event::Notice {
+                        message: format!(
+                            "ended the update lock session odd's dead run of {} left ({h})",
+                            h.odd_deploy().unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+            Err(e) => ctx.events.event(Event::Notice {
+                message: format!("the update lock's holders could not be read: {e}"),
+            }),
+        }
+    }
     note(ctx, &plan, "resume", JournalState::Started, None).await;
     let mut progress = Progress {
         stopped: true,
@@ -478,6 +522,8 @@ pub async fn resume(
             "resumed by {who} after the run {}",
             found.summary.split(';').next().unwrap_or_default()
         )),
+        // The dead run's stop: the environment has been down since.
+        stop_at_ms: journal::first_stop_ms(&entries, &record.id),
         ..Progress::default()
     };
     let result = run_steps(ctx, &plan, &mut progress).await;
@@ -562,7 +608,7 @@ async fn run_step(
                     .release()
                     .await;
             }
-            progress.stop_at = Some(Instant::now());
+            progress.stop_at_ms.get_or_insert_with(clock::now_unix_ms);
             progress.stopped = true;
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
         }
@@ -613,9 +659,7 @@ async fn run_step(
         }
         StepKind::Health => {
             health(ctx.target).await.map_err(|e| fail(&e))?;
-            if let Some(stop) = progress.stop_at {
-                progress.downtime_ms = Some(ms(stop.elapsed()));
-            }
+            progress.healthy();
         }
         StepKind::StartupLog => startup_log(ctx, progress.log_offset.unwrap_or(0)).await?,
         StepKind::Smoke => smoke(ctx, plan).await.map_err(|e| fail(&e))?,
@@ -638,14 +682,47 @@ async fn advisory(
     plan: &Plan,
 ) -> Result<crate::advisory::Held, crate::advisory::AdvisoryError> {
     let t = ctx.target;
-    crate::advisory::acquire(
+    let heartbeat = EnvLock::new(&t.environment, t.layout.lock()).heartbeat();
+    match crate::advisory::acquire(
         Arc::clone(&ctx.transport),
         &t.pg,
         &t.db,
         &plan.release,
         UPDATE_TIMEOUT,
+        &heartbeat,
     )
     .await
+    {
+        Err(crate::advisory::AdvisoryError::Busy {
+            database,
+            key,
+            holders,
+            ..
+        }) => {
+            // Name the real cause: whose is each holder, by this environment's ledger.
+            let ledger = state::read_ledger(ctx.transport.as_ref(), &t.layout)
+                .await
+                .unwrap_or_default();
+            let judged: Vec<_> = holders
+                .iter()
+                .map(|h| {
+                    let w = crate::advisory::whose(h, |id| {
+                        // This run holds the environment lock: any other run of this
+                        // environment is gone.
+                        ledger.get(id).map(|_| id != plan.release)
+                    });
+                    (h.clone(), w)
+                })
+                .collect();
+            Err(crate::advisory::AdvisoryError::Busy {
+                cause: crate::advisory::explain(&judged, &t.environment),
+                database,
+                key,
+                holders,
+            })
+        }
+        other => other,
+    }
 }
 
 /// Writes where the deploy stands to the host's journal; a failure to write is reported,
@@ -754,17 +831,24 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
     // The plan's commands are detached already (see `plan::steps`): each ends at once
     // and writes its exit status to this file.
     for (i, cmd) in step.commands.iter().enumerate() {
-        let run = DetachedRun::new(&ctx.target.layout, &plan.release, i);
-        let code = run
-            .run(ctx.transport.as_ref(), cmd, &sink, ctx.target.reconnect_for)
-            .await?;
+        let run = DetachedRun::update(&ctx.target.layout, &plan.release, i);
+        let exit = run
+            .run(
+                ctx.transport.as_ref(),
+                cmd,
+                &sink,
+                UPDATE_TIMEOUT,
+                ctx.target.reconnect_for,
+            )
+            .await
+            .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
         let watch = watch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let telling = telling
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        judge_update(code, &watch, &telling)?;
+        judge_update(exit, &watch, &telling)?;
     }
     Ok(())
 }
@@ -772,17 +856,12 @@ async fn update(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
 /// Judges an update run the way real Odoo must be judged: on its exit status, then on
 /// what it printed with exit 0 (`watch` has read its log, `telling` the lines that fail
 /// it).
-fn judge_update(code: i32, watch: &LogWatch, telling: &[String]) -> Result<(), Failure> {
+fn judge_update(exit: Exit, watch: &LogWatch, telling: &[String]) -> Result<(), Failure> {
     let evidence = with_telling_lines(telling, watch.tail());
-    if code != 0 {
-        let how = match code {
-            124 => format!("was killed after {} s (timeout)", UPDATE_TIMEOUT.as_secs()),
-            c if c > 128 => format!("was killed by signal {}", c - 128),
-            c => format!("exited with {c}"),
-        };
+    if !exit.success() {
         return Err(Failure {
             step: StepKind::Update,
-            reason: format!("odoo-bin {how}"),
+            reason: format!("odoo-bin {exit}"),
             evidence,
         });
     }
@@ -798,149 +877,16 @@ fn judge_update(code: i32, watch: &LogWatch, telling: &[String]) -> Result<(), F
     }
 }
 
-/// A command run detached on the host (see [`RemoteCommand::detached`]): a dropped
-/// connection does not kill it; odd follows its log and waits for its status file.
-struct DetachedRun {
-    runs: PathBuf,
-    log: PathBuf,
-    status: PathBuf,
-}
-
 /// Where the detached update of deploy `id` stands on the host, for `odd status` after
-/// odd died: `None` when it never started, else its log and, once it ended, its exit code.
+/// odd died: `None` when it never started, else its log and, once it ended, its exit code
+/// (the shell's `$?`: see [`crate::detached::Exit`]).
 pub async fn update_run(
     transport: &dyn Transport,
     layout: &crate::release::Layout,
     id: &str,
 ) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
-    let run = DetachedRun::new(layout, id, 0);
-    if !transport.exists(&run.log).await? {
-        return Ok(None);
-    }
-    let out = transport
-        .output(&RemoteCommand::new("cat").arg("--").arg(&run.status))
-        .await?;
-    let code = out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-        .flatten();
-    Ok(Some((run.log, code)))
-}
-
-/// How often a detached run is polled.
-const POLL_EVERY: Duration = Duration::from_millis(250);
-/// The longest pause between two attempts to reach a host that went away.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-impl DetachedRun {
-    fn new(layout: &crate::release::Layout, release: &str, i: usize) -> Self {
-        let (log, status) = layout.update_run(release, i);
-        Self {
-            log,
-            status,
-            runs: layout.runs(),
-        }
-    }
-
-    /// Starts `cmd` (detached to this run's log and status files), streams its log lines
-    /// to `sink` and returns its exit code.
-    async fn run(
-        &self,
-        transport: &dyn Transport,
-        cmd: &RemoteCommand,
-        sink: &dyn OutputSink,
-        lost_after: Duration,
-    ) -> Result<i32, Failure> {
-        let fail = |e: &dyn std::fmt::Display| Failure::new(StepKind::Update, e.to_string());
-        // The command's own timeout kills it on the host; a status file that never comes
-        // after that (the host rebooted, the runner was killed) ends the wait.
-        let limit = UPDATE_TIMEOUT + lost_after;
-        let deadline = Instant::now() + limit;
-        transport.mkdir_p(&self.runs).await.map_err(|e| fail(&e))?;
-        transport.check_output(cmd).await.map_err(|e| fail(&e))?;
-        let mut offset: u64 = 0;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut unreachable_since: Option<Instant> = None;
-        // Doubled after each failed attempt to reach the host, up to BACKOFF_MAX.
-        let mut pause = POLL_EVERY;
-        loop {
-            if Instant::now() > deadline {
-                return Err(Failure::new(
-                    StepKind::Update,
-                    format!(
-                        "no exit status in {} after {} s: the update's runner is gone",
-                        self.status.display(),
-                        limit.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(pause).await;
-            // The status first: once it is there, the log read after it is complete.
-            let polled = async {
-                let status = transport
-                    .output(&RemoteCommand::new("cat").arg("--").arg(&self.status))
-                    .await?;
-                let log = transport
-                    .output(
-                        &RemoteCommand::new("tail")
-                            .arg("-c")
-                            .arg(format!("+{}", offset + 1))
-                            .arg("--")
-                            .arg(&self.log),
-                    )
-                    .await?;
-                Ok::<_, TransportError>((status, log))
-            }
-            .await;
-            let (status, log) = match polled {
-                Ok(answer) => {
-                    unreachable_since = None;
-                    pause = POLL_EVERY;
-                    answer
-                }
-                Err(e) => {
-                    let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    pause = (pause * 2).min(BACKOFF_MAX);
-                    if since.elapsed() > lost_after {
-                        return Err(Failure::new(
-                            StepKind::Update,
-                            format!(
-                                "lost contact with the host for {} s ({e}); the update goes on there: its log is {}, its exit code will be in {}",
-                                lost_after.as_secs(),
-                                self.log.display(),
-                                self.status.display()
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-            };
-            if log.status.success() {
-                offset += log.stdout.len() as u64;
-                pending.extend_from_slice(&log.stdout);
-                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    sink.line(crate::event::Stream::Stdout, &line);
-                }
-            }
-            if status.status.success() {
-                if !pending.is_empty() {
-                    sink.line(crate::event::Stream::Stdout, &pending);
-                }
-                let text = String::from_utf8_lossy(&status.stdout);
-                return text.trim().parse().map_err(|_| {
-                    Failure::new(
-                        StepKind::Update,
-                        format!(
-                            "unreadable exit status {text:?} in {}",
-                            self.status.display()
-                        ),
-                    )
-                });
-            }
-        }
-    }
+    let run = DetachedRun::update(layout, id, 0);
+    Ok(run.state(transport).await?.map(|code| (run.log, code)))
 }
 
 struct LogSink<'a, 'b> {
@@ -1168,6 +1114,7 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
             }
             let protected: Vec<&str> = plan.previous_release.iter().map(String::as_str).collect();
             let keep = usize::try_from(t.keep_releases).unwrap_or(usize::MAX);
+            let mut kept: BTreeSet<String> = releases.iter().cloned().collect();
             for old in to_prune(releases, Some(&plan.release), &protected, keep) {
                 let removed = match t.layout.remove(&old) {
                     Ok(cmd) => transport
@@ -1177,9 +1124,18 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                if let Err(e) = removed {
-                    notices.push(format!("could not remove release {old}: {e}"));
+                match removed {
+                    Ok(()) => {
+                        kept.remove(&old);
+                    }
+                    Err(e) => notices.push(format!("could not remove release {old}: {e}")),
                 }
+            }
+            kept.insert(plan.release.clone());
+            if let Err(e) = prune_runs_and_ledger(ctx, kept, keep).await {
+                notices.push(format!(
+                    "could not prune the update runs or the ledger: {e}"
+                ));
             }
         }
         Ok(_) => {}
@@ -1198,6 +1154,56 @@ async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[String]) {
     }
 }
 
+/// The update runs' files (log, status, pid) go with their release — those of a release
+/// still on the host stay, and those of the last `keep` deploys of the ledger (a failed
+/// one's log is evidence for a while) — and the ledger keeps one line per deploy.
+async fn prune_runs_and_ledger(
+    ctx: &DeployContext<'_>,
+    mut kept: BTreeSet<String>,
+    keep: usize,
+) -> Result<(), TransportError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    let ledger = state::read_ledger(transport, &t.layout).await?;
+    let records = ledger.records();
+    kept.extend(
+        records[records.len().saturating_sub(keep)..]
+            .iter()
+            .map(|r| r.id.clone()),
+    );
+    let runs = t.layout.runs();
+    if transport.exists(&runs).await? {
+        let out = transport
+            .check_output(&RemoteCommand::new("find").arg(&runs).args([
+                "-mindepth",
+                "1",
+                "-maxdepth",
+                "1",
+                "-printf",
+                "%f\\0",
+            ]))
+            .await?;
+        let names: Vec<&str> = out
+            .split(|&b| b == 0)
+            .filter_map(|raw| std::str::from_utf8(raw).ok())
+            .collect();
+        let gone = crate::detached::runs_to_prune(names, &kept);
+        if !gone.is_empty() {
+            let mut rm = RemoteCommand::new("rm").arg("-f").arg("--");
+            for name in gone {
+                rm = rm.arg(runs.join(name));
+            }
+            transport.check_output(&rm).await?;
+        }
+    }
+    if let Some(text) = ledger.compacted() {
+        transport
+            .write_file(&t.layout.ledger(), text.as_bytes())
+            .await?;
+    }
+    Ok(())
+}
+
 /// The plan's rollback: back to the state before the deploy, verified.
 async fn rollback(
     ctx: &DeployContext<'_>,
@@ -1206,6 +1212,19 @@ async fn rollback(
 ) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
+    if progress.updated {
+        // An update this run lost contact with goes on on the host: nothing is restored
+        // under it.
+        DetachedRun::update(&t.layout, &plan.release, 0)
+            .settle(transport, false, UPDATE_TIMEOUT, Duration::from_secs(10))
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    StepKind::Update,
+                    format!("the update still running on the host could not be stopped: {e}"),
+                )
+            })?;
+    }
     for step in &plan.rollback {
         ctx.events.event(Event::StepStarted {
             step: step.kind,
@@ -1219,7 +1238,10 @@ async fn rollback(
         let result: Result<(), Failure> = async {
             let fail = |e: &dyn std::fmt::Display| Failure::new(step.kind, e.to_string());
             match step.kind {
-                StepKind::Stop => run_all(ctx, &step.commands).await.map_err(|e| fail(&e)),
+                StepKind::Stop => {
+                    progress.stop_at_ms.get_or_insert_with(clock::now_unix_ms);
+                    run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
+                }
                 StepKind::RestoreSnapshot => match &progress.snapshot {
                     // The database changed only if the update ran; restore regardless once
                     // a snapshot exists, so a half-started step cannot leave a mixed state.
@@ -1257,7 +1279,11 @@ async fn rollback(
                     }
                     run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
                 }
-                StepKind::Health => health(ctx.target).await.map_err(|e| fail(&e)),
+                StepKind::Health => {
+                    health(ctx.target).await.map_err(|e| fail(&e))?;
+                    progress.healthy();
+                    Ok(())
+                }
                 StepKind::Smoke => smoke_after_rollback(ctx.target).await.map_err(|e| fail(&e)),
                 _ => Ok(()),
             }

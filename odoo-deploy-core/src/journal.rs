@@ -34,6 +34,9 @@ pub struct JournalEntry {
     pub state: JournalState,
     /// Unix seconds.
     pub at: i64,
+    /// The same instant in Unix milliseconds (absent in journals older than it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<i64>,
     /// What the step produced that a recovery needs (the snapshot's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -42,13 +45,20 @@ pub struct JournalEntry {
 impl JournalEntry {
     /// An entry for `deploy`'s `step`, now.
     pub fn now(deploy: &str, step: &str, state: JournalState) -> Self {
+        let at_ms = clock::now_unix_ms();
         Self {
             deploy: deploy.to_owned(),
             step: step.to_owned(),
             state,
-            at: clock::now_unix(),
+            at: at_ms.div_euclid(1000),
+            at_ms: Some(at_ms),
             detail: None,
         }
+    }
+
+    /// When it was written, in Unix milliseconds.
+    pub fn at_ms(&self) -> i64 {
+        self.at_ms.unwrap_or(self.at.saturating_mul(1000))
     }
 
     /// With a detail.
@@ -57,6 +67,23 @@ impl JournalEntry {
         self.detail = Some(detail.into());
         self
     }
+}
+
+/// When Odoo was first stopped for deploy `id` (Unix ms): by the deploy itself, its own
+/// rollback, or an `odd rollback` recovering it. The environment's downtime runs from
+/// there to the first healthy answer after it, across runs that died and their recovery.
+pub fn first_stop_ms(entries: &[JournalEntry], id: &str) -> Option<i64> {
+    entries
+        .iter()
+        .find(|e| {
+            e.deploy == id
+                && e.state == JournalState::Started
+                && matches!(
+                    e.step.as_str(),
+                    "stop" | "rollback stop" | "odd rollback: stop"
+                )
+        })
+        .map(JournalEntry::at_ms)
 }
 
 /// Reads the journal's text; torn or foreign lines are skipped, and so are lines whose
@@ -245,6 +272,7 @@ mod tests {
             step: step.to_owned(),
             state,
             at: 1_795_132_800,
+            at_ms: None,
             detail: detail.map(str::to_owned),
         }
     }
@@ -282,6 +310,12 @@ mod tests {
             "{}",
             i.summary
         );
+        assert_eq!(
+            first_stop_ms(&read, &crate::testing::rid(1)),
+            Some(1_795_132_800_000),
+            "the killed run's stop, for the downtime"
+        );
+        assert_eq!(first_stop_ms(&read, &crate::testing::rid(2)), None);
         let other = assess(&read, &crate::testing::rid(2));
         assert_eq!(
             other.summary,

@@ -134,6 +134,8 @@ pub struct Ledger {
     records: Vec<DeployRecord>,
     /// Lines that could not be read (a torn last line after a crash): kept to report them.
     unreadable: Vec<usize>,
+    /// Lines a later line of the same id replaced.
+    superseded: usize,
 }
 
 impl Ledger {
@@ -142,6 +144,7 @@ impl Ledger {
         let mut records: Vec<DeployRecord> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut unreadable = Vec::new();
+        let mut superseded = 0;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -151,7 +154,10 @@ impl Ledger {
                 // they become paths, removals and git arguments.
                 Ok(record) if record.check().is_err() => unreadable.push(n + 1),
                 Ok(record) => match index.get(&record.id) {
-                    Some(&i) => records[i] = record,
+                    Some(&i) => {
+                        records[i] = record;
+                        superseded += 1;
+                    }
                     None => {
                         index.insert(record.id.clone(), records.len());
                         records.push(record);
@@ -163,7 +169,24 @@ impl Ledger {
         Self {
             records,
             unreadable,
+            superseded,
         }
+    }
+
+    /// The same history with one line per deploy (its last), when the text holds
+    /// replaced lines: a deploy appends its record several times, so the file would
+    /// otherwise grow by several lines a deploy. A ledger with a line odd cannot read
+    /// (torn, foreign or refused by validation) is never rewritten: that line is
+    /// evidence, and compaction would lose it.
+    pub fn compacted(&self) -> Option<String> {
+        if self.superseded == 0 || !self.unreadable.is_empty() {
+            return None;
+        }
+        self.records
+            .iter()
+            .map(Self::line)
+            .collect::<Result<String, _>>()
+            .ok()
     }
 
     /// One line to append for `record`.
@@ -272,6 +295,11 @@ mod tests {
         assert_eq!(ledger.current().map(|r| r.id.clone()), Some(rid(1)));
         assert!(ledger.succeeded_with(&sha(0xa)).is_some());
         assert!(ledger.succeeded_with(&sha(0xb)).is_none());
+        let compact = ledger.compacted().expect("lines to drop");
+        assert_eq!(compact.lines().count(), 2);
+        let again = Ledger::parse(&compact);
+        assert_eq!(again.records(), ledger.records());
+        assert_eq!(again.compacted(), None, "nothing left to drop");
     }
 
     #[test]
@@ -295,6 +323,11 @@ mod tests {
         let ledger = Ledger::parse(&text);
         assert_eq!(ledger.records().len(), 1);
         assert_eq!(ledger.unreadable_lines(), &[2, 3, 4, 5]);
+        assert_eq!(
+            ledger.compacted(),
+            None,
+            "a ledger holding lines odd refused is not rewritten"
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
 //!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
-//!   [`journal`] — each step written on the host before and after it runs.
+//!   [`journal`] — each step written on the host before and after it runs; [`detached`] —
+//!   the update run detached on the host: followed, waited for, or ended by a recovery.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod command;
 pub mod config;
 pub mod deploy;
+pub mod detached;
 pub mod event;
 pub mod git;
 pub mod graph;

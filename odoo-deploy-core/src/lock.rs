@@ -106,7 +106,8 @@ impl EnvLock {
         }
     }
 
-    fn heartbeat(&self) -> PathBuf {
+    /// The file the holder touches while it runs.
+    pub fn heartbeat(&self) -> PathBuf {
         sibling(&self.path, "heartbeat")
     }
 

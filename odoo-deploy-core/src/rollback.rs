@@ -39,6 +39,9 @@ pub struct RollbackRequest {
     pub code_only: bool,
     /// Allow a code-only rollback of deploys that changed the database.
     pub force_code_only: bool,
+    /// Wait for an orphaned update still running on the host to end, instead of
+    /// stopping it.
+    pub wait_for_update: bool,
 }
 
 /// A rollback, decided before anything runs.
@@ -61,6 +64,10 @@ pub struct RollbackPlan {
     /// Finishing an `odd rollback` run that died (the journal holds its plan).
     #[serde(default)]
     pub resumed: bool,
+    /// An update of an undone deploy still running on the host is waited for (rather
+    /// than stopped) before anything is restored.
+    #[serde(default)]
+    pub wait_for_update: bool,
     /// Things the operator should read before saying yes.
     pub warnings: Vec<String>,
 }
@@ -206,6 +213,23 @@ pub enum RollbackError {
     #[diagnostic(code(odd::rollback::unfinished))]
     Unfinished { summary: String, why: String },
 
+    #[error("the update lock of database {database} is held by {cause}; nothing was changed")]
+    #[diagnostic(
+        code(odd::rollback::update_lock),
+        help(
+            "a restore would end that session and swap the database under it: wait for it to finish"
+        )
+    )]
+    UpdateLockHeld { database: String, cause: String },
+
+    #[error("the orphaned update of {id} could not be settled: {source}")]
+    #[diagnostic(code(odd::rollback::orphan))]
+    Orphan {
+        id: String,
+        #[source]
+        source: crate::detached::SettleError,
+    },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
@@ -316,6 +340,7 @@ pub async fn prepare(
         to_release,
         interrupted: false,
         resumed: false,
+        wait_for_update: request.wait_for_update,
         warnings,
     })
 }
@@ -344,6 +369,7 @@ fn resume_rollback(
         });
     }
     plan.resumed = true;
+    plan.wait_for_update = request.wait_for_update;
     plan.from_release = from_release;
     plan.warnings
         .insert(0, format!("{}; this finishes it", unfinished.summary));
@@ -379,6 +405,14 @@ async fn prepare_interrupted(
         });
     }
     let mut warnings = vec![format!("deploy {} {}", record.id, found.summary)];
+    if let Some((_, None)) = deploy::update_run(transport, &target.layout, &record.id).await? {
+        warnings.push(if request.wait_for_update {
+            "its update may still run on the host: it is waited for before anything is restored"
+                .to_owned()
+        } else {
+            "its update may still run on the host: it is stopped before anything is restored (--wait-for-update waits for it)".to_owned()
+        });
+    }
     let (snapshot, snapshot_taken_at) = if !found.database_touched {
         (None, None)
     } else if request.code_only || request.force_code_only {
@@ -411,6 +445,7 @@ async fn prepare_interrupted(
         to_release,
         interrupted: true,
         resumed: false,
+        wait_for_update: request.wait_for_update,
         warnings,
     })
 }
@@ -498,6 +533,9 @@ pub struct RollbackReport {
     pub steps: Vec<StepRecord>,
     /// The database put aside by the restore (what was current before).
     pub replaced: Option<String>,
+    /// Odoo's outage: from the interrupted deploy's first stop (or this rollback's own)
+    /// to the healthy answer after the restart (to the end, when there was none).
+    pub downtime_ms: Option<u64>,
 }
 
 /// Runs a prepared rollback and records it; an error means nothing was changed.
@@ -520,6 +558,11 @@ pub async fn execute(
     };
     take_lock(ctx, &lock, &info, plan.interrupted || plan.resumed).await?;
     let heartbeat = deploy::heartbeat(&ctx.transport, &lock);
+    if let Err(e) = end_dead_update_locks(ctx, &ledger).await {
+        heartbeat.abort();
+        let _ = lock.release(transport).await;
+        return Err(e);
+    }
     let id = plan.undo.first().map_or("", String::as_str);
     let mut begin = JournalEntry::now(id, journal::ROLLBACK_BEGIN, JournalState::Started);
     begin.detail = serde_json::to_string(plan).ok();
@@ -531,7 +574,22 @@ pub async fn execute(
     }
     let mut steps = Vec::new();
     let mut replaced = None;
-    let result = run(ctx, plan, &mut steps, &mut replaced).await;
+    let mut times = Outage::default();
+    let result = match settle_orphans(ctx, plan, &mut steps).await {
+        Ok(()) => run(ctx, plan, &mut steps, &mut replaced, &mut times).await,
+        Err(failure) => Err(failure),
+    };
+    // An interrupted deploy's downtime runs from its first stop (the dead run's, read
+    // from the journal) to this rollback's healthy answer; a reverted deploy's grows by
+    // this rollback's own outage.
+    let first_stop = if plan.interrupted || plan.resumed {
+        journal::read(transport, &t.layout)
+            .await
+            .ok()
+            .and_then(|entries| journal::first_stop_ms(&entries, id))
+    } else {
+        None
+    };
 
     let when = clock::human(clock::now_unix());
     let (outcome, reason, evidence) = match &result {
@@ -576,6 +634,12 @@ pub async fn execute(
         record.reason = Some(reason.clone());
         record.evidence.clone_from(&evidence);
         record.steps.extend(steps.iter().cloned());
+        if let Some(outage) = times.outage_ms(first_stop) {
+            record.downtime_ms = Some(match first_stop {
+                Some(_) => outage,
+                None => old.downtime_ms.unwrap_or(0).saturating_add(outage),
+            });
+        }
         if plan.interrupted {
             record.finished_at = Some(clock::now_unix());
         }
@@ -614,8 +678,106 @@ pub async fn execute(
         evidence,
         steps,
         replaced,
+        downtime_ms: times.outage_ms(first_stop),
     })
 }
+
+/// With the environment lock held (no live run of this environment exists): ends the
+/// update-lock sessions odd's dead runs of this environment left, and refuses when
+/// another holds the database's update lock (click-odoo-update, or a live odd of
+/// another environment) — a restore would end its session and swap the database under
+/// it.
+async fn end_dead_update_locks(
+    ctx: &RollbackContext<'_>,
+    ledger: &Ledger,
+) -> Result<(), RollbackError> {
+    let t = ctx.target;
+    let (ended, left) =
+        crate::advisory::end_dead_holders(ctx.transport.as_ref(), &t.pg, &t.db, |id| {
+            ledger.get(id).map(|_| true)
+        })
+        .await?;
+    for h in ended {
+        ctx.events.event(Event::Notice {
+            message: format!(
+                "ended the update lock session odd's dead run of {} left ({h})",
+                h.odd_deploy().unwrap_or_default()
+            ),
+        });
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(RollbackError::UpdateLockHeld {
+            database: t.db.name.clone(),
+            cause: crate::advisory::explain(&left, &t.environment),
+        })
+    }
+}
+
+/// Before anything is restored: an update of an undone deploy still running on the host
+/// (its run died and left it) is stopped — its whole process group, seen gone — or,
+/// when the plan says so, waited for. The journal records which.
+async fn settle_orphans(
+    ctx: &RollbackContext<'_>,
+    plan: &RollbackPlan,
+    steps: &mut Vec<StepRecord>,
+) -> Result<(), Failure> {
+    if !(plan.interrupted || plan.resumed) {
+        return Ok(());
+    }
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
+    for id in &plan.undo {
+        let run = crate::detached::DetachedRun::update(&t.layout, id, 0);
+        if !matches!(run.state(transport).await, Ok(Some(None))) {
+            continue;
+        }
+        let title = if plan.wait_for_update {
+            format!("wait for the orphaned update of {id} to end")
+        } else {
+            format!("stop the orphaned update of {id} (its whole process group)")
+        };
+        let mut said = None;
+        step(ctx, plan, steps, StepKind::Update, &title, async {
+            let outcome = run
+                .settle(
+                    transport,
+                    plan.wait_for_update,
+                    deploy::UPDATE_TIMEOUT,
+                    ORPHAN_GRACE,
+                )
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        StepKind::Update,
+                        RollbackError::Orphan {
+                            id: id.clone(),
+                            source: e,
+                        }
+                        .to_string(),
+                    )
+                })?;
+            said = Some(outcome);
+            Ok(())
+        })
+        .await?;
+        if let Some(outcome) = said {
+            let entry = JournalEntry::now(id, ORPHAN_STEP, JournalState::Finished)
+                .detail(outcome.to_string());
+            let _ = journal::append(transport, &t.layout, &entry).await;
+            ctx.events.event(Event::Notice {
+                message: format!("deploy {id}: {outcome}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The journal entry saying what became of an orphaned update (its detail).
+pub const ORPHAN_STEP: &str = "odd rollback: orphaned update";
+/// How long an orphaned update is given to end on SIGTERM before SIGKILL.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Takes the lock; a stale one (its holder provably gone) is taken over only when
 /// recovering that holder's interrupted run.
@@ -636,11 +798,29 @@ async fn take_lock(
     Ok(())
 }
 
+/// When a rollback stopped Odoo and when Odoo answered healthy again (Unix ms).
+#[derive(Debug, Default)]
+struct Outage {
+    stop_ms: Option<i64>,
+    healthy_ms: Option<i64>,
+}
+
+impl Outage {
+    /// From `first_stop` (or this rollback's own stop) to the healthy answer — or to
+    /// now, when Odoo never answered again.
+    fn outage_ms(&self, first_stop: Option<i64>) -> Option<u64> {
+        let from = first_stop.or(self.stop_ms)?;
+        let to = self.healthy_ms.unwrap_or_else(clock::now_unix_ms);
+        Some(u64::try_from(to.saturating_sub(from)).unwrap_or(0))
+    }
+}
+
 async fn run(
     ctx: &RollbackContext<'_>,
     plan: &RollbackPlan,
     steps: &mut Vec<StepRecord>,
     replaced: &mut Option<String>,
+    times: &mut Outage,
 ) -> Result<(), Failure> {
     let t = ctx.target;
     let transport = ctx.transport.as_ref();
@@ -649,6 +829,7 @@ async fn run(
         "stop Odoo and end every other Odoo session on {}",
         t.db.name
     );
+    times.stop_ms = Some(clock::now_unix_ms());
     step(ctx, plan, steps, StepKind::Stop, &title, async {
         transport
             .check_output(&t.service.stop())
@@ -703,7 +884,9 @@ async fn run(
         async {
             deploy::health(t)
                 .await
-                .map_err(|e| fail(StepKind::Health)(&e))
+                .map_err(|e| fail(StepKind::Health)(&e))?;
+            times.healthy_ms = Some(clock::now_unix_ms());
+            Ok(())
         },
     )
     .await?;
@@ -903,6 +1086,7 @@ mod tests {
             to_release: "d1".to_owned(),
             interrupted: false,
             resumed: false,
+            wait_for_update: false,
             warnings: Vec::new(),
         };
         let text = plan.render_text(1000 + 2 * 3600 + 5 * 60);

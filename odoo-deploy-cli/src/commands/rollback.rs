@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// A code-only rollback even though the deploy changed the database.
     #[arg(long)]
     force_code_only: bool,
+    /// An interrupted deploy's update still running on the host is waited for until it
+    /// ends (by default it is stopped before anything is restored).
+    #[arg(long)]
+    wait_for_update: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -39,6 +43,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             to: args.to.clone(),
             code_only: args.code_only,
             force_code_only: args.force_code_only,
+            wait_for_update: args.wait_for_update,
         };
         let plan = rollback::prepare(ctx.transport.as_ref(), &ctx.target, &machine, &request)
             .await
@@ -125,13 +130,17 @@ fn say_report(report: &rollback::RollbackReport, json: bool) -> Result<(), CliEr
         output::print(&format!("{value}\n"))?;
     }
     output::say(&format!(
-        "{}: {}",
+        "{}: {}{}",
         if report.ok {
             "ROLLED BACK and verified"
         } else {
             "ROLLBACK FAILED: the environment needs an operator"
         },
-        report.reason
+        report.reason,
+        report.downtime_ms.map_or_else(String::new, |ms| format!(
+            ", downtime {:.1} s",
+            ms as f64 / 1000.0
+        ))
     ));
     for line in &report.evidence {
         output::say(&format!("  | {line}"));

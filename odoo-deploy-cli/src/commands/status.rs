@@ -2,6 +2,7 @@
 //! environment's host says about itself.
 
 use odoo_deploy_core::clock;
+use odoo_deploy_core::detached::Exit;
 use odoo_deploy_core::journal;
 use odoo_deploy_core::ledger::Outcome;
 use odoo_deploy_core::lock::{EnvLock, LockState};
@@ -57,6 +58,7 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 "update_run": update_run.as_ref().map(|(log, code)| serde_json::json!({
                     "log": log,
                     "exit_code": code,
+                    "exit": code.map(update_exit),
                 })),
                 "environment": t.environment,
                 "current": ledger.current(),
@@ -125,7 +127,11 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 log.display()
             )),
             Some((log, Some(code))) => out.push_str(&format!(
-                "  the update ended on the host with exit code {code}; its log: {}\n",
+                "  the update ended on the host {}; its log: {}\n",
+                match update_exit(*code) {
+                    Exit::Code { code } => format!("with exit code {code}"),
+                    other => format!("(it {other})"),
+                },
                 log.display()
             )),
             None => {}
@@ -133,6 +139,15 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
         output::print(&out)?;
         Ok(Status::Success)
     })
+}
+
+/// How the detached update ended, from the shell status its runner wrote.
+fn update_exit(code: i32) -> Exit {
+    Exit::from_shell_status(
+        code,
+        Some(odoo_deploy_core::deploy::UPDATE_TIMEOUT),
+        std::time::Duration::ZERO,
+    )
 }
 
 /// `odd history`: every deploy, oldest first.
@@ -151,10 +166,14 @@ pub(crate) fn history(args: &Args) -> Result<Status, CliError> {
         let mut out = String::new();
         for r in ledger.records() {
             out.push_str(&format!(
-                "{}  {}  {:<10}  {}  {}\n",
+                "{}  {}  {:<10}  {:>9}  {}  {}\n",
                 clock::human(r.started_at),
                 short(&r.commit),
                 format!("{:?}", r.outcome).to_lowercase(),
+                r.downtime_ms.map_or_else(
+                    || "-".to_owned(),
+                    |ms| format!("down {:.1}s", ms as f64 / 1000.0)
+                ),
                 r.who,
                 r.reason.as_deref().unwrap_or("")
             ));
@@ -192,12 +211,43 @@ pub(crate) fn unlock(args: &Args) -> Result<Status, CliError> {
             .force_release(ctx.transport.as_ref(), &context::machine())
             .await
             .map_err(CliError::diagnostic)?;
-        match released {
+        match &released {
             Some(holder) => output::say(&format!(
                 "released the stale lock of {} (pid {})",
                 holder.owner, holder.pid
             )),
             None => output::say("not locked"),
+        }
+        // The update lock sessions of runs that are provably gone: the one whose stale
+        // lock this released, and any of a deploy the ledger says ended.
+        let ledger = odoo_deploy_core::state::read_ledger(ctx.transport.as_ref(), &t.layout)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let dead = released.as_ref().and_then(|h| h.deploy_id.clone());
+        let (ended, left) = odoo_deploy_core::advisory::end_dead_holders(
+            ctx.transport.as_ref(),
+            &t.pg,
+            &t.db,
+            |id| {
+                ledger
+                    .get(id)
+                    .map(|r| dead.as_deref() == Some(id) || r.outcome.is_final())
+            },
+        )
+        .await
+        .map_err(CliError::diagnostic)?;
+        for h in ended {
+            output::say(&format!(
+                "ended the update lock session odd's dead run of {} left ({h})",
+                h.odd_deploy().unwrap_or_default()
+            ));
+        }
+        if !left.is_empty() {
+            output::say(&format!(
+                "the update lock of database {} is held by {} (left alone)",
+                t.db.name,
+                odoo_deploy_core::advisory::explain(&left, &t.environment)
+            ));
         }
         Ok(Status::Success)
     })

@@ -204,8 +204,11 @@ fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
     assert_eq!(code, 1, "{stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    // Odoo's failing update exits 255: said as the exit code it is, not as a signal.
     assert!(
-        r["reason"].as_str().is_some_and(|s| s.contains("update")),
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("update: odoo-bin exited with 255")),
         "{r:#}"
     );
     assert!(
@@ -227,6 +230,7 @@ fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
     );
     assert_eq!(s["latest"]["outcome"], "rolled_back");
     assert_eq!(s["lock"]["state"], "free");
+    crate::rollback::assert_downtime_covers_the_outage(&s["latest"]);
     // The failed database is kept aside for forensics.
     let aside = sql(
         cluster,
@@ -492,20 +496,28 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
             "-c",
             &format!("SELECT pg_advisory_lock({key})"),
             "-c",
-            "SELECT pg_sleep(60)",
+            // Longer than any deploy on a loaded machine: ended below.
+            "SELECT pg_sleep(600)",
         ])
         .envs(cluster.libpq_env(&demo.db))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("psql");
-    let held = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        sql(
+    let deadline = std::time::Instant::now() + crate::rollback::LOADED;
+    let held = loop {
+        if sql(
             cluster,
             &demo.db,
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
         ) == "1"
-    });
+        {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(held, "the peer's lock is taken");
     demo.checkout(2).expect("v2");
     let (code, events, stderr) = deploy(&demo, &[]);
@@ -520,10 +532,13 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
     assert_eq!(code, 1, "{stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "refused", "nothing was changed: {r:#}");
+    // The real cause: not odd, and which session it is.
     assert!(
         r["reason"]
             .as_str()
-            .is_some_and(|s| s.contains("update lock")),
+            .is_some_and(|s| s.contains("update lock")
+                && s.contains("another program, not odd")
+                && s.contains("application \"psql\"")),
         "{r:#}"
     );
     assert!(!events.iter().any(|e| e["event"] == "rollback_started"));

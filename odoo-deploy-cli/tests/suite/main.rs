@@ -8,5 +8,6 @@ mod deploy;
 mod graph;
 mod manifest;
 mod matrix;
+mod recovery;
 mod rollback;
 mod security;

@@ -125,8 +125,8 @@ fn manifest_versions(root: &Path) -> Vec<(String, String)> {
 }
 
 /// Cases where the fault strikes in the middle of the step rather than at its start:
-/// the pause is released first, the fault comes 1.5 s later, while a slowed update
-/// (the stand-in's `ODD_STANDIN_DELAY` on the host's odoo command) runs.
+/// the pause is released first, the fault comes once the slowed update (the stand-in's
+/// `ODD_STANDIN_DELAY` on the host's odoo command) loads its first module.
 const MID_STEP: [(Fault, &str); 3] = [
     (Fault::KillOdd, "update"),
     (Fault::KillSshd, "update"),
@@ -218,7 +218,10 @@ fn run_case(case: Case) -> String {
     let pg_started = sql(cluster, &demo.db, postmaster);
     if mid {
         std::fs::write(&pause, b"").expect("release the pause");
-        std::thread::sleep(Duration::from_millis(1500));
+        // The fault comes once the update loads modules (a condition, not a fixed wait
+        // a loaded machine may overrun or undershoot).
+        let id = crate::rollback::update_begun(&demo).expect("the update's journal entry");
+        crate::rollback::wait_for_update_progress(&demo, &id);
         assert!(
             child.try_wait().expect("wait").is_none(),
             "odd is still in the step when the fault comes"

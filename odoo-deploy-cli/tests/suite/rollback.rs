@@ -89,12 +89,47 @@ pub(crate) fn slow_update(demo: &Demo) {
     );
 }
 
-/// Starts `odd deploy demo --yes EXTRA…` (output piped) and returns once the journal says
-/// its update began (the previous deploy's journal is removed first).
-fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> std::process::Child {
+/// A running `odd deploy` whose output is read as it comes (a pipe nobody reads would
+/// stop odd once it is full).
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
+    /// The deploy id, from the journal.
+    pub(crate) id: String,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    /// Waits for odd to end: its exit code, stdout and stderr.
+    pub(crate) fn finish(mut self) -> (Option<i32>, String, String) {
+        let status = self.child.wait().expect("odd ends");
+        let out = self.out.join().expect("stdout reader");
+        let err = self.err.join().expect("stderr reader");
+        (
+            status.code(),
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    /// SIGKILLs odd (as the OOM killer or a closed laptop would) and reaps it.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.finish();
+    }
+}
+
+/// How long a step of a test may take on a loaded machine before it is a failure.
+pub(crate) const LOADED: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Starts `odd deploy demo --yes EXTRA…` and returns once the journal says its update
+/// began (the previous deploy's journal is removed first). Fails at once, with odd's
+/// output, if odd ends before that.
+pub(crate) fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> Running {
+    use std::io::Read as _;
     let journal = demo.deploy_dir.join("journal");
     std::fs::remove_file(&journal).expect("a journal");
-    let child = Command::new(env!("CARGO_BIN_EXE_odd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
         .args(["deploy", "demo", "--yes"])
         .args(extra)
         .arg("--config")
@@ -104,18 +139,69 @@ fn deploy_until_the_update(demo: &Demo, extra: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&journal)
-        .unwrap_or_default()
-        .contains(r#""step":"update","state":"started""#)
-    {
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let mut running = Running {
+        child,
+        id: String::new(),
+        out,
+        err,
+    };
+    let deadline = std::time::Instant::now() + LOADED;
+    loop {
+        if let Some(id) = update_begun(demo) {
+            running.id = id;
+            return running;
+        }
+        if running.child.try_wait().expect("wait").is_some() {
+            let (code, out, err) = running.finish();
+            panic!("odd ended ({code:?}) before its update began:\n{err}\n{out}");
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the update never began"
+            "the update never began in {} s",
+            LOADED.as_secs()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    child
+}
+
+/// The deploy whose update the journal says began, if one did.
+pub(crate) fn update_begun(demo: &Demo) -> Option<String> {
+    let text = std::fs::read_to_string(demo.deploy_dir.join("journal")).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains(r#""step":"update","state":"started""#))?;
+    let entry: Value = serde_json::from_str(line).ok()?;
+    entry["deploy"].as_str().map(str::to_owned)
+}
+
+/// Waits until deploy `id`'s detached update on the host has begun loading modules
+/// (so a fault strikes in the middle of it, however loaded the machine is).
+pub(crate) fn wait_for_update_progress(demo: &Demo, id: &str) {
+    let log = demo
+        .deploy_dir
+        .join("runs")
+        .join(format!("{id}-update-0.log"));
+    let deadline = std::time::Instant::now() + LOADED;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("odoo.modules.loading: Loading module")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of {id} loaded no module in {} s",
+            LOADED.as_secs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A digest of the database's filestore: every file's path and content.
@@ -305,6 +391,30 @@ const CASES: [Case; 4] = [
     },
 ];
 
+/// The ledger's downtime of a rolled-back deploy runs from the first stop of Odoo to the
+/// healthy answer after the rollback's restart: at least every step after the stop up to
+/// that answer (the stop step itself first checks the update lock, with Odoo still up).
+pub(crate) fn assert_downtime_covers_the_outage(record: &Value) {
+    let steps = record["steps"].as_array().expect("steps");
+    let first = steps
+        .iter()
+        .position(|s| s["step"] == "stop")
+        .expect("a stop");
+    let last = steps
+        .iter()
+        .rposition(|s| s["step"] == "rollback health" && s["ok"] == true)
+        .expect("a healthy answer after the rollback");
+    let outage: u64 = steps[first + 1..=last]
+        .iter()
+        .filter_map(|s| s["duration_ms"].as_u64())
+        .sum();
+    let downtime = record["downtime_ms"].as_u64().expect("a downtime");
+    assert!(
+        downtime >= outage,
+        "downtime {downtime} ms < {outage} ms of steps from the stop to the rollback's healthy answer: {record:#}"
+    );
+}
+
 /// Runs one case; panics (with the reason) when anything is not as it must be.
 fn run_case(cluster: &PgCluster, case: &Case) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -362,6 +472,7 @@ fn run_case(cluster: &PgCluster, case: &Case) {
             .any(|s| s["step"] == "rollback restore snapshot" && s["ok"] == true)),
         "the snapshot was restored: {latest:#}"
     );
+    assert_downtime_covers_the_outage(latest);
     // The environment serves again.
     let (code, _, stderr) = odd(&demo, &["status", "demo"], &[]);
     assert_eq!(code, 0, "{stderr}");
@@ -574,7 +685,7 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("odd runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + LOADED;
     while !std::fs::read_to_string(&journal)
         .unwrap_or_default()
         .contains(r#""step":"update","state":"started""#)
@@ -676,14 +787,12 @@ fn a_dropped_ssh_connection_does_not_kill_the_update() {
     demo.checkout(2).expect("v2");
     slow_update(&demo);
     let auths_before = sshd.auth_count();
-    let child = deploy_until_the_update(&demo, &["--json"]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = deploy_until_the_update(&demo, &["--json"]);
+    wait_for_update_progress(&demo, &running.id);
     // Every SSH session dies, as when the network drops; sshd comes back.
     sshd.restart();
-    let out = child.wait_with_output().expect("odd ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    let (code, stdout, stderr) = running.finish();
+    assert_eq!(code, Some(0), "{stderr}\n{stdout}");
     let events: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("NDJSON"))
@@ -741,19 +850,18 @@ fn a_host_that_stays_unreachable_is_told_by_status_and_resume_finishes_the_deplo
             "host = { reconnect_for_secs = 3, address",
         )],
     );
-    let child = deploy_until_the_update(&demo, &[]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = deploy_until_the_update(&demo, &[]);
+    wait_for_update_progress(&demo, &running.id);
     // The host goes away and stays away: odd gives up, the update goes on there.
     sshd.kill();
-    let out = child.wait_with_output().expect("odd ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let (code, _, stderr) = running.finish();
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("lost contact with the host for 3 s"),
         "odd says it gave up: {stderr}"
     );
     let runs = demo.deploy_dir.join("runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + LOADED;
     // v1's update left one status file; v2's writes the second when it ends.
     let ended = || {
         std::fs::read_dir(&runs)

@@ -54,6 +54,8 @@ conformance!(
     upload_of_missing_directory_fails_cleanly,
     failed_upload_keeps_the_old_file,
     dropped_run_with_timeout_leaves_nothing,
+    detached_runs_end_as_they_ended,
+    an_orphaned_detached_run_is_stopped_whole_or_waited_for,
 );
 
 fn sh(script: &str) -> RemoteCommand {
@@ -433,4 +435,115 @@ async fn dropped_run_with_timeout_leaves_nothing(t: &dyn Transport) {
     assert!(gave_up.is_err(), "the command should still be running");
     let left = wait_gone(&mark, Duration::from_secs(6));
     assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// A detached run (the way the update runs) is read as it ended: an exit code as an exit
+/// code — 255 included, which is Odoo's failure and not a signal — a signal only when
+/// it was killed by one, and a timeout as such.
+async fn detached_runs_end_as_they_ended(t: &dyn Transport) {
+    use odoo_deploy_core::detached::{DetachedRun, Exit};
+    let dir = scratch();
+    let limit = Duration::from_secs(120);
+    let cases: [(&str, RemoteCommand, Duration, Exit); 5] = [
+        ("ok", sh("exit 0"), limit, Exit::Code { code: 0 }),
+        ("one", sh("exit 1"), limit, Exit::Code { code: 1 }),
+        ("odoo", sh("exit 255"), limit, Exit::Code { code: 255 }),
+        (
+            "killed",
+            sh("kill -KILL $$"),
+            limit,
+            Exit::Signal { signal: 9 },
+        ),
+        (
+            "slow",
+            RemoteCommand::new("sleep")
+                .arg("60")
+                .timeout(Duration::from_secs(1)),
+            Duration::from_secs(1),
+            Exit::TimedOut { after_secs: 1 },
+        ),
+    ];
+    for (name, cmd, timeout, expected) in cases {
+        let log = dir.path().join(format!("{name}.log"));
+        let status = dir.path().join(format!("{name}.status"));
+        let run = DetachedRun::at(dir.path().to_path_buf(), log.clone(), status.clone());
+        let exit = run
+            .run(
+                t,
+                &cmd.detached(&log, &status),
+                &Discard,
+                timeout,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!(exit, expected, "{name}");
+    }
+    assert_eq!(
+        Exit::Code { code: 255 }.to_string(),
+        "exited with 255",
+        "said as a code"
+    );
+}
+
+/// An orphaned detached run (its follower gone) is ended whole — the shell, `timeout`
+/// and the program's own children — and seen gone, leaving no status file behind; or it
+/// is waited for until it ends by itself.
+async fn an_orphaned_detached_run_is_stopped_whole_or_waited_for(t: &dyn Transport) {
+    use odoo_deploy_core::detached::{DetachedRun, Exit, OrphanOutcome};
+    let dir = scratch();
+    let mark = marker("orphan");
+    let log = dir.path().join("u.log");
+    let status = dir.path().join("u.status");
+    let run = DetachedRun::at(dir.path().to_path_buf(), log.clone(), status.clone());
+    // A child that ignores SIGTERM, so the group needs SIGKILL too.
+    let cmd = sh(r#"sh -c 'trap "" TERM; sleep 60' "$1-child" & echo started; sleep 60; wait"#)
+        .arg(&mark)
+        .timeout(Duration::from_secs(600))
+        .detached(&log, &status);
+    t.check_output(&cmd).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("started")
+    {
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcome = run
+        .settle(t, false, Duration::ZERO, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, OrphanOutcome::Stopped { killed: true, .. }),
+        "{outcome:?}"
+    );
+    let left = wait_gone(&mark, Duration::from_secs(5));
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert!(!status.exists(), "a stopped run writes no status");
+    assert_eq!(
+        run.settle(t, false, Duration::ZERO, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        OrphanOutcome::NotRunning,
+        "nothing left to stop"
+    );
+
+    // Waited for: it ends by itself, with its own code.
+    let cmd = sh("sleep 1; exit 3").detached(&log, &status);
+    t.check_output(&cmd).await.unwrap();
+    while !log.exists() {
+        assert!(Instant::now() < deadline, "the second run never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcome = run
+        .settle(t, true, Duration::from_secs(120), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        OrphanOutcome::WaitedFor {
+            exit: Exit::Code { code: 3 }
+        }
+    );
 }

@@ -1,0 +1,388 @@
+//! Recovering from an odd that died in the middle of the update, end to end over SSH
+//! (the real `odd`, real PostgreSQL, the harness sshd and the stand-in Odoo): the update
+//! lock it held dies with it or is ended by the recovery, the orphaned update is stopped
+//! before anything is restored, the downtime covers the dead run's outage — and a
+//! holder of the update lock that is not a dead odd's is never ended.
+
+use std::process::Command;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use odoo_deploy_fixtures::sshd::Sshd;
+use serde_json::Value;
+
+use crate::deploy::{deploy, digest, odd, sql, status};
+use crate::rollback::{
+    LOADED, deploy_until_the_update, edit_config, filestore_digest, slow_update,
+    wait_for_update_progress,
+};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The sessions on the cluster with this application name.
+fn sessions(cluster: &PgCluster, db: &str, app: &str) -> String {
+    sql(
+        cluster,
+        db,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"),
+    )
+}
+
+/// When the journal says deploy `id` first stopped Odoo (Unix ms).
+fn journal_stop_ms(demo: &Demo, id: &str) -> i64 {
+    let text = std::fs::read_to_string(demo.deploy_dir.join("journal")).expect("journal");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["deploy"] == id && e["step"] == "stop" && e["state"] == "started")
+        .and_then(|e| e["at_ms"].as_i64())
+        .expect("the stop is journaled in ms")
+}
+
+#[test]
+fn odd_killed_during_the_update_is_resumed_and_the_next_deploy_needs_no_manual_step() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(Sshd::shared())).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    demo.checkout(2).expect("v2");
+    slow_update(&demo);
+    let running = deploy_until_the_update(&demo, &[]);
+    let id = running.id.clone();
+    wait_for_update_progress(&demo, &id);
+    running.kill();
+    let holder = format!("odd-lock-{id}");
+    assert_eq!(
+        sessions(cluster, &demo.db, &holder),
+        "1",
+        "the dead run's update lock session is still there"
+    );
+    let stop_ms = journal_stop_ms(&demo, &id);
+
+    // --resume waits for the orphaned update, ends the dead run's lock session and goes
+    // forward.
+    let resume_started_ms = now_ms();
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+    let resume_ended_ms = now_ms();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sessions(cluster, &demo.db, &holder), "0", "{stderr}");
+    let s = status(&demo);
+    assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+    assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    // The downtime is the environment's: from the killed run's stop to the resume's
+    // healthy answer, not the resume's own part.
+    let downtime = s["latest"]["downtime_ms"].as_i64().expect("a downtime");
+    assert!(
+        downtime >= resume_started_ms - stop_ms && downtime <= resume_ended_ms - stop_ms,
+        "downtime {downtime} ms; stop at {stop_ms}, resume {resume_started_ms}..{resume_ended_ms}"
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        history.contains(&format!("down {:.1}s", downtime as f64 / 1000.0)),
+        "odd history shows it: {history}"
+    );
+
+    // The next deploy needs nothing done by hand: no lock, no lock session left.
+    demo.checkout(3).expect("v3");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    assert_eq!(status(&demo)["latest"]["outcome"], "succeeded");
+}
+
+#[test]
+fn odd_killed_during_a_slow_update_then_rollback_stops_the_orphan_before_the_restore() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(Sshd::shared())).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+
+    // v2 with an update so slow (a minute a module) that it still runs when the
+    // rollback comes, however loaded the machine.
+    demo.checkout(2).expect("v2");
+    let odoo_bin = format!(
+        "{:?}",
+        odoo_deploy_fixtures::standin_odoo_bin()
+            .display()
+            .to_string()
+    );
+    edit_config(
+        &demo,
+        &[(
+            &format!("odoo = {{ command = [{odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=60\", {odoo_bin}]"),
+        )],
+    );
+    let running = deploy_until_the_update(&demo, &[]);
+    let id = running.id.clone();
+    wait_for_update_progress(&demo, &id);
+    running.kill();
+    let runs = demo.deploy_dir.join("runs");
+    let status_file = runs.join(format!("{id}-update-0.status"));
+    let pgid: i32 = std::fs::read_to_string(runs.join(format!("{id}-update-0.status.pid")))
+        .expect("the run's process group")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(group_alive(pgid), "the orphaned update runs on");
+
+    let (code, stdout, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("it is stopped before anything is restored")
+            || stderr.contains("it is stopped before anything is restored"),
+        "the plan says so: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("its orphaned update was stopped (process group"),
+        "{stderr}"
+    );
+    // The whole group is gone: nothing of it can write the status file after this.
+    assert!(!group_alive(pgid), "the orphaned update is gone");
+    assert!(
+        !status_file.exists(),
+        "no status file: the update never ended by itself"
+    );
+    // The journal says what became of it, before the restore began.
+    let journal = std::fs::read_to_string(demo.deploy_dir.join("journal")).expect("journal");
+    let steps: Vec<Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let orphan = steps
+        .iter()
+        .position(|e| e["step"] == "odd rollback: orphaned update")
+        .expect("the journal records the orphan");
+    assert!(
+        steps[orphan]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("stopped")),
+        "{journal}"
+    );
+    let restore = steps
+        .iter()
+        .position(|e| e["step"] == "odd rollback: restore snapshot")
+        .expect("a restore");
+    assert!(orphan < restore, "stopped before the restore: {journal}");
+
+    assert_eq!(digest(cluster, &demo.db), before, "the pre-deploy data");
+    assert_eq!(
+        filestore_digest(&demo),
+        files_before,
+        "the pre-deploy files"
+    );
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "rolled_back", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    let stop_ms = journal_stop_ms(&demo, &id);
+    let downtime = s["latest"]["downtime_ms"].as_i64().expect("a downtime");
+    assert!(
+        downtime >= now_ms() - stop_ms - LOADED.as_millis() as i64 && downtime > 0,
+        "the downtime covers the killed run's stop: {downtime} ms"
+    );
+    assert_eq!(
+        sessions(cluster, &demo.db, &format!("odd-lock-{id}")),
+        "0",
+        "the dead run's update lock session is gone"
+    );
+}
+
+/// `kill -0 -- -PGID`.
+fn group_alive(pgid: i32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kill")
+        .success()
+}
+
+/// A peer holding the update lock key of `db` (as click-odoo-update does), as `app`.
+#[allow(clippy::zombie_processes)] // returned to the caller, which reaps it (`release`)
+fn hold_update_lock(cluster: &PgCluster, db: &str, app: &str) -> (std::process::Child, String) {
+    let key = odoo_deploy_core::advisory::lock_key(db);
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d", &format!("dbname={db}")])
+        .args([
+            "-c",
+            &format!("SELECT pg_advisory_lock({key})"),
+            "-c",
+            "SELECT pg_sleep(600)",
+        ])
+        .envs(cluster.libpq_env(db))
+        .env("PGAPPNAME", app)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let deadline = Instant::now() + LOADED;
+    loop {
+        let pid = sql(
+            cluster,
+            db,
+            &format!(
+                "SELECT coalesce(string_agg(l.pid::text, ','), '') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = '{app}'"
+            ),
+        );
+        if !pid.is_empty() {
+            return (holder, pid);
+        }
+        if Instant::now() > deadline {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            panic!("the peer never took the lock");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn release(cluster: &PgCluster, db: &str, mut holder: std::process::Child, pid: &str) {
+    let _ = holder.kill();
+    let _ = holder.wait();
+    sql(cluster, db, &format!("SELECT pg_terminate_backend({pid})"));
+}
+
+fn said(stderr: &str) -> String {
+    // Diagnostics are wrapped to the terminal's width.
+    stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_holder_of_the_update_lock_that_is_not_a_dead_odd_is_never_ended() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    demo.checkout(2).expect("v2");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let data = digest(cluster, &demo.db);
+    let release_now = status(&demo)["release"].clone();
+
+    for (app, cause) in [
+        ("click-odoo-update", "another program, not odd"),
+        // An odd whose deploy is not this environment's: live, as far as odd can tell.
+        ("odd-lock-20261201T000000Z-elsewhere", "a live odd run"),
+    ] {
+        let (holder, pid) = hold_update_lock(cluster, &demo.db, app);
+        let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+        let text = said(&stderr);
+        assert_ne!(code, 0, "{stderr}");
+        assert!(
+            text.contains("the update lock of database")
+                && text.contains(cause)
+                && text.contains(&format!("pid {pid}"))
+                && text.contains(app)
+                && text.contains("nothing was changed"),
+            "{stderr}"
+        );
+        let (code, stdout, stderr) = odd(&demo, &["unlock", "demo"], &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("left alone") || stderr.contains("left alone"),
+            "{stdout}{stderr}"
+        );
+        assert_eq!(
+            sql(
+                cluster,
+                &demo.db,
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")
+            ),
+            "1",
+            "{app}'s session is never ended"
+        );
+        assert_eq!(digest(cluster, &demo.db), data, "nothing was restored");
+        let s = status(&demo);
+        assert_eq!(s["release"], release_now, "{s:#}");
+        assert_eq!(s["lock"]["state"], "free", "{s:#}");
+        release(cluster, &demo.db, holder, &pid);
+    }
+    // Once the peers are done, the rollback goes through.
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn what_odd_writes_on_the_host_goes_with_its_release() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    edit_config(
+        &demo,
+        &[(
+            "odoo = { command = [",
+            "odoo = { keep_releases = 0, command = [",
+        )],
+    );
+    let mut ids = Vec::new();
+    for v in 1..=3 {
+        demo.checkout(v).expect("checkout");
+        // (A checkout writes the configuration afresh.)
+        edit_config(
+            &demo,
+            &[(
+                "odoo = { command = [",
+                "odoo = { keep_releases = 0, command = [",
+            )],
+        );
+        let (code, _, stderr) = deploy(&demo, &[]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+        ids.push(
+            status(&demo)["latest"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let runs: Vec<String> = std::fs::read_dir(demo.deploy_dir.join("runs"))
+        .expect("runs")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let releases: Vec<String> = std::fs::read_dir(demo.deploy_dir.join("releases"))
+        .expect("releases")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !releases.contains(&ids[0]),
+        "v1's release is pruned: {releases:?}"
+    );
+    assert!(
+        !runs.iter().any(|n| n.starts_with(&ids[0])),
+        "v1's update files went with its release: {runs:?}"
+    );
+    assert!(
+        runs.iter().any(|n| n.starts_with(&ids[2])) && runs.iter().any(|n| n.starts_with(&ids[1])),
+        "the kept releases keep theirs: {runs:?}"
+    );
+    // One line a deploy, plus the last one's final line (appended after the pruning).
+    let ledger = std::fs::read_to_string(demo.deploy_dir.join("ledger.jsonl")).expect("ledger");
+    assert!(
+        ledger.lines().count() <= ids.len() + 1,
+        "{} lines for {} deploys",
+        ledger.lines().count(),
+        ids.len()
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    assert_eq!(code, 0);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(history.len(), 3, "no deploy is lost from the history");
+}
