@@ -476,8 +476,7 @@ pub fn runs_to_prune<'n>(
             // Only `<release id>-update-…` files are odd's; anything else is left alone.
             !name.contains('/')
                 && name.rfind("-update-").is_some_and(|at| {
-                    crate::untrusted::release_id(&name[..at]).is_ok()
-                        && !keep.contains(&name[..at])
+                    crate::untrusted::release_id(&name[..at]).is_ok() && !keep.contains(&name[..at])
                 })
         })
         .collect()

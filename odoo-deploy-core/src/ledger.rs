@@ -134,6 +134,8 @@ pub struct Ledger {
     records: Vec<DeployRecord>,
     /// Lines that could not be read (a torn last line after a crash): kept to report them.
     unreadable: Vec<usize>,
+    /// The text of those lines, kept as they were: compaction must not lose them.
+    unreadable_text: Vec<String>,
     /// Lines a later line of the same id replaced.
     superseded: usize,
 }
@@ -144,6 +146,7 @@ impl Ledger {
         let mut records: Vec<DeployRecord> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut unreadable = Vec::new();
+        let mut unreadable_text = Vec::new();
         let mut superseded = 0;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -152,7 +155,10 @@ impl Ledger {
             match serde_json::from_str::<DeployRecord>(line) {
                 // A record whose ids or commits are not what odd writes is not used:
                 // they become paths, removals and git arguments.
-                Ok(record) if record.check().is_err() => unreadable.push(n + 1),
+                Ok(record) if record.check().is_err() => {
+                    unreadable.push(n + 1);
+                    unreadable_text.push(line.to_owned());
+                }
                 Ok(record) => match index.get(&record.id) {
                     Some(&i) => {
                         records[i] = record;
@@ -163,30 +169,40 @@ impl Ledger {
                         records.push(record);
                     }
                 },
-                Err(_) => unreadable.push(n + 1),
+                Err(_) => {
+                    unreadable.push(n + 1);
+                    unreadable_text.push(line.to_owned());
+                }
             }
         }
         Self {
             records,
             unreadable,
+            unreadable_text,
             superseded,
         }
     }
 
     /// The same history with one line per deploy (its last), when the text holds
     /// replaced lines: a deploy appends its record several times, so the file would
-    /// otherwise grow by several lines a deploy. A ledger with a line odd cannot read
-    /// (torn, foreign or refused by validation) is never rewritten: that line is
-    /// evidence, and compaction would lose it.
+    /// otherwise grow by several lines a deploy. Lines odd cannot read (torn, foreign or
+    /// refused by validation) are evidence: they are kept as they were, after the
+    /// records, each ending its own line.
     pub fn compacted(&self) -> Option<String> {
-        if self.superseded == 0 || !self.unreadable.is_empty() {
+        if self.superseded == 0 {
             return None;
         }
-        self.records
+        let mut text = self
+            .records
             .iter()
             .map(Self::line)
             .collect::<Result<String, _>>()
-            .ok()
+            .ok()?;
+        for line in &self.unreadable_text {
+            text.push_str(line);
+            text.push('\n');
+        }
+        Some(text)
     }
 
     /// One line to append for `record`.
@@ -296,9 +312,11 @@ mod tests {
         assert!(ledger.succeeded_with(&sha(0xa)).is_some());
         assert!(ledger.succeeded_with(&sha(0xb)).is_none());
         let compact = ledger.compacted().expect("lines to drop");
-        assert_eq!(compact.lines().count(), 2);
+        assert_eq!(compact.lines().count(), 3, "two records and the torn line");
+        assert!(compact.ends_with("{\"id\": \"d3\", \"environ\n"));
         let again = Ledger::parse(&compact);
         assert_eq!(again.records(), ledger.records());
+        assert_eq!(again.unreadable_lines(), &[3]);
         assert_eq!(again.compacted(), None, "nothing left to drop");
     }
 
@@ -323,11 +341,6 @@ mod tests {
         let ledger = Ledger::parse(&text);
         assert_eq!(ledger.records().len(), 1);
         assert_eq!(ledger.unreadable_lines(), &[2, 3, 4, 5]);
-        assert_eq!(
-            ledger.compacted(),
-            None,
-            "a ledger holding lines odd refused is not rewritten"
-        );
     }
 
     #[test]
