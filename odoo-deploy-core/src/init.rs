@@ -153,7 +153,9 @@ host = { address = "staging.example.com", user = "odoo" }
 # releases, ledger, lock and journal.
 odoo = { command = ["/opt/odoo/venv/bin/python", "/opt/odoo/odoo/odoo-bin"], config = "/etc/odoo/odoo.conf", data_dir = "/var/lib/odoo", deploy_dir = "/opt/odd" }
 # How Odoo is stopped and started: "systemd" (unit), "compose" (compose_service) or
-# "command" (start, stop, status argv).
+# "command" (start, stop, status argv). After a start odd reads Odoo's startup log from
+# `log_file` in `odoo` when set, else from the unit's journal (systemd) or the service's
+# logs (compose); "command" needs `log_file` or `logs` (an argv printing Odoo's log).
 service = { strategy = "systemd", unit = "odoo" }
 # The password comes from this environment variable (or use password_file).
 database = { name = "staging", user = "odoo", password_env = "ODD_STAGING_PGPASSWORD" }

@@ -8,6 +8,7 @@
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
+//! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -44,6 +45,7 @@ pub mod plan;
 pub mod release;
 pub mod rollback;
 pub mod service;
+pub mod startup_log;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -306,6 +306,7 @@ fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
         detail,
         overridden,
     });
+    gates.push(startup_log_gate(t));
     let problems = &input.changes.problems;
     gates.push(Gate {
         name: "checks".to_owned(),
@@ -322,6 +323,28 @@ fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
         overridden: None,
     });
     gates
+}
+
+/// A module Odoo skips at startup leaves health at 200: without a log to read, such a
+/// deploy would be reported verified.
+fn startup_log_gate(t: &Target) -> Gate {
+    let (passed, detail) = match &t.startup_log {
+        Some(log) => (true, format!("startup log read from {}", log.describe())),
+        None => (
+            false,
+            format!(
+                "no source of Odoo's startup log: set `log_file` in [environments.{env}.odoo] \
+                 or `logs` (an argv printing Odoo's log) in [environments.{env}.service]",
+                env = t.environment
+            ),
+        ),
+    };
+    Gate {
+        name: "log".to_owned(),
+        passed,
+        detail,
+        overridden: None,
+    }
 }
 
 fn short(commit: &str) -> &str {
@@ -440,12 +463,12 @@ fn steps(
         ),
         Vec::new(),
     ));
-    if let Some(log) = &t.odoo_log {
+    if let Some(log) = &t.startup_log {
         steps.push(step(
             StepKind::StartupLog,
             format!(
                 "read {} through startup: no module skipped, no error",
-                log.display()
+                log.describe()
             ),
             Vec::new(),
         ));

@@ -9,3 +9,4 @@ mod graph;
 mod manifest;
 mod matrix;
 mod rollback;
+mod startup_log;

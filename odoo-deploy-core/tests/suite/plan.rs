@@ -250,3 +250,79 @@ fn production_waits_for_staging_and_for_the_window() {
             .contains("override: hotfix for invoice bug")
     );
 }
+
+/// The gate on the startup log, and the step that says where it is read from.
+fn startup_log(plan: &Plan) -> (&odoo_deploy_core::plan::Gate, Option<&str>) {
+    let gate = plan
+        .gates
+        .iter()
+        .find(|g| g.name == "log")
+        .expect("log gate");
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.kind == StepKind::StartupLog)
+        .map(|s| s.title.as_str());
+    (gate, step)
+}
+
+#[test]
+fn every_plan_says_where_the_startup_log_is_read_and_none_is_refused() {
+    let (dir, loaded) = loaded();
+    // systemd with no log_file: the unit's journal.
+    let production = target(&loaded, "production");
+    let staging_with = ledger(&[record("staging", "s2", COMMIT, 4000)]);
+    let plan = update_plan(&production, FRI_1000, Some(&staging_with), None);
+    let (gate, step) = startup_log(&plan);
+    assert!(gate.passed, "{}", gate.detail);
+    assert_eq!(
+        step,
+        Some(
+            "read the journal of unit odoo (journalctl) through startup: no module skipped, no error"
+        )
+    );
+
+    // The command strategy with neither log_file nor `logs`: refused, naming both keys.
+    let path = dir.path().join("odd.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let without = text.replacen(", log_file = \"/var/log/odoo/odoo.log\"", "", 1);
+    assert_ne!(without, text);
+    std::fs::write(&path, &without).expect("config");
+    let bare = LoadedConfig::load(&path).expect("valid config");
+    let staging = target(&bare, "staging");
+    let plan = update_plan(&staging, FRI_1000, None, None);
+    let (gate, step) = startup_log(&plan);
+    assert!(!gate.passed);
+    assert_eq!(
+        gate.detail,
+        "no source of Odoo's startup log: set `log_file` in [environments.staging.odoo] or \
+         `logs` (an argv printing Odoo's log) in [environments.staging.service]"
+    );
+    assert_eq!(step, None);
+    assert!(!plan.ready());
+    assert!(
+        plan.render_text().contains("[FAIL] log"),
+        "{}",
+        plan.render_text()
+    );
+
+    // …and with a `logs` argv: its output is read.
+    let with_logs = without.replacen(
+        "status = [\"/opt/odoo/ctl\", \"status\"]",
+        "status = [\"/opt/odoo/ctl\", \"status\"], logs = [\"/opt/odoo/ctl\", \"logs\"]",
+        1,
+    );
+    assert_ne!(with_logs, without);
+    std::fs::write(&path, &with_logs).expect("config");
+    let logs = LoadedConfig::load(&path).expect("valid config");
+    let staging = target(&logs, "staging");
+    let plan = update_plan(&staging, FRI_1000, None, None);
+    let (gate, step) = startup_log(&plan);
+    assert!(gate.passed, "{}", gate.detail);
+    assert_eq!(
+        step,
+        Some(
+            "read the output of `/opt/odoo/ctl logs` through startup: no module skipped, no error"
+        )
+    );
+}
