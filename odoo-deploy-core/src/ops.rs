@@ -291,6 +291,8 @@ pub async fn plan(
         override_window: request.override_window,
     });
     let mut plan = plan;
+    plan.warnings
+        .extend(plan::left_uninstalled(&plan, &code.modules));
     if plan.unfinished.is_none() {
         plan.unfinished = env
             .unfinished_rollback

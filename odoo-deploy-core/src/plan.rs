@@ -99,6 +99,10 @@ pub struct Plan {
     /// to run over a dead run, and is never a no-op while one is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<String>,
+    /// What the operator should know that does not stop the deploy (e.g. modules of the
+    /// repository a first install leaves uninstalled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -189,6 +193,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .latest()
             .filter(|r| r.outcome == crate::ledger::Outcome::Running)
             .map(|r| r.id.clone()),
+        warnings: Vec::new(),
     }
 }
 
@@ -253,7 +258,43 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         rollback,
         estimated_downtime_ms: None,
         unfinished: None,
+        warnings: Vec::new(),
     }
+}
+
+/// The repository's modules a first install leaves uninstalled: a first deploy installs
+/// only `required_modules` and what they need, so a module nothing requires stays out
+/// (seen on a real server: only Odoo's base modules came up). `code` holds the modules
+/// as scanned; only those under the project root (relative `dir`) are the repository's.
+pub fn left_uninstalled(
+    plan: &Plan,
+    code: &std::collections::BTreeMap<String, crate::changes::CodeModule>,
+) -> Option<String> {
+    if !plan.first_install {
+        return None;
+    }
+    let mut coming: BTreeSet<&str> = plan.update.install.iter().map(String::as_str).collect();
+    coming.extend(plan.changes.install.iter().map(|c| c.module.as_str()));
+    coming.insert("base");
+    let left: Vec<&str> = code
+        .iter()
+        .filter(|(name, m)| {
+            m.installable
+                && m.auto_install.is_none()
+                && m.dir.is_relative()
+                && !coming.contains(name.as_str())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "a first install leaves {} module(s) of the repository uninstalled: {} — nothing in \
+             required_modules needs them; add the ones this environment runs to \
+             required_modules in [project]",
+            left.len(),
+            left.join(", ")
+        )
+    })
 }
 
 fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
@@ -668,6 +709,12 @@ impl Plan {
         }
         if !c.effective_update.is_empty() {
             let _ = writeln!(out, "  Odoo will reload: {}", c.effective_update.join(", "));
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "\nWarnings:");
+            for warning in &self.warnings {
+                let _ = writeln!(out, "  ! {warning}");
+            }
         }
         let _ = writeln!(out, "\nSteps:");
         write_steps(&mut out, &self.steps);

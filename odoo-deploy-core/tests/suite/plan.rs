@@ -326,3 +326,89 @@ fn every_plan_says_where_the_startup_log_is_read_and_none_is_refused() {
         )
     );
 }
+
+#[test]
+fn a_first_install_warns_about_repository_modules_nothing_requires() {
+    let (_dir, loaded) = loaded();
+    let staging = target(&loaded, "staging");
+    // required_modules = ["acme_sale"]: acme_base comes as its dependency, acme_helpdesk
+    // and acme_report stay out; a module on the host (absolute dir), a non-installable
+    // one and an auto_install one are not the operator's to list.
+    let mut code = BTreeMap::new();
+    code.insert("base".to_owned(), module("1.3", &[]));
+    code.insert("acme_base".to_owned(), module("18.0.1.1.0", &["base"]));
+    code.insert("acme_sale".to_owned(), module("18.0.1.0.0", &["acme_base"]));
+    code.insert(
+        "acme_helpdesk".to_owned(),
+        module("18.0.1.0.0", &["acme_base"]),
+    );
+    code.insert(
+        "acme_report".to_owned(),
+        module("18.0.1.0.0", &["acme_sale"]),
+    );
+    let mut old = module("18.0.1.0.0", &["acme_base"]);
+    old.installable = false;
+    code.insert("acme_old".to_owned(), old);
+    let mut glue = module("18.0.1.0.0", &["acme_sale", "acme_helpdesk"]);
+    glue.auto_install = Some(vec!["acme_sale".to_owned(), "acme_helpdesk".to_owned()]);
+    code.insert("acme_glue".to_owned(), glue);
+    let mut host = module("18.0.1.0", &["base"]);
+    host.dir = PathBuf::from("/usr/lib/python3/dist-packages/odoo/addons/mail");
+    code.insert("mail".to_owned(), host);
+    let checksums: BTreeMap<String, String> = code.keys().map(|k| (k.clone(), sum(k))).collect();
+    let db = DbState {
+        exists: false,
+        initialized: false,
+        modules: Vec::new(),
+        params: BTreeMap::new(),
+        langs: Vec::new(),
+    };
+    let changes = compute(&ChangeInput {
+        code: &code,
+        checksums: &checksums,
+        rows: &db.modules,
+        stored: None,
+        required: &staging.required,
+        series: &staging.series,
+        allow_remove: false,
+    });
+    let window = loaded.environment("staging").expect("env").window.clone();
+    let mut plan = make(PlanInput {
+        target: &staging,
+        commit: COMMIT,
+        dirty: &[],
+        now: FRI_1000,
+        who: "ops@laptop",
+        ledger: &Ledger::default(),
+        required_ledger: None,
+        current_release: None,
+        db: &db,
+        changes,
+        window: &window,
+        override_window: None,
+    });
+    assert!(plan.first_install);
+    let warning = odoo_deploy_core::plan::left_uninstalled(&plan, &code).expect("a warning");
+    assert_eq!(
+        warning,
+        "a first install leaves 2 module(s) of the repository uninstalled: acme_helpdesk, \
+         acme_report — nothing in required_modules needs them; add the ones this environment \
+         runs to required_modules in [project]"
+    );
+    plan.warnings.push(warning);
+    assert!(plan.ready(), "a warning does not stop the deploy");
+    let text = plan.render_text();
+    assert!(
+        text.contains("\nWarnings:\n  ! a first install leaves 2 module(s)"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(
+        json["warnings"][0].as_str(),
+        plan.warnings.first().map(String::as_str)
+    );
+
+    // Once installed, the database is no first install: no warning.
+    plan.first_install = false;
+    assert_eq!(odoo_deploy_core::plan::left_uninstalled(&plan, &code), None);
+}
