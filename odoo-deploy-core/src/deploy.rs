@@ -702,8 +702,8 @@ impl OutputSink for Forward<'_, '_> {
     }
 }
 
-/// `git archive` of the commit on this machine, streamed to the host, unpacked into the
-/// release directory.
+/// `git archive` of the commit on this machine, with its submodules at their pinned
+/// commits, streamed to the host, unpacked into the release directory.
 async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), TransportError> {
     let git = Git::new(ctx.root);
     let dir = std::env::temp_dir().join(format!("odd-{}-{}", ctx.pid, plan.release));
@@ -712,9 +712,7 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         .await?;
     let archive = dir.join("release.tar");
     let result = async {
-        ctx.local
-            .check_output(&git.archive(&plan.commit, &archive))
-            .await?;
+        crate::archive::build(&git, ctx.local, &plan.commit, &archive, &dir).await?;
         let layout = &ctx.target.layout;
         ctx.transport.mkdir_p(&layout.releases()).await?;
         let mut file =

@@ -5,6 +5,7 @@
 //! - [`manifest`] — one `__manifest__.py`, parsed with `ast.literal_eval`'s rules, with spans.
 //! - [`addon`] — addon directories on addons paths; Odoo's precedence for duplicates.
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
+//! - [`archive`] — the release archive: the commit and its git submodules, as one tar.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
@@ -21,6 +22,7 @@
 
 pub mod addon;
 pub mod advisory;
+pub mod archive;
 pub mod backup;
 pub mod changes;
 pub mod check;

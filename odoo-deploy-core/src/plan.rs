@@ -265,10 +265,13 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
 /// The repository's modules a first install leaves uninstalled: a first deploy installs
 /// only `required_modules` and what they need, so a module nothing requires stays out
 /// (seen on a real server: only Odoo's base modules came up). `code` holds the modules
-/// as scanned; only those under the project root (relative `dir`) are the repository's.
+/// as scanned; only those under the project root (relative `dir`) are the repository's,
+/// and those under `third_party` (its submodules' paths) come in as dependencies or not
+/// at all, as with `odd init`.
 pub fn left_uninstalled(
     plan: &Plan,
     code: &std::collections::BTreeMap<String, crate::changes::CodeModule>,
+    third_party: &[std::path::PathBuf],
 ) -> Option<String> {
     if !plan.first_install {
         return None;
@@ -282,6 +285,7 @@ pub fn left_uninstalled(
             m.installable
                 && m.auto_install.is_none()
                 && m.dir.is_relative()
+                && !third_party.iter().any(|p| m.dir.starts_with(p))
                 && !coming.contains(name.as_str())
         })
         .map(|(name, _)| name.as_str())
@@ -364,6 +368,55 @@ fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
         overridden: None,
     });
     gates
+}
+
+/// The repository's git submodules (third-party addons pinned by commit) are part of the
+/// release: each must be checked out at its pinned commit and clean, or the release would
+/// lack their files or hold files no commit has. `None` when there is no submodule.
+/// `dirty` is the working tree's uncommitted changes (a changed submodule shows as its
+/// path).
+pub fn submodule_gate(submodules: &[crate::git::Submodule], dirty: &[String]) -> Option<Gate> {
+    use crate::git::SubmoduleState;
+    if submodules.is_empty() {
+        return None;
+    }
+    let problems: Vec<String> = submodules
+        .iter()
+        .filter_map(|sub| {
+            let path = sub.path.display();
+            match sub.state {
+                SubmoduleState::NotCheckedOut => Some(format!(
+                    "submodule {path} is not checked out: run `git submodule update --init --recursive {path}`"
+                )),
+                SubmoduleState::OtherCommit => Some(format!(
+                    "submodule {path} is checked out at {}, not at the commit pinned: commit the new pin (`git add {path}`) or run `git submodule update {path}`",
+                    short(&sub.commit)
+                )),
+                SubmoduleState::Conflict => Some(format!(
+                    "submodule {path} is in a merge conflict: resolve it and commit"
+                )),
+                SubmoduleState::CheckedOut if dirty.iter().any(|d| Path::new(d) == sub.path) => {
+                    Some(format!(
+                        "submodule {path} has uncommitted changes: commit them in the submodule and pin that commit, or discard them (`git -C {path} checkout -- . && git -C {path} clean -fd`)"
+                    ))
+                }
+                SubmoduleState::CheckedOut => None,
+            }
+        })
+        .collect();
+    Some(Gate {
+        name: "submodules".to_owned(),
+        passed: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!(
+                "{} submodule(s) checked out at their pinned commits, clean",
+                submodules.len()
+            )
+        } else {
+            problems.join("; ")
+        },
+        overridden: None,
+    })
 }
 
 /// A module Odoo skips at startup leaves health at 200: without a log to read, such a
@@ -677,7 +730,7 @@ impl Plan {
         let _ = writeln!(out, "\nGates:");
         for gate in &self.gates {
             let mark = if gate.passed { "ok  " } else { "FAIL" };
-            let _ = write!(out, "  [{mark}] {:<8} {}", gate.name, gate.detail);
+            let _ = write!(out, "  [{mark}] {:<10} {}", gate.name, gate.detail);
             if let Some(reason) = &gate.overridden {
                 let _ = write!(out, " (override: {reason})");
             }

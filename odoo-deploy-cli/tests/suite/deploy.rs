@@ -51,7 +51,7 @@ pub(crate) fn sql(cluster: &PgCluster, db: &str, query: &str) -> String {
     cluster.psql(db, query).expect("query").trim().to_owned()
 }
 
-fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
+pub(crate) fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
     sql(
         cluster,
         db,

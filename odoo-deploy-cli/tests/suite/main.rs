@@ -11,3 +11,4 @@ mod manifest;
 mod matrix;
 mod rollback;
 mod startup_log;
+mod submodule;

@@ -111,7 +111,7 @@ fn a_plan_with_no_startup_log_source_is_refused() {
     let (code, plan, stderr) = odd(&demo, &["plan", "demo"], &[]);
     assert_ne!(code, 0, "{plan}");
     assert!(
-        plan.contains("[FAIL] log      no source of Odoo's startup log: set `log_file` in [environments.demo.odoo] or `logs`"),
+        plan.contains("[FAIL] log        no source of Odoo's startup log: set `log_file` in [environments.demo.odoo] or `logs`"),
         "{plan}\n{stderr}"
     );
     let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);

@@ -388,7 +388,12 @@ fn a_first_install_warns_about_repository_modules_nothing_requires() {
         override_window: None,
     });
     assert!(plan.first_install);
-    let warning = odoo_deploy_core::plan::left_uninstalled(&plan, &code).expect("a warning");
+    let mut vendored = module("18.0.1.0.0", &["base"]);
+    vendored.dir = PathBuf::from("vendor/oca-partner/partner_unused");
+    code.insert("partner_unused".to_owned(), vendored);
+    let vendor = [PathBuf::from("vendor/oca-partner")];
+    let warning =
+        odoo_deploy_core::plan::left_uninstalled(&plan, &code, &vendor).expect("a warning");
     assert_eq!(
         warning,
         "a first install leaves 2 module(s) of the repository uninstalled: acme_helpdesk, \
@@ -410,5 +415,8 @@ fn a_first_install_warns_about_repository_modules_nothing_requires() {
 
     // Once installed, the database is no first install: no warning.
     plan.first_install = false;
-    assert_eq!(odoo_deploy_core::plan::left_uninstalled(&plan, &code), None);
+    assert_eq!(
+        odoo_deploy_core::plan::left_uninstalled(&plan, &code, &vendor),
+        None
+    );
 }
