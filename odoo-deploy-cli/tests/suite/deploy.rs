@@ -529,7 +529,7 @@ fn production_refuses_a_commit_staging_has_not_deployed() {
     demo.extend_config(&format!(
         "\n[environments.production]\n\
          odoo = {{ command = [\"odoo-bin\"], data_dir = {data:?}, deploy_dir = {deploy:?} }}\n\
-         service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"] }}\n\
+         service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"], logs = [\"true\"] }}\n\
          database = {{ name = \"{db}_prod\", host = \"{host}\", port = {port}, user = \"{user}\", pg_bin_dir = {bin:?} }}\n\
          http = {{ base_url = \"http://127.0.0.1:9\" }}\n\
          requires = \"demo\"\n",
