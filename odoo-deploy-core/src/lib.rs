@@ -10,6 +10,7 @@
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
+//! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod command;
 pub mod config;
 pub mod deploy;
+pub mod doctor;
 pub mod event;
 pub mod git;
 pub mod graph;

@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod deploy;
+mod doctor;
 mod graph;
 mod init;
 mod manifest;
