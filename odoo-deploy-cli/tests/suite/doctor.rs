@@ -161,6 +161,71 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             line["fix"].as_str().is_some_and(|f| !f.is_empty()),
             "{line:#}"
         );
+        let (_, text, _) = odd(&demo, &["doctor", "demo"], &[]);
+        let at = text
+            .find(&format!("[FAIL] {check:<10} "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            text[at..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.trim_start().starts_with("fix: ")),
+            "the fix under the failure:\n{text}"
+        );
+        assert!(text.ends_with("\n1 check(s) failed.\n"), "{text}");
+    }
+    std::fs::write(demo.config_path(), &config).expect("odd.toml");
+}
+
+#[test]
+fn over_ssh_an_unreachable_host_or_an_unknown_key_is_the_one_finding() {
+    let cluster = PgCluster::shared();
+    let sshd = odoo_deploy_fixtures::sshd::Sshd::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(sshd)).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    let (code, report) = doctor(&demo);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        report["checks"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reachable over SSH, its host key known")),
+        "{report:#}"
+    );
+
+    let config = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
+    let empty = dir.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").expect("write");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    for (from, to) in [
+        (
+            format!("port = {}", sshd.port()),
+            format!("port = {closed_port}"),
+        ),
+        (
+            format!(
+                "known_hosts = {:?}",
+                sshd.known_hosts().display().to_string()
+            ),
+            format!("known_hosts = {:?}", empty.display().to_string()),
+        ),
+    ] {
+        std::fs::write(demo.config_path(), &config).expect("odd.toml");
+        edit_config(&demo, &[(&from, &to)]);
+        let (code, report) = doctor(&demo);
+        assert_eq!(code, 1, "{to}: {report:#}");
+        assert_eq!(failed(&report), ["host"], "{to}: {report:#}");
+        let rest: Vec<&Value> = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .skip(1)
+            .collect();
+        assert!(rest.iter().all(|c| c["verdict"] == "skip"), "{report:#}");
     }
     std::fs::write(demo.config_path(), &config).expect("odd.toml");
 }
