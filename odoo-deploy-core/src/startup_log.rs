@@ -89,7 +89,7 @@ impl StartupLog {
                 .arg("--")
                 .arg(path),
             Self::Journal { .. } | Self::Compose { .. } => RemoteCommand::new("date").arg("+%s"),
-            Self::Command { argv } => argv_command(argv),
+            Self::Command { argv } => crate::service::argv(argv),
         }
     }
 
@@ -143,22 +143,13 @@ impl StartupLog {
                     Some(file) => cmd.arg("-f").arg(file),
                     None => cmd,
                 };
-                let (date, time) = crate::clock::utc(since);
                 cmd.arg("logs")
                     .arg("--no-color")
                     .arg("--no-log-prefix")
-                    .arg(format!(
-                        "--since={}-{}-{}T{}:{}:{}Z",
-                        &date[..4],
-                        &date[4..6],
-                        &date[6..8],
-                        &time[..2],
-                        &time[2..4],
-                        &time[4..6]
-                    ))
+                    .arg(format!("--since={}", crate::clock::rfc3339(since)))
                     .arg(service)
             }
-            Self::Command { argv } => argv_command(argv),
+            Self::Command { argv } => crate::service::argv(argv),
         }
     }
 
@@ -186,14 +177,6 @@ impl StartupLog {
             _ => out.as_slice(),
         };
         Ok(String::from_utf8_lossy(new).into_owned())
-    }
-}
-
-fn argv_command(argv: &[String]) -> RemoteCommand {
-    match argv.split_first() {
-        Some((program, rest)) => RemoteCommand::new(program).args(rest),
-        // `from_config` never makes an empty one; `false` fails loudly if one slips through.
-        None => RemoteCommand::new("false"),
     }
 }
 

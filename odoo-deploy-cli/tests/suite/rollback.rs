@@ -45,7 +45,7 @@ pub(crate) fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str)
     );
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -2,29 +2,13 @@
 //! are part of the release and of the checksums, and a submodule that is not what its
 //! pin says stops the deploy at its gates.
 
-use std::path::Path;
-use std::process::Command;
-
 use odoo_deploy_fixtures::demo::{Demo, Reach};
 use odoo_deploy_fixtures::history::VENDOR_SUBMODULE;
 use odoo_deploy_fixtures::pg::PgCluster;
 use serde_json::Value;
 
 use crate::deploy::{deploy, module_state, odd, report, sql, status};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::rollback::git;
 
 /// The gate named `name` of `odd plan demo --json`, and whether the plan is ready.
 fn gate(demo: &Demo, name: &str) -> (Value, i32) {
