@@ -36,6 +36,8 @@ enum Command {
     Changes(commands::changes::Args),
     /// The runbook a deploy would execute, with its gates and rollback plan.
     Plan(commands::plan::Args),
+    /// Check every precondition of a deploy on the environment's host.
+    Doctor(commands::doctor::Args),
     /// Deploy the current commit: plan, back up, update, verify, or roll back.
     Deploy(commands::deploy::Args),
     /// Undo the last deploy (or all after --to), or recover from an interrupted one.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(&args),
         Command::Changes(args) => commands::changes::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Doctor(args) => commands::doctor::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
         Command::Rollback(args) => commands::rollback::run(&args),
         Command::Status(args) => commands::status::status(&args),

@@ -24,9 +24,18 @@ pub fn ms_since(since_ms: i64) -> u64 {
 
 /// `2026-11-20 16:01:01 UTC`.
 pub fn human(unix_seconds: i64) -> String {
+    civil(unix_seconds, " ", " UTC")
+}
+
+/// `2026-11-20T16:01:01Z` (RFC 3339, as `docker compose logs --since` takes it).
+pub fn rfc3339(unix_seconds: i64) -> String {
+    civil(unix_seconds, "T", "Z")
+}
+
+fn civil(unix_seconds: i64, between: &str, end: &str) -> String {
     let (d, t) = utc(unix_seconds);
     format!(
-        "{}-{}-{} {}:{}:{} UTC",
+        "{}-{}-{}{between}{}:{}:{}{end}",
         &d[..4],
         &d[4..6],
         &d[6..],

@@ -176,6 +176,11 @@ pub struct ServiceConfig {
     pub stop: Option<Vec<String>>,
     /// `command`: argv that exits 0 when Odoo runs.
     pub status: Option<Vec<String>>,
+    /// argv that prints Odoo's log (e.g. `["cat", "/var/log/odoo/odoo.log"]`), read after
+    /// a start when `log_file` is unset: what it printed before the start is skipped. The
+    /// `command` strategy needs this or `log_file`; systemd and compose read the unit's
+    /// journal or the service's logs by themselves.
+    pub logs: Option<Vec<String>>,
 }
 
 /// `[environments.NAME.database]`.
@@ -715,6 +720,14 @@ impl LoadedConfig {
                 ("status", s.status.as_ref().is_some_and(|v| !v.is_empty())),
             ],
         };
+        if s.logs.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(self.invalid(
+                &s.strategy,
+                "`logs` is an empty command".to_owned(),
+                "this service",
+                Some("give the argv that prints Odoo's log, or remove `logs`".to_owned()),
+            ));
+        }
         for (key, present) in missing {
             if !present {
                 problems.push(self.invalid(

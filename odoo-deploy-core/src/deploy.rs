@@ -22,6 +22,7 @@ use crate::odoo::{Finding, LogWatch, check_module_states};
 use crate::ops::{self, Code};
 use crate::plan::{Plan, Step, StepKind};
 use crate::release::to_prune;
+use crate::startup_log::{LogMark, StartupLog};
 use crate::state;
 use crate::target::Target;
 use crate::transport::{OutputSink, Transport, TransportError};
@@ -125,7 +126,8 @@ struct Progress {
     /// From that stop to the latest healthy answer after it.
     downtime_ms: Option<u64>,
     steps: Vec<StepRecord>,
-    log_offset: Option<u64>,
+    /// Where the startup log stood before the last start.
+    log_mark: Option<LogMark>,
     /// The database's update lock, from before Odoo stops until the update ends.
     advisory: Option<crate::advisory::Held>,
     /// Said in the ledger when this run takes a dead one forward.
@@ -652,8 +654,8 @@ async fn run_step(
             progress.switched = true;
         }
         StepKind::Start => {
-            if let Some(log) = &t.odoo_log {
-                progress.log_offset = Some(file_size(transport, log).await);
+            if let Some(log) = &t.startup_log {
+                progress.log_mark = Some(log.mark(transport).await);
             }
             run_all(ctx, &step.commands).await.map_err(|e| fail(&e))?;
         }
@@ -661,7 +663,7 @@ async fn run_step(
             health(ctx.target).await.map_err(|e| fail(&e))?;
             progress.healthy();
         }
-        StepKind::StartupLog => startup_log(ctx, progress.log_offset.unwrap_or(0)).await?,
+        StepKind::StartupLog => startup_log(ctx, progress.log_mark).await?,
         StepKind::Smoke => smoke(ctx, plan).await.map_err(|e| fail(&e))?,
         StepKind::StoreChecksums => store_checksums(ctx).await.map_err(|e| fail(&e))?,
         StepKind::Record => {}
@@ -777,8 +779,8 @@ impl OutputSink for Forward<'_, '_> {
     }
 }
 
-/// `git archive` of the commit on this machine, streamed to the host, unpacked into the
-/// release directory.
+/// `git archive` of the commit on this machine, with its submodules at their pinned
+/// commits, streamed to the host, unpacked into the release directory.
 async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(), TransportError> {
     let git = Git::new(ctx.root);
     // Private and unpredictable: a name another local user could guess (and plant a
@@ -791,9 +793,7 @@ async fn upload(ctx: &DeployContext<'_>, plan: &Plan, step: &Step) -> Result<(),
         })?;
     let archive = dir.path().join("release.tar");
     let result = async {
-        ctx.local
-            .check_output(&git.archive(&plan.commit, &archive))
-            .await?;
+        crate::archive::build(&git, ctx.local, &plan.commit, &archive, dir.path()).await?;
         let layout = &ctx.target.layout;
         ctx.transport.mkdir_p(&layout.releases()).await?;
         let mut file =
@@ -993,52 +993,34 @@ pub(crate) async fn health(t: &Target) -> Result<(), CheckError> {
         .map(drop)
 }
 
-pub(crate) async fn file_size(transport: &dyn Transport, path: &Path) -> u64 {
-    let out = transport
-        .output(
-            &RemoteCommand::new("stat")
-                .arg("-c")
-                .arg("%s")
-                .arg("--")
-                .arg(path),
-        )
-        .await;
-    out.ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Reads Odoo's log from where it stood before the start: a module skipped for missing
 /// dependencies leaves health at 200, so only the log tells.
-async fn startup_log(ctx: &DeployContext<'_>, offset: u64) -> Result<(), Failure> {
-    read_startup_log(ctx.transport.as_ref(), ctx.target, offset).await
+async fn startup_log(ctx: &DeployContext<'_>, mark: Option<LogMark>) -> Result<(), Failure> {
+    read_startup_log(ctx.transport.as_ref(), ctx.target, mark).await
 }
 
-/// Reads Odoo's log on the host from `offset` (its size before the start) and fails on
-/// what a healthy start never prints.
+/// Reads Odoo's startup log on the host from `mark` (where it stood before the start;
+/// none taken: all of it) and fails on what a healthy start never prints.
 pub(crate) async fn read_startup_log(
     transport: &dyn Transport,
     target: &Target,
-    offset: u64,
+    mark: Option<LogMark>,
 ) -> Result<(), Failure> {
-    let Some(path) = &target.odoo_log else {
+    let Some(log) = &target.startup_log else {
         return Ok(());
     };
-    let out = transport
-        .check_output(
-            &RemoteCommand::new("tail")
-                .arg("-c")
-                .arg(format!("+{}", offset + 1))
-                .arg("--")
-                .arg(path),
-        )
+    let mark = mark.unwrap_or(match log {
+        StartupLog::Journal { .. } | StartupLog::Compose { .. } => LogMark::Since(0),
+        _ => LogMark::Bytes(0),
+    });
+    let out = log
+        .read(transport, mark)
         .await
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
     let mut watch = LogWatch::new(&target.allow_log_errors, EVIDENCE_LINES)
         .map_err(|e| Failure::new(StepKind::StartupLog, e.to_string()))?;
     let mut telling = Vec::new();
-    for line in String::from_utf8_lossy(&out).lines() {
+    for line in out.lines() {
         if watch.line(line).is_some_and(Finding::is_failure) {
             telling.push(line.to_owned());
         }
@@ -1274,8 +1256,8 @@ async fn rollback(
                     _ => Ok(()),
                 },
                 StepKind::Start => {
-                    if let Some(log) = &t.odoo_log {
-                        progress.log_offset = Some(file_size(transport, log).await);
+                    if let Some(log) = &t.startup_log {
+                        progress.log_mark = Some(log.mark(transport).await);
                     }
                     run_all(ctx, &step.commands).await.map_err(|e| fail(&e))
                 }

@@ -21,6 +21,30 @@ pub struct CommitInfo {
     pub subject: String,
 }
 
+/// One submodule of the work tree, as `git submodule status` tells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Submodule {
+    /// Its path from the work tree's root.
+    pub path: PathBuf,
+    /// The commit checked out (or, when not checked out, the pinned one).
+    pub commit: String,
+    pub state: SubmoduleState,
+}
+
+/// Whether a submodule's files are what the superproject pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmoduleState {
+    /// Checked out at the pinned commit.
+    CheckedOut,
+    /// Never initialised or checked out: its directory is empty.
+    NotCheckedOut,
+    /// Checked out at another commit than the pinned one.
+    OtherCommit,
+    /// In a merge conflict.
+    Conflict,
+}
+
 impl Git {
     /// The repository at `work_tree`.
     pub fn new(work_tree: impl Into<PathBuf>) -> Self {
@@ -64,6 +88,78 @@ impl Git {
             .arg(format!("--output={}", out.display()))
             .arg("--end-of-options")
             .arg(commit)
+    }
+
+    /// Writes the tree of `commit` as a tar archive to `out`, every path under `prefix/`
+    /// (a submodule's files, where they sit in the superproject).
+    pub fn archive_prefixed(&self, commit: &str, prefix: &Path, out: &Path) -> RemoteCommand {
+        self.git()
+            .arg("archive")
+            .arg("--format=tar")
+            .arg(format!("--prefix={}/", prefix.display()))
+            .arg(format!("--output={}", out.display()))
+            .arg("--end-of-options")
+            .arg(commit)
+    }
+
+    /// Lists every submodule, nested ones too, with its state (see
+    /// [`Git::parse_submodule_status`]).
+    pub fn submodule_status(&self) -> RemoteCommand {
+        self.git().arg("submodule").arg("status").arg("--recursive")
+    }
+
+    /// The submodules pinned in `commit`'s tree (gitlinks), NUL-separated `ls-tree` records.
+    pub fn gitlinks(&self, commit: &str) -> RemoteCommand {
+        self.git()
+            .arg("ls-tree")
+            .arg("-r")
+            .arg("-z")
+            .arg("--end-of-options")
+            .arg(commit)
+    }
+
+    /// Parses [`Git::gitlinks`]' output: `(path, pinned commit)` of each submodule.
+    pub fn parse_gitlinks(output: &[u8]) -> Vec<(PathBuf, String)> {
+        output
+            .split(|b| *b == 0)
+            .filter_map(|record| {
+                let record = std::str::from_utf8(record).ok()?;
+                let (meta, path) = record.split_once('\t')?;
+                let mut words = meta.split(' ');
+                let (mode, kind, sha) = (words.next()?, words.next()?, words.next()?);
+                (mode == "160000" && kind == "commit")
+                    .then(|| (PathBuf::from(path), sha.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Parses [`Git::submodule_status`]' output.
+    pub fn parse_submodule_status(output: &str) -> Vec<Submodule> {
+        output
+            .lines()
+            .filter_map(|line| {
+                let mut chars = line.chars();
+                let state = match chars.next()? {
+                    ' ' => SubmoduleState::CheckedOut,
+                    '-' => SubmoduleState::NotCheckedOut,
+                    '+' => SubmoduleState::OtherCommit,
+                    'U' => SubmoduleState::Conflict,
+                    _ => return None,
+                };
+                let rest = chars.as_str();
+                let (sha, rest) = rest.split_once(' ')?;
+                // `path (describe)` when checked out; the path itself may hold spaces.
+                let path = match rest.rsplit_once(" (") {
+                    Some((path, tail)) if tail.ends_with(')') => path,
+                    _ => rest,
+                };
+                Some(Submodule {
+                    path: PathBuf::from(path),
+                    commit: sha.to_owned(),
+                    state,
+                })
+            })
+            .collect()
     }
 
     /// Commits between `from` (excluded) and `to` that touch `path`, newest first, as
@@ -171,6 +267,80 @@ mod tests {
         );
         let envs: Vec<_> = git.status().get_envs().map(|(k, _)| k.to_owned()).collect();
         assert_eq!(envs, ["GIT_TERMINAL_PROMPT", "GIT_PAGER", "LC_ALL"]);
+    }
+
+    #[test]
+    fn submodule_commands_are_exact() {
+        let git = Git::new("/src/acme");
+        assert_eq!(
+            argv(&git.archive_prefixed(
+                "0123abc",
+                Path::new("vendor/oca partner"),
+                Path::new("/tmp/s.tar")
+            )),
+            [
+                "git",
+                "-C",
+                "/src/acme",
+                "archive",
+                "--format=tar",
+                "--prefix=vendor/oca partner/",
+                "--output=/tmp/s.tar",
+                "--end-of-options",
+                "0123abc"
+            ]
+        );
+        assert_eq!(
+            argv(&git.submodule_status()),
+            [
+                "git",
+                "-C",
+                "/src/acme",
+                "submodule",
+                "status",
+                "--recursive"
+            ]
+        );
+        assert_eq!(
+            argv(&git.gitlinks("HEAD")),
+            [
+                "git",
+                "-C",
+                "/src/acme",
+                "ls-tree",
+                "-r",
+                "-z",
+                "--end-of-options",
+                "HEAD"
+            ]
+        );
+    }
+
+    #[test]
+    fn submodule_outputs_parse() {
+        let links = Git::parse_gitlinks(
+            b"100644 blob 0c08f0bd\t.gitmodules\x00160000 commit e7ab73a9\tvendor/oca partner\x00040000 tree 1234\tcustom_addons\x00",
+        );
+        assert_eq!(
+            links,
+            [(PathBuf::from("vendor/oca partner"), "e7ab73a9".to_owned())]
+        );
+        let subs = Git::parse_submodule_status(
+            " e7ab73a9 vendor/oca (heads/main)\n-1111 vendor/not yet\n+2222 vendor/moved (v1.0-3-g2222)\nU3333 vendor/conflict\n",
+        );
+        let got: Vec<(&str, &str, SubmoduleState)> = subs
+            .iter()
+            .map(|s| (s.path.to_str().unwrap_or(""), s.commit.as_str(), s.state))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("vendor/oca", "e7ab73a9", SubmoduleState::CheckedOut),
+                ("vendor/not yet", "1111", SubmoduleState::NotCheckedOut),
+                ("vendor/moved", "2222", SubmoduleState::OtherCommit),
+                ("vendor/conflict", "3333", SubmoduleState::Conflict),
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub struct Detected {
     pub addons_paths: Vec<(PathBuf, usize)>,
     /// The series most manifests' versions start with (`18.0.1.0.0` → `18.0`).
     pub series: Option<String>,
+    /// The repository's own modules that no other module of the repository depends on,
+    /// with their directories: installing them installs the rest, so they are the
+    /// starter `required_modules` (a first deploy installs only what is required).
+    /// Modules in git submodules (third-party code) are left out: they come in as
+    /// dependencies.
+    pub leaves: Vec<(String, PathBuf)>,
 }
 
 /// Looks for addons paths under `root`: a directory is one when at least one of its
@@ -42,10 +48,56 @@ pub fn detect(root: &Path) -> Detected {
         .into_iter()
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         .map(|(s, _)| s);
+    let leaves = leaves(root, &paths);
     Detected {
         addons_paths: paths,
         series,
+        leaves,
     }
+}
+
+/// The installable modules under `paths` that nothing else there depends on, outside
+/// the repository's submodules (`path = …` lines of `.gitmodules`).
+fn leaves(root: &Path, paths: &[(PathBuf, usize)]) -> Vec<(String, PathBuf)> {
+    let dirs: Vec<PathBuf> = paths.iter().map(|(p, _)| root.join(p)).collect();
+    let Ok(scan) = crate::addon::scan(&dirs) else {
+        return Vec::new();
+    };
+    let submodules = submodule_paths(root);
+    // An auto_install module comes by itself once what it depends on is there, and a
+    // module that is not installable never comes: neither makes its dependencies
+    // installed, nor is required itself.
+    let candidates = || {
+        scan.addons.iter().filter(|a| {
+            a.manifest.installable
+                && matches!(a.manifest.auto_install, crate::manifest::AutoInstall::No)
+        })
+    };
+    let depended: std::collections::BTreeSet<&str> = candidates()
+        .flat_map(|a| a.manifest.depends_names())
+        .collect();
+    let mut found: Vec<(String, PathBuf)> = candidates()
+        .filter(|a| !depended.contains(a.name.as_str()))
+        .map(|a| {
+            let rel = a.dir.strip_prefix(root).unwrap_or(&a.dir).to_owned();
+            (a.name.clone(), rel)
+        })
+        .filter(|(_, rel)| !submodules.iter().any(|s| rel.starts_with(s)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The submodule paths `.gitmodules` names (none when there is no such file).
+fn submodule_paths(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_to_string(root.join(".gitmodules"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "path").then(|| PathBuf::from(value.trim()))
+        })
+        .collect()
 }
 
 fn search(
@@ -132,6 +184,24 @@ pub fn starter_config(detected: &Detected) -> String {
     TEMPLATE
         .replace("@ADDONS_PATHS@", &paths)
         .replace("@SERIES@", series)
+        .replace("@REQUIRED_MODULES@", &required_modules(&detected.leaves))
+}
+
+/// `required_modules = [...]`, one module a line with its directory, so the operator
+/// sees what each is and deletes the ones an environment should not run.
+fn required_modules(leaves: &[(String, PathBuf)]) -> String {
+    if leaves.is_empty() {
+        return "required_modules = []".to_owned();
+    }
+    // Quotes and comma, then two spaces before the comment.
+    let width = leaves.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 5;
+    let mut text = "required_modules = [\n".to_owned();
+    for (name, dir) in leaves {
+        let entry = format!("{name:?},");
+        text.push_str(&format!("    {entry:<width$}# {}\n", dir.display()));
+    }
+    text.push(']');
+    text
 }
 
 const TEMPLATE: &str = r#"# odd.toml — how odd deploys this Odoo project. Written by `odd init`; edit freely.
@@ -142,8 +212,11 @@ const TEMPLATE: &str = r#"# odd.toml — how odd deploys this Odoo project. Writ
 addons_paths = [@ADDONS_PATHS@]
 # The Odoo series the code is written for.
 series = "@SERIES@"
-# Modules that must be installed on every environment (they are installed if missing).
-required_modules = []
+# Modules that must be installed on every environment (they are installed if missing,
+# with what they depend on). A first deploy installs only these: listed here are the
+# repository's modules that no other module of it depends on. Remove the ones that
+# should stay uninstalled.
+@REQUIRED_MODULES@
 
 [environments.staging]
 # "local" runs commands on this machine; "ssh" on `host` below.
@@ -153,7 +226,9 @@ host = { address = "staging.example.com", user = "odoo" }
 # releases, ledger, lock and journal.
 odoo = { command = ["/opt/odoo/venv/bin/python", "/opt/odoo/odoo/odoo-bin"], config = "/etc/odoo/odoo.conf", data_dir = "/var/lib/odoo", deploy_dir = "/opt/odd" }
 # How Odoo is stopped and started: "systemd" (unit), "compose" (compose_service) or
-# "command" (start, stop, status argv).
+# "command" (start, stop, status argv). After a start odd reads Odoo's startup log from
+# `log_file` in `odoo` when set, else from the unit's journal (systemd) or the service's
+# logs (compose); "command" needs `log_file` or `logs` (an argv printing Odoo's log).
 service = { strategy = "systemd", unit = "odoo" }
 # The password comes from this environment variable (or use password_file).
 database = { name = "staging", user = "odoo", password_env = "ODD_STAGING_PGPASSWORD" }
@@ -227,6 +302,73 @@ mod tests {
         assert!(text.contains(r#"addons_paths = ["custom_addons", "vendor/oca/partner-contact"]"#));
         LoadedConfig::parse(&root.path().join("odd.toml"), text)
             .expect("the starter config is valid");
+    }
+
+    #[test]
+    fn required_modules_are_the_repositorys_leaves_outside_submodules() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        let write = |rel: &str, text: &str| {
+            let path = r.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        };
+        let manifest = |depends: &str, extra: &str| {
+            format!("{{'name': 'x', 'version': '18.0.1.0.0', 'depends': [{depends}]{extra}}}\n")
+        };
+        write(
+            "custom_addons/acme_base/__manifest__.py",
+            &manifest("'base'", ""),
+        );
+        write(
+            "custom_addons/acme_sale/__manifest__.py",
+            &manifest("'acme_base', 'partner_tier'", ""),
+        );
+        write(
+            "custom_addons/acme_report/__manifest__.py",
+            &manifest("'acme_base'", ""),
+        );
+        write(
+            "custom_addons/acme_old/__manifest__.py",
+            &manifest("'acme_base'", ", 'installable': False"),
+        );
+        write(
+            "custom_addons/acme_glue/__manifest__.py",
+            &manifest("'acme_sale', 'acme_report'", ", 'auto_install': True"),
+        );
+        write(
+            "vendor/oca-partner/partner_tier/__manifest__.py",
+            &manifest("'base'", ""),
+        );
+        write(
+            "vendor/oca-partner/partner_unused/__manifest__.py",
+            &manifest("'base'", ""),
+        );
+        write(
+            ".gitmodules",
+            "[submodule \"vendor/oca-partner\"]\n\tpath = vendor/oca-partner\n\turl = https://example.invalid/oca-partner.git\n",
+        );
+        let detected = detect(r);
+        let names: Vec<&str> = detected.leaves.iter().map(|(n, _)| n.as_str()).collect();
+        // acme_base is a dependency; acme_old is not installable; acme_glue comes by itself;
+        // the submodule's modules come in as dependencies (partner_tier) or not at all.
+        assert_eq!(names, ["acme_report", "acme_sale"]);
+        let text = starter_config(&detected);
+        assert!(
+            text.contains(
+                "required_modules = [\n    \"acme_report\",  # custom_addons/acme_report\n    \"acme_sale\",    # custom_addons/acme_sale\n]\n"
+            ),
+            "{text}"
+        );
+        let loaded = LoadedConfig::parse(&r.join("odd.toml"), text).expect("valid");
+        let required: Vec<&str> = loaded
+            .config
+            .project
+            .required_modules
+            .iter()
+            .map(|m| m.get_ref().as_str())
+            .collect();
+        assert_eq!(required, ["acme_report", "acme_sale"]);
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! - [`manifest`] — one `__manifest__.py`, parsed with `ast.literal_eval`'s rules, with spans.
 //! - [`addon`] — addon directories on addons paths; Odoo's precedence for duplicates.
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
+//! - [`archive`] — the release archive: the commit and its git submodules, as one tar.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
 //! - [`privacy`] — whether odd's folders on a host are private (for `odd doctor`).
 //! - [`untrusted`] — what a host says back (listings, ledger, journal, metadata), checked
 //!   against exact patterns before use.
+//! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
+//! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -24,6 +27,7 @@
 
 pub mod addon;
 pub mod advisory;
+pub mod archive;
 pub mod backup;
 pub mod changes;
 pub mod check;
@@ -33,6 +37,7 @@ pub mod command;
 pub mod config;
 pub mod deploy;
 pub mod detached;
+pub mod doctor;
 pub mod event;
 pub mod git;
 pub mod graph;
@@ -50,6 +55,7 @@ pub mod privacy;
 pub mod release;
 pub mod rollback;
 pub mod service;
+pub mod startup_log;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -243,6 +243,22 @@ pub async fn head(git: &Git, local: &dyn Transport) -> Result<(String, Vec<Strin
     ))
 }
 
+/// The work tree's submodules and their state.
+pub async fn submodules(
+    git: &Git,
+    local: &dyn Transport,
+) -> Result<Vec<crate::git::Submodule>, OpsError> {
+    let out = local.output(&git.submodule_status()).await?;
+    if !out.status.success() {
+        return Err(OpsError::Git {
+            reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(Git::parse_submodule_status(&String::from_utf8_lossy(
+        &out.stdout,
+    )))
+}
+
 /// Everything `odd plan` needs besides the target.
 #[derive(Debug)]
 pub struct PlanRequest<'a> {
@@ -266,6 +282,7 @@ pub async fn plan(
 ) -> Result<(Plan, Code, EnvState), OpsError> {
     let git = Git::new(request.root);
     let (commit, dirty) = head(&git, local).await?;
+    let submodules = submodules(&git, local).await?;
     let code = read_code(request.root, &target.addons_paths)?;
     let env = read_env(target, transport).await?;
     let changes = changes(
@@ -291,6 +308,18 @@ pub async fn plan(
         override_window: request.override_window,
     });
     let mut plan = plan;
+    if let Some(gate) = plan::submodule_gate(&submodules, &dirty) {
+        // Right after the commit gate: both say whether the code is what a commit holds.
+        let at = plan
+            .gates
+            .iter()
+            .position(|g| g.name == "commit")
+            .map_or(0, |i| i + 1);
+        plan.gates.insert(at, gate);
+    }
+    let third_party: Vec<PathBuf> = submodules.iter().map(|s| s.path.clone()).collect();
+    plan.warnings
+        .extend(plan::left_uninstalled(&plan, &code.modules, &third_party));
     if plan.unfinished.is_none() {
         plan.unfinished = env
             .unfinished_rollback

@@ -99,6 +99,10 @@ pub struct Plan {
     /// to run over a dead run, and is never a no-op while one is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<String>,
+    /// What the operator should know that does not stop the deploy (e.g. modules of the
+    /// repository a first install leaves uninstalled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -189,6 +193,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .latest()
             .filter(|r| r.outcome == crate::ledger::Outcome::Running)
             .map(|r| r.id.clone()),
+        warnings: Vec::new(),
     }
 }
 
@@ -253,7 +258,47 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         rollback,
         estimated_downtime_ms: None,
         unfinished: None,
+        warnings: Vec::new(),
     }
+}
+
+/// The repository's modules a first install leaves uninstalled: a first deploy installs
+/// only `required_modules` and what they need, so a module nothing requires stays out
+/// (seen on a real server: only Odoo's base modules came up). `code` holds the modules
+/// as scanned; only those under the project root (relative `dir`) are the repository's,
+/// and those under `third_party` (its submodules' paths) come in as dependencies or not
+/// at all, as with `odd init`.
+pub fn left_uninstalled(
+    plan: &Plan,
+    code: &std::collections::BTreeMap<String, crate::changes::CodeModule>,
+    third_party: &[std::path::PathBuf],
+) -> Option<String> {
+    if !plan.first_install {
+        return None;
+    }
+    let mut coming: BTreeSet<&str> = plan.update.install.iter().map(String::as_str).collect();
+    coming.extend(plan.changes.install.iter().map(|c| c.module.as_str()));
+    coming.insert("base");
+    let left: Vec<&str> = code
+        .iter()
+        .filter(|(name, m)| {
+            m.installable
+                && m.auto_install.is_none()
+                && m.dir.is_relative()
+                && !third_party.iter().any(|p| m.dir.starts_with(p))
+                && !coming.contains(name.as_str())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "a first install leaves {} module(s) of the repository uninstalled: {} — nothing in \
+             required_modules needs them; add the ones this environment runs to \
+             required_modules in [project]",
+            left.len(),
+            left.join(", ")
+        )
+    })
 }
 
 fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
@@ -306,6 +351,7 @@ fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
         detail,
         overridden,
     });
+    gates.push(startup_log_gate(t));
     let problems = &input.changes.problems;
     gates.push(Gate {
         name: "checks".to_owned(),
@@ -322,6 +368,77 @@ fn gates(input: &PlanInput<'_>) -> Vec<Gate> {
         overridden: None,
     });
     gates
+}
+
+/// The repository's git submodules (third-party addons pinned by commit) are part of the
+/// release: each must be checked out at its pinned commit and clean, or the release would
+/// lack their files or hold files no commit has. `None` when there is no submodule.
+/// `dirty` is the working tree's uncommitted changes (a changed submodule shows as its
+/// path).
+pub fn submodule_gate(submodules: &[crate::git::Submodule], dirty: &[String]) -> Option<Gate> {
+    use crate::git::SubmoduleState;
+    if submodules.is_empty() {
+        return None;
+    }
+    let problems: Vec<String> = submodules
+        .iter()
+        .filter_map(|sub| {
+            let path = sub.path.display();
+            match sub.state {
+                SubmoduleState::NotCheckedOut => Some(format!(
+                    "submodule {path} is not checked out: run `git submodule update --init --recursive {path}`"
+                )),
+                SubmoduleState::OtherCommit => Some(format!(
+                    "submodule {path} is checked out at {}, not at the commit pinned: commit the new pin (`git add {path}`) or run `git submodule update {path}`",
+                    short(&sub.commit)
+                )),
+                SubmoduleState::Conflict => Some(format!(
+                    "submodule {path} is in a merge conflict: resolve it and commit"
+                )),
+                SubmoduleState::CheckedOut if dirty.iter().any(|d| Path::new(d) == sub.path) => {
+                    Some(format!(
+                        "submodule {path} has uncommitted changes: commit them in the submodule and pin that commit, or discard them (`git -C {path} checkout -- . && git -C {path} clean -fd`)"
+                    ))
+                }
+                SubmoduleState::CheckedOut => None,
+            }
+        })
+        .collect();
+    Some(Gate {
+        name: "submodules".to_owned(),
+        passed: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!(
+                "{} submodule(s) checked out at their pinned commits, clean",
+                submodules.len()
+            )
+        } else {
+            problems.join("; ")
+        },
+        overridden: None,
+    })
+}
+
+/// A module Odoo skips at startup leaves health at 200: without a log to read, such a
+/// deploy would be reported verified.
+fn startup_log_gate(t: &Target) -> Gate {
+    let (passed, detail) = match &t.startup_log {
+        Some(log) => (true, format!("startup log read from {}", log.describe())),
+        None => (
+            false,
+            format!(
+                "no source of Odoo's startup log: set `log_file` in [environments.{env}.odoo] \
+                 or `logs` (an argv printing Odoo's log) in [environments.{env}.service]",
+                env = t.environment
+            ),
+        ),
+    };
+    Gate {
+        name: "log".to_owned(),
+        passed,
+        detail,
+        overridden: None,
+    }
 }
 
 fn short(commit: &str) -> &str {
@@ -440,12 +557,12 @@ fn steps(
         ),
         Vec::new(),
     ));
-    if let Some(log) = &t.odoo_log {
+    if let Some(log) = &t.startup_log {
         steps.push(step(
             StepKind::StartupLog,
             format!(
                 "read {} through startup: no module skipped, no error",
-                log.display()
+                log.describe()
             ),
             Vec::new(),
         ));
@@ -613,7 +730,7 @@ impl Plan {
         let _ = writeln!(out, "\nGates:");
         for gate in &self.gates {
             let mark = if gate.passed { "ok  " } else { "FAIL" };
-            let _ = write!(out, "  [{mark}] {:<8} {}", gate.name, gate.detail);
+            let _ = write!(out, "  [{mark}] {:<10} {}", gate.name, gate.detail);
             if let Some(reason) = &gate.overridden {
                 let _ = write!(out, " (override: {reason})");
             }
@@ -645,6 +762,12 @@ impl Plan {
         }
         if !c.effective_update.is_empty() {
             let _ = writeln!(out, "  Odoo will reload: {}", c.effective_update.join(", "));
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "\nWarnings:");
+            for warning in &self.warnings {
+                let _ = writeln!(out, "  ! {warning}");
+            }
         }
         let _ = writeln!(out, "\nSteps:");
         write_steps(&mut out, &self.steps);

@@ -863,10 +863,10 @@ async fn run(
             .map_err(|e| fail(StepKind::SwitchBack)(&e))
     })
     .await?;
-    let mut offset = 0;
+    let mut mark = None;
     step(ctx, plan, steps, StepKind::Start, "start Odoo", async {
-        if let Some(log) = &t.odoo_log {
-            offset = deploy::file_size(transport, log).await;
+        if let Some(log) = &t.startup_log {
+            mark = Some(log.mark(transport).await);
         }
         transport
             .check_output(&t.service.start())
@@ -890,14 +890,14 @@ async fn run(
         },
     )
     .await?;
-    if t.odoo_log.is_some() {
+    if t.startup_log.is_some() {
         step(
             ctx,
             plan,
             steps,
             StepKind::StartupLog,
             "read the startup log",
-            deploy::read_startup_log(transport, t, offset),
+            deploy::read_startup_log(transport, t, mark),
         )
         .await?;
     }

@@ -115,7 +115,8 @@ fn compose(file: Option<&PathBuf>) -> RemoteCommand {
     }
 }
 
-fn argv(words: &[String]) -> RemoteCommand {
+/// The operator's argv as a command.
+pub(crate) fn argv(words: &[String]) -> RemoteCommand {
     match words.split_first() {
         Some((program, rest)) => RemoteCommand::new(program).args(rest),
         // Validation refuses empty commands; `false` fails loudly if one slips through.

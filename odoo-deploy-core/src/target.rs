@@ -11,6 +11,7 @@ use crate::config::{ConfigError, Environment, LoadedConfig, SmokeConfig, Transpo
 use crate::odoo::OdooBin;
 use crate::release::Layout;
 use crate::service::Service;
+use crate::startup_log::StartupLog;
 
 /// An environment ready to be planned and deployed.
 #[derive(Debug, Clone)]
@@ -44,8 +45,11 @@ pub struct Target {
     pub required: BTreeSet<String>,
     pub allow_log_errors: Vec<String>,
     pub keep_releases: u32,
-    /// Odoo's own log file on the host, read through startup when set.
+    /// Odoo's own log file on the host (`log_file`).
     pub odoo_log: Option<PathBuf>,
+    /// Where the startup log is read from after a start (`None`: nowhere, and a plan
+    /// fails its gates).
+    pub startup_log: Option<StartupLog>,
     /// The deploy this environment must follow (`requires`).
     pub requires: Option<String>,
     pub approval: bool,
@@ -129,6 +133,7 @@ impl Target {
                 .collect(),
             keep_releases: env.odoo.keep_releases,
             odoo_log: env.odoo.log_file.clone(),
+            startup_log: StartupLog::from_config(env.odoo.log_file.as_ref(), env.service.get_ref()),
             requires: env.requires.as_ref().map(|r| r.get_ref().clone()),
             approval: env.approval,
         })

@@ -40,6 +40,13 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
     for (dir, count) in &detected.addons_paths {
         output::say(&format!("addons path {} ({count} addons)", dir.display()));
     }
+    if !detected.leaves.is_empty() {
+        let names: Vec<&str> = detected.leaves.iter().map(|(n, _)| n.as_str()).collect();
+        output::say(&format!(
+            "required_modules: {} (what a first deploy installs; edit the list)",
+            names.join(", ")
+        ));
+    }
     if detected.addons_paths.is_empty() {
         output::say("no addons found: edit addons_paths");
     }

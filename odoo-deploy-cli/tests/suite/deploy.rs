@@ -51,7 +51,7 @@ pub(crate) fn sql(cluster: &PgCluster, db: &str, query: &str) -> String {
     cluster.psql(db, query).expect("query").trim().to_owned()
 }
 
-fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
+pub(crate) fn module_state(cluster: &PgCluster, db: &str, module: &str) -> String {
     sql(
         cluster,
         db,
@@ -557,7 +557,7 @@ fn production_refuses_a_commit_staging_has_not_deployed() {
     demo.extend_config(&format!(
         "\n[environments.production]\n\
          odoo = {{ command = [\"odoo-bin\"], data_dir = {data:?}, deploy_dir = {deploy:?} }}\n\
-         service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"] }}\n\
+         service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"], logs = [\"true\"] }}\n\
          database = {{ name = \"{db}_prod\", host = \"{host}\", port = {port}, user = \"{user}\", pg_bin_dir = {bin:?} }}\n\
          http = {{ base_url = \"http://127.0.0.1:9\" }}\n\
          requires = \"demo\"\n",

@@ -5,9 +5,13 @@ mod support;
 
 mod check;
 mod deploy;
+mod doctor;
 mod graph;
+mod init;
 mod manifest;
 mod matrix;
 mod recovery;
 mod rollback;
 mod security;
+mod startup_log;
+mod submodule;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::deploy::{deploy, digest, odd, report, sql, status};
 
 /// Writes (`Some`) or removes (`None`) files in the project and commits them.
-fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
+pub(crate) fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
     let root = demo.repo.path();
     for (path, content) in files {
         let full = root.join(path);
@@ -45,7 +45,7 @@ fn commit(demo: &Demo, files: &[(&str, Option<&str>)], message: &str) {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -253,7 +253,7 @@ const PARTNER_CHANGE: [(&str, Option<&str>); 2] = [
     ),
 ];
 
-const EXTRA_MANIFEST: &str = "{\n    'name': 'Acme Extra',\n    'version': '18.0.1.0.0',\n    'depends': ['acme_base'],\n    'installable': True,\n    'license': 'LGPL-3',\n}\n";
+pub(crate) const EXTRA_MANIFEST: &str = "{\n    'name': 'Acme Extra',\n    'version': '18.0.1.0.0',\n    'depends': ['acme_base'],\n    'installable': True,\n    'license': 'LGPL-3',\n}\n";
 
 /// One failure kind: how to set the environment up, what the failing deploy should say.
 struct Case {

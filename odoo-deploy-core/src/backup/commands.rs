@@ -49,6 +49,11 @@ impl PgTools {
         cmd.env("PGCONNECT_TIMEOUT", "10").arg("-w")
     }
 
+    /// `NAME --version` of one client program (`psql`, `pg_dump`, `pg_restore`).
+    pub fn client_version(&self, name: &str) -> RemoteCommand {
+        RemoteCommand::new(self.program(name)).arg("--version")
+    }
+
     /// `psql` on `db`, quiet, unaligned, tuples only, stopping at the first error,
     /// with `vars` set as psql variables and `sql` on stdin.
     pub fn psql(&self, conn: &DbConn, db: &str, vars: &[(&str, &str)], sql: &str) -> RemoteCommand {

@@ -291,3 +291,173 @@ fn production_waits_for_staging_and_for_the_window() {
             .contains("override: hotfix for invoice bug")
     );
 }
+
+/// The gate on the startup log, and the step that says where it is read from.
+fn startup_log(plan: &Plan) -> (&odoo_deploy_core::plan::Gate, Option<&str>) {
+    let gate = plan
+        .gates
+        .iter()
+        .find(|g| g.name == "log")
+        .expect("log gate");
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.kind == StepKind::StartupLog)
+        .map(|s| s.title.as_str());
+    (gate, step)
+}
+
+#[test]
+fn every_plan_says_where_the_startup_log_is_read_and_none_is_refused() {
+    let (dir, loaded) = loaded();
+    // systemd with no log_file: the unit's journal.
+    let production = target(&loaded, "production");
+    let staging_with = ledger(&[record("staging", "s2", COMMIT, 4000)]);
+    let plan = update_plan(&production, FRI_1000, Some(&staging_with), None);
+    let (gate, step) = startup_log(&plan);
+    assert!(gate.passed, "{}", gate.detail);
+    assert_eq!(
+        step,
+        Some(
+            "read the journal of unit odoo (journalctl) through startup: no module skipped, no error"
+        )
+    );
+
+    // The command strategy with neither log_file nor `logs`: refused, naming both keys.
+    let path = dir.path().join("odd.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let without = text.replacen(", log_file = \"/var/log/odoo/odoo.log\"", "", 1);
+    assert_ne!(without, text);
+    std::fs::write(&path, &without).expect("config");
+    let bare = LoadedConfig::load(&path).expect("valid config");
+    let staging = target(&bare, "staging");
+    let plan = update_plan(&staging, FRI_1000, None, None);
+    let (gate, step) = startup_log(&plan);
+    assert!(!gate.passed);
+    assert_eq!(
+        gate.detail,
+        "no source of Odoo's startup log: set `log_file` in [environments.staging.odoo] or \
+         `logs` (an argv printing Odoo's log) in [environments.staging.service]"
+    );
+    assert_eq!(step, None);
+    assert!(!plan.ready());
+    assert!(
+        plan.render_text().contains("[FAIL] log"),
+        "{}",
+        plan.render_text()
+    );
+
+    // …and with a `logs` argv: its output is read.
+    let with_logs = without.replacen(
+        "status = [\"/opt/odoo/ctl\", \"status\"]",
+        "status = [\"/opt/odoo/ctl\", \"status\"], logs = [\"/opt/odoo/ctl\", \"logs\"]",
+        1,
+    );
+    assert_ne!(with_logs, without);
+    std::fs::write(&path, &with_logs).expect("config");
+    let logs = LoadedConfig::load(&path).expect("valid config");
+    let staging = target(&logs, "staging");
+    let plan = update_plan(&staging, FRI_1000, None, None);
+    let (gate, step) = startup_log(&plan);
+    assert!(gate.passed, "{}", gate.detail);
+    assert_eq!(
+        step,
+        Some(
+            "read the output of `/opt/odoo/ctl logs` through startup: no module skipped, no error"
+        )
+    );
+}
+
+#[test]
+fn a_first_install_warns_about_repository_modules_nothing_requires() {
+    let (_dir, loaded) = loaded();
+    let staging = target(&loaded, "staging");
+    // required_modules = ["acme_sale"]: acme_base comes as its dependency, acme_helpdesk
+    // and acme_report stay out; a module on the host (absolute dir), a non-installable
+    // one and an auto_install one are not the operator's to list.
+    let mut code = BTreeMap::new();
+    code.insert("base".to_owned(), module("1.3", &[]));
+    code.insert("acme_base".to_owned(), module("18.0.1.1.0", &["base"]));
+    code.insert("acme_sale".to_owned(), module("18.0.1.0.0", &["acme_base"]));
+    code.insert(
+        "acme_helpdesk".to_owned(),
+        module("18.0.1.0.0", &["acme_base"]),
+    );
+    code.insert(
+        "acme_report".to_owned(),
+        module("18.0.1.0.0", &["acme_sale"]),
+    );
+    let mut old = module("18.0.1.0.0", &["acme_base"]);
+    old.installable = false;
+    code.insert("acme_old".to_owned(), old);
+    let mut glue = module("18.0.1.0.0", &["acme_sale", "acme_helpdesk"]);
+    glue.auto_install = Some(vec!["acme_sale".to_owned(), "acme_helpdesk".to_owned()]);
+    code.insert("acme_glue".to_owned(), glue);
+    let mut host = module("18.0.1.0", &["base"]);
+    host.dir = PathBuf::from("/usr/lib/python3/dist-packages/odoo/addons/mail");
+    code.insert("mail".to_owned(), host);
+    let checksums: BTreeMap<String, String> = code.keys().map(|k| (k.clone(), sum(k))).collect();
+    let db = DbState {
+        exists: false,
+        initialized: false,
+        modules: Vec::new(),
+        params: BTreeMap::new(),
+        langs: Vec::new(),
+    };
+    let changes = compute(&ChangeInput {
+        code: &code,
+        checksums: &checksums,
+        rows: &db.modules,
+        stored: None,
+        required: &staging.required,
+        series: &staging.series,
+        allow_remove: false,
+    });
+    let window = loaded.environment("staging").expect("env").window.clone();
+    let mut plan = make(PlanInput {
+        target: &staging,
+        commit: COMMIT,
+        dirty: &[],
+        now: FRI_1000,
+        who: "ops@laptop",
+        ledger: &Ledger::default(),
+        required_ledger: None,
+        current_release: None,
+        db: &db,
+        changes,
+        window: &window,
+        override_window: None,
+    });
+    assert!(plan.first_install);
+    let mut vendored = module("18.0.1.0.0", &["base"]);
+    vendored.dir = PathBuf::from("vendor/oca-partner/partner_unused");
+    code.insert("partner_unused".to_owned(), vendored);
+    let vendor = [PathBuf::from("vendor/oca-partner")];
+    let warning =
+        odoo_deploy_core::plan::left_uninstalled(&plan, &code, &vendor).expect("a warning");
+    assert_eq!(
+        warning,
+        "a first install leaves 2 module(s) of the repository uninstalled: acme_helpdesk, \
+         acme_report — nothing in required_modules needs them; add the ones this environment \
+         runs to required_modules in [project]"
+    );
+    plan.warnings.push(warning);
+    assert!(plan.ready(), "a warning does not stop the deploy");
+    let text = plan.render_text();
+    assert!(
+        text.contains("\nWarnings:\n  ! a first install leaves 2 module(s)"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(
+        json["warnings"][0].as_str(),
+        plan.warnings.first().map(String::as_str)
+    );
+
+    // Once installed, the database is no first install: no warning.
+    plan.first_install = false;
+    assert_eq!(
+        odoo_deploy_core::plan::left_uninstalled(&plan, &code, &vendor),
+        None
+    );
+}

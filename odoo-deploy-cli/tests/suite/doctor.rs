@@ -1,0 +1,231 @@
+//! `odd doctor ENV` on the demo host: a good host passes, and each fault, made one at a
+//! time, fails its own check and only it.
+
+use odoo_deploy_fixtures::demo::{Demo, Reach};
+use odoo_deploy_fixtures::pg::PgCluster;
+use serde_json::Value;
+
+use crate::deploy::{deploy, odd};
+use crate::rollback::edit_config;
+
+/// `odd doctor demo --json`: the exit code and the report.
+fn doctor(demo: &Demo) -> (i32, Value) {
+    let (code, stdout, stderr) = odd(demo, &["doctor", "demo", "--json"], &[]);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    (code, report)
+}
+
+fn failed(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .map(|checks| {
+            checks
+                .iter()
+                .filter(|c| c["verdict"] == "fail")
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_good_host_passes_and_each_fault_is_named_alone() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+
+    let (code, report) = doctor(&demo);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["passed"], true);
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "host",
+            "odoo",
+            "pg tools",
+            "database",
+            "data_dir",
+            "hardlinks",
+            "disk",
+            "service",
+            "health",
+            "log",
+            "deploy_dir"
+        ]
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .all(|c| c["verdict"] == "ok"),
+        "every check runs on a good host: {report:#}"
+    );
+    let (code, text, _) = odd(&demo, &["doctor", "demo"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("[ok  ] odoo       Odoo Server 18.0 (series 18.0"),
+        "{text}"
+    );
+    assert!(text.ends_with("Ready: every check passed.\n"), "{text}");
+
+    let config = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
+    let q = |p: &std::path::Path| format!("{:?}", p.display().to_string());
+    let odoo_bin = q(&odoo_deploy_fixtures::standin_odoo_bin());
+    let status_argv = format!(
+        "status = [{}, \"status\", {}]",
+        q(&odoo_deploy_fixtures::fixtures_dir().join("odoo-standin/odoo-service")),
+        q(&demo.pidfile)
+    );
+    let faults: Vec<(&str, String, String, &str)> = vec![
+        (
+            "odoo",
+            format!("command = [{odoo_bin}]"),
+            "command = [\"/nonexistent/odoo-bin\"]".to_owned(),
+            "failed (exit",
+        ),
+        (
+            "odoo",
+            "series = \"18.0\"".to_owned(),
+            "series = \"17.0\"".to_owned(),
+            "the host runs Odoo 18.0",
+        ),
+        (
+            "pg tools",
+            format!("pg_bin_dir = {}", q(cluster.bin_dir())),
+            "pg_bin_dir = \"/nonexistent/bin\"".to_owned(),
+            "`psql --version` failed",
+        ),
+        (
+            "database",
+            format!("port = {}", cluster.port()),
+            "port = 9".to_owned(),
+            "cannot connect to PostgreSQL",
+        ),
+        (
+            "data_dir",
+            format!("data_dir = {}", q(&demo.data_dir)),
+            "data_dir = \"/nonexistent/data\"".to_owned(),
+            "is not a directory odd can write",
+        ),
+        (
+            "service",
+            status_argv.clone(),
+            "status = [\"/nonexistent/odoo-ctl\", \"status\"]".to_owned(),
+            "cannot run",
+        ),
+        (
+            "health",
+            format!("base_url = {:?}", demo.base_url()),
+            "base_url = \"http://127.0.0.1:9\"".to_owned(),
+            "GET http://127.0.0.1:9/web/health",
+        ),
+        (
+            "log",
+            format!("log_file = {}", q(&demo.odoo_log)),
+            "log_file = \"/nonexistent/odoo.log\"".to_owned(),
+            "cannot be read",
+        ),
+        (
+            "deploy_dir",
+            format!("deploy_dir = {}", q(&demo.deploy_dir)),
+            // Under a file: it cannot be created.
+            format!("deploy_dir = {}", q(&demo.odoo_log.join("odd"))),
+            "cannot be created",
+        ),
+    ];
+    for (check, from, to, says) in &faults {
+        std::fs::write(demo.config_path(), &config).expect("odd.toml");
+        edit_config(&demo, &[(from, to)]);
+        let (code, report) = doctor(&demo);
+        assert_eq!(code, 1, "{check}: {report:#}");
+        assert_eq!(failed(&report), [*check], "{to}: {report:#}");
+        let line = report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == *check))
+            .expect("the check");
+        assert!(
+            line["detail"].as_str().is_some_and(|d| d.contains(says)),
+            "{to}: {line:#}"
+        );
+        assert!(
+            line["fix"].as_str().is_some_and(|f| !f.is_empty()),
+            "{line:#}"
+        );
+        let (_, text, _) = odd(&demo, &["doctor", "demo"], &[]);
+        let at = text
+            .find(&format!("[FAIL] {check:<10} "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            text[at..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.trim_start().starts_with("fix: ")),
+            "the fix under the failure:\n{text}"
+        );
+        assert!(text.ends_with("\n1 check(s) failed.\n"), "{text}");
+    }
+    std::fs::write(demo.config_path(), &config).expect("odd.toml");
+}
+
+#[test]
+fn over_ssh_an_unreachable_host_or_an_unknown_key_is_the_one_finding() {
+    let cluster = PgCluster::shared();
+    let sshd = odoo_deploy_fixtures::sshd::Sshd::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(sshd)).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+    let (code, report) = doctor(&demo);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        report["checks"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reachable over SSH, its host key known")),
+        "{report:#}"
+    );
+
+    let config = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
+    let empty = dir.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").expect("write");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    for (from, to) in [
+        (
+            format!("port = {}", sshd.port()),
+            format!("port = {closed_port}"),
+        ),
+        (
+            format!(
+                "known_hosts = {:?}",
+                sshd.known_hosts().display().to_string()
+            ),
+            format!("known_hosts = {:?}", empty.display().to_string()),
+        ),
+    ] {
+        std::fs::write(demo.config_path(), &config).expect("odd.toml");
+        edit_config(&demo, &[(&from, &to)]);
+        let (code, report) = doctor(&demo);
+        assert_eq!(code, 1, "{to}: {report:#}");
+        assert_eq!(failed(&report), ["host"], "{to}: {report:#}");
+        let rest: Vec<&Value> = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .skip(1)
+            .collect();
+        assert!(rest.iter().all(|c| c["verdict"] == "skip"), "{report:#}");
+    }
+    std::fs::write(demo.config_path(), &config).expect("odd.toml");
+}
