@@ -3,6 +3,7 @@
 
 use odoo_deploy_fixtures::demo::{Demo, Reach};
 use odoo_deploy_fixtures::pg::PgCluster;
+use odoo_deploy_fixtures::process::Tmpfs;
 use serde_json::Value;
 
 use crate::deploy::{deploy, odd};
@@ -32,7 +33,7 @@ fn failed(report: &Value) -> Vec<String> {
 fn a_good_host_passes_and_each_fault_is_named_alone() {
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
     demo.checkout(1).expect("v1");
     let (code, events, stderr) = deploy(&demo, &[]);
     assert_eq!(code, 0, "{stderr}\n{events:#?}");
@@ -174,6 +175,27 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         );
         assert!(text.ends_with("\n1 check(s) failed.\n"), "{text}");
     }
+    std::fs::write(demo.config_path(), &config).expect("odd.toml");
+
+    // The filestore on a filesystem of its own: its snapshot's hard links cannot be made.
+    {
+        let filestore = demo.data_dir.join("filestore").join(&demo.db);
+        let _mount = Tmpfs::mount(&filestore, "4m").expect("tmpfs");
+        let (code, report) = doctor(&demo);
+        assert_eq!(code, 1, "{report:#}");
+        assert_eq!(failed(&report), ["hardlinks"], "{report:#}");
+    }
+    // Backups on a disk too small for a dump of the database.
+    let small = dir.path().join("small-disk");
+    let _mount = Tmpfs::mount(&small, "1m").expect("tmpfs");
+    demo.extend_config(&format!(
+        "backup = {{ dir = {:?} }}",
+        small.display().to_string()
+    ))
+    .expect("config");
+    let (code, report) = doctor(&demo);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(failed(&report), ["disk"], "{report:#}");
     std::fs::write(demo.config_path(), &config).expect("odd.toml");
 }
 

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use odoo_deploy_core::backup::{
@@ -15,6 +14,7 @@ use odoo_deploy_core::backup::{
 };
 use odoo_deploy_core::command::Secret;
 use odoo_deploy_core::transport::LocalTransport;
+use odoo_deploy_fixtures::process::Tmpfs;
 use sha2::{Digest, Sha256};
 
 use pg::Cluster;
@@ -546,28 +546,6 @@ async fn killed_pg_dump_leaves_nothing() {
     assert!(f.backups().list().await.expect("list").backups.is_empty());
 }
 
-/// A small tmpfs, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount tmpfs (the tests run as root)");
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[tokio::test]
 async fn full_disk_fails_and_leaves_nothing() {
     let f = Fixture::new("diskfull");
@@ -579,7 +557,7 @@ async fn full_disk_fails_and_leaves_nothing() {
            SELECT 'P' || i, 'e' || i, md5(random()::text) || md5(random()::text)
              FROM generate_series(1, 60000) i;",
     );
-    let _mnt = Tmpfs::mount(&f.target.backup_dir, "2M");
+    let _mnt = Tmpfs::mount(&f.target.backup_dir, "2M").expect("tmpfs");
     let err = f.backups().dump(&DumpOptions::default()).await.unwrap_err();
     assert!(
         matches!(
@@ -606,7 +584,7 @@ async fn short_disk_is_refused_up_front() {
     let f = Fixture::new("diskshort");
     let big = vec![7u8; 3 * 1024 * 1024];
     std::fs::write(f.filestore().join("big"), big).expect("write");
-    let _mnt = Tmpfs::mount(&f.target.backup_dir, "2M");
+    let _mnt = Tmpfs::mount(&f.target.backup_dir, "2M").expect("tmpfs");
     let err = f.backups().dump(&DumpOptions::default()).await.unwrap_err();
     assert!(matches!(err, BackupError::DiskShort { .. }), "{err:?}");
     assert!(entries(&f.target.backup_dir).is_empty());
@@ -625,7 +603,7 @@ async fn restore_is_refused_up_front_when_the_filestore_would_not_fit() {
     let dbs = f.cluster.databases();
     // The same backups, restored where the filestore has 2 MiB of room.
     let small = tempfile::tempdir().expect("tempdir");
-    let _mnt = Tmpfs::mount(&small.path().join("data"), "2M");
+    let _mnt = Tmpfs::mount(&small.path().join("data"), "2M").expect("tmpfs");
     let mut target = f.target.clone();
     target.data_dir = small.path().join("data");
     let t = LocalTransport::new();
