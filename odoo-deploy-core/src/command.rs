@@ -305,13 +305,14 @@ impl RemoteCommand {
     #[must_use]
     pub fn detached(self, log: impl AsRef<Path>, status: impl AsRef<Path>) -> Self {
         let plain = |b: &[u8]| Word::Plain(b.to_vec());
-        let mut args = vec![
-            plain(b"-c"),
-            plain(DETACH_SCRIPT.as_bytes()),
-            plain(b"odd-detach"),
-            plain(log.as_ref().as_os_str().as_bytes()),
-            plain(status.as_ref().as_os_str().as_bytes()),
-        ];
+        let mut args = script_words(
+            DETACH_SCRIPT,
+            "odd-detach",
+            [
+                log.as_ref().as_os_str().as_bytes(),
+                status.as_ref().as_os_str().as_bytes(),
+            ],
+        );
         if let Some(t) = self.timeout {
             args.push(plain(b"timeout"));
             args.push(plain(b"--foreground"));
@@ -348,17 +349,17 @@ impl RemoteCommand {
         every: Duration,
         tick: &str,
     ) -> Self {
-        let plain = |b: &[u8]| Word::Plain(b.to_vec());
-        let mut args = vec![
-            plain(b"-c"),
-            plain(WHILE_FRESH_SCRIPT.as_bytes()),
-            plain(b"odd-while-fresh"),
-            plain(heartbeat.as_ref().as_os_str().as_bytes()),
-            plain(stale.as_secs().to_string().as_bytes()),
-            plain(duration_secs(every).as_bytes()),
-            plain(tick.as_bytes()),
-            Word::Plain(self.program),
-        ];
+        let mut args = script_words(
+            WHILE_FRESH_SCRIPT,
+            "odd-while-fresh",
+            [
+                heartbeat.as_ref().as_os_str().as_bytes(),
+                stale.as_secs().to_string().as_bytes(),
+                duration_secs(every).as_bytes(),
+                tick.as_bytes(),
+            ],
+        );
+        args.push(Word::Plain(self.program));
         args.extend(self.args);
         Self {
             program: b"sh".to_vec(),
@@ -488,6 +489,22 @@ pub const DETACH_SCRIPT: &str = r#"log=$1 status=$2; shift 2; rm -f -- "$status"
 /// odd-while-fresh HEARTBEAT STALE_SECS EVERY TICK PROGRAM ARGS…`: fixed text, every
 /// value a positional argument. The heartbeat's age is read with the host's own clock.
 pub const WHILE_FRESH_SCRIPT: &str = r#"hb=$1 stale=$2 every=$3 tick=$4; shift 4; { cat; while now=$(date +%s) && touched=$(stat -c %Y -- "$hb" 2>/dev/null) && [ $((now - touched)) -le "$stale" ] && printf '%s\n' "$tick"; do sleep "$every"; done; } | "$@""#;
+
+/// `-c SCRIPT NAME VALUE…` for `sh`: a fixed script, its `$0`, every value a positional
+/// argument (never shell text).
+fn script_words<'v>(
+    script: &str,
+    name: &str,
+    values: impl IntoIterator<Item = &'v [u8]>,
+) -> Vec<Word> {
+    let mut words = vec![
+        Word::Plain(b"-c".to_vec()),
+        Word::Plain(script.as_bytes().to_vec()),
+        Word::Plain(name.as_bytes().to_vec()),
+    ];
+    words.extend(values.into_iter().map(|v| Word::Plain(v.to_vec())));
+    words
+}
 
 /// `timeout` takes fractional seconds; keep millisecond precision.
 fn duration_secs(d: Duration) -> String {

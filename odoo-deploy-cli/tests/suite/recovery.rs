@@ -4,6 +4,7 @@
 //! before anything is restored, the downtime covers the dead run's outage — and a
 //! holder of the update lock that is not a dead odd's is never ended.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,14 +44,20 @@ fn journal_stop_ms(demo: &Demo, id: &str) -> i64 {
         .expect("the stop is journaled in ms")
 }
 
+/// The demo in `dir`, reached as `reach`, with v1 deployed.
+fn deployed_v1(dir: &Path, cluster: &PgCluster, reach: Reach<'_>) -> Demo {
+    let demo = Demo::build(dir, cluster, reach).expect("demo");
+    demo.checkout(1).expect("v1");
+    let (code, _, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "the v1 deploy: {stderr}");
+    demo
+}
+
 #[test]
 fn odd_killed_during_the_update_is_resumed_and_the_next_deploy_needs_no_manual_step() {
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(Sshd::shared())).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let demo = deployed_v1(dir.path(), cluster, Reach::Ssh(Sshd::shared()));
 
     demo.checkout(2).expect("v2");
     slow_update(&demo);
@@ -102,10 +109,7 @@ fn odd_killed_during_the_update_is_resumed_and_the_next_deploy_needs_no_manual_s
 fn odd_killed_during_a_slow_update_then_rollback_stops_the_orphan_before_the_restore() {
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Ssh(Sshd::shared())).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let demo = deployed_v1(dir.path(), cluster, Reach::Ssh(Sshd::shared()));
     let before = digest(cluster, &demo.db);
     let files_before = filestore_digest(&demo);
 
@@ -266,10 +270,7 @@ fn said(stderr: &str) -> String {
 fn a_holder_of_the_update_lock_that_is_not_a_dead_odd_is_never_ended() {
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
-    demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let demo = deployed_v1(dir.path(), cluster, Reach::Local);
     demo.checkout(2).expect("v2");
     let (code, _, stderr) = deploy(&demo, &[]);
     assert_eq!(code, 0, "{stderr}");

@@ -529,7 +529,11 @@ async fn an_orphaned_detached_run_is_stopped_whole_or_waited_for(t: &dyn Transpo
         "nothing left to stop"
     );
 
-    // Waited for: it ends by itself, with its own code.
+    // Waited for: it ends by itself, with its own code (a run of its own files: the
+    // first one's log is still there).
+    let log = dir.path().join("w.log");
+    let status = dir.path().join("w.status");
+    let run = DetachedRun::at(dir.path().to_path_buf(), log.clone(), status.clone());
     let cmd = sh("sleep 1; exit 3").detached(&log, &status);
     t.check_output(&cmd).await.unwrap();
     while !log.exists() {
