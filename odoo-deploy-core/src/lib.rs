@@ -5,6 +5,8 @@
 //! - [`manifest`] — one `__manifest__.py`, parsed with `ast.literal_eval`'s rules, with spans.
 //! - [`addon`] — addon directories on addons paths; Odoo's precedence for duplicates.
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
+//! - [`installation`] — what the host provides (Odoo's own addons, shared addons, its
+//!   config file [`odoo_conf`]), read over the transport and joined to the repository's.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
@@ -34,11 +36,13 @@ pub mod graph;
 mod hook;
 pub mod http;
 pub mod init;
+pub mod installation;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod odoo;
+pub mod odoo_conf;
 pub mod ops;
 pub mod plan;
 pub mod release;
