@@ -247,6 +247,15 @@ pub fn configured_entries(
                 Err(_) => push(&mut entries, PathEntry::Host(path.clone())),
             }
         }
+        for path in &settings.host_paths {
+            if !named.contains(path) {
+                problems.push(format!(
+                    "addons_path in {} does not name {}, which odd.toml lists: the running server would not load its addons",
+                    conf.path.display(),
+                    path.display()
+                ));
+            }
+        }
         for rel in repository {
             if !named.iter().any(|p| p == &current.join(rel)) {
                 problems.push(format!(
@@ -741,7 +750,7 @@ mod tests {
     fn the_host_config_places_the_repository_folders() {
         let conf = OdooConf::parse(
             Path::new("/etc/odoo.conf"),
-            "[options]\naddons_path = /opt/oca/base,/srv/odd/current/custom_addons\n",
+            "[options]\naddons_path = /opt/oca/base,/srv/odd/current/custom_addons,/opt/oca/web\n",
         )
         .expect("parses");
         let prepared = configured_entries(
@@ -778,9 +787,10 @@ mod tests {
             prepared.entries[0],
             PathEntry::Repository("custom_addons".into())
         );
-        assert_eq!(prepared.problems.len(), 2, "{:?}", prepared.problems);
+        assert_eq!(prepared.problems.len(), 3, "{:?}", prepared.problems);
         assert!(prepared.problems[0].contains("relative"));
-        assert!(prepared.problems[1].contains("/srv/odd/current/custom_addons"));
+        assert!(prepared.problems[1].contains("/opt/oca/web, which odd.toml lists"));
+        assert!(prepared.problems[2].contains("/srv/odd/current/custom_addons"));
     }
 
     #[test]

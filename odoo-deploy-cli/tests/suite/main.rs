@@ -6,6 +6,7 @@ mod support;
 mod check;
 mod deploy;
 mod graph;
+mod installation;
 mod manifest;
 mod matrix;
 mod rollback;
