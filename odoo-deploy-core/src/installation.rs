@@ -5,7 +5,10 @@
 //! # Odoo's addons path, as read in `odoo/modules/module.py` (16–18)
 //!
 //! `odoo.addons.__path__` starts with the `odoo/addons` folder of the `odoo` package that
-//! runs (the "core" folder: `base`, `web`, …). `initialize_sys_path` then appends, each
+//! runs (the "core" folder: `base`, `web`, …), followed by every other `odoo/addons` on
+//! the Python's `sys.path` (the namespace package's `extend_path`: addons installed with
+//! pip, measured on a real 18.0 to come before the data dir). `initialize_sys_path` then
+//! appends, each
 //! only if not already there: `<data_dir>/addons/<series>` when readable
 //! (`config.addons_data_dir`, which Odoo creates), then every `addons_path` entry made
 //! absolute (`os.path.abspath`, against the working directory). So the core folder is
@@ -43,6 +46,10 @@ use crate::transport::{Transport, TransportError};
 pub enum Origin {
     /// Odoo's own `odoo/addons`.
     Core,
+    /// Another `odoo/addons` folder on the Python's `sys.path` (addons installed with
+    /// pip, e.g. OCA's `odoo-addon-*` wheels): Odoo's namespace package puts them right
+    /// after its own.
+    Packaged,
     /// `<data_dir>/addons/<series>`.
     DataDir,
     /// A configured host folder (odd.toml or the host's Odoo config).
@@ -351,7 +358,8 @@ impl ListRequest {
 
 /// The remote listing script. Arguments: the Python (or empty), the program (or empty),
 /// the number of core candidates, the candidates, then the folders to list. It prints
-/// NUL-terminated tokens — `core DIR`, then per folder `path DIR` or `nopath DIR`, then
+/// NUL-terminated tokens — `core DIR`, `ns DIR` for each other `odoo/addons` on the
+/// Python's `sys.path`, then per folder `path DIR` or `nopath DIR`, then
 /// `manifest FILE` for each addon in it, then `end` — and then every manifest's lines as
 /// `FILE NUL LINE` records (one `grep` over all files). Values reach it only as
 /// positional parameters.
@@ -366,13 +374,16 @@ done
 if [ -z "$core" ] && [ -z "$py" ] && [ -n "$prog" ]; then
   f=$(command -v -- "$prog" 2>/dev/null) || f=
   if [ -n "$f" ] && [ -f "$f" ] && IFS= read -r line < "$f"; then
-    set -f
     case $line in
-      '#!'*) set -- ${line#??} "$@"
-             if [ "${1##*/}" = env ]; then py=$2; else py=$1; fi
-             shift 2 ;;
+      '#!'*)
+        rest=${line#??}
+        rest=${rest#"${rest%%[! ]*}"}
+        interp=${rest%% *}
+        case $interp in
+          */env) rest=${rest#"$interp"}; rest=${rest#"${rest%%[! ]*}"}; py=${rest%% *} ;;
+          *) py=$interp ;;
+        esac ;;
     esac
-    set +f
   fi
 fi
 if [ -z "$core" ] && [ -n "$py" ]; then
@@ -382,7 +393,35 @@ print(s.submodule_search_locations[0] + "/addons" if s and s.submodule_search_lo
   [ -d "$core" ] || core=
 fi
 printf 'core\0%s\0' "$core"
-set -- "$core" "$@"
+n=$#
+set -- "$@" "$core"
+if [ -n "$py" ]; then
+  ns=$("$py" -c 'import os, sys
+for p in sys.path[1:]:
+    d = os.path.join(os.path.abspath(p or "."), "odoo", "addons")
+    if os.path.isdir(d) and "\n" not in d:
+        print(d)' 2>/dev/null) || ns=
+  seen="
+$core
+"
+  while IFS= read -r d; do
+    [ -n "$d" ] || continue
+    case $seen in *"
+$d
+"*) continue ;; esac
+    seen="$seen$d
+"
+    printf 'ns\0%s\0' "$d"
+    set -- "$@" "$d"
+  done <<EOF
+$ns
+EOF
+fi
+while [ "$n" -gt 0 ]; do
+  set -- "$@" "$1"
+  shift
+  n=$((n - 1))
+done
 for p; do
   shift
   [ -n "$p" ] || continue
@@ -548,14 +587,23 @@ fn parse_listing(out: &[u8], request: &ListRequest) -> Result<Listing, Installat
             .iter()
             .map(|p| (p.clone(), Origin::Configured)),
     );
-    let mut next = order.into_iter();
+    let mut order = order.into_iter().peekable();
+    let mut pending: std::collections::VecDeque<(PathBuf, Origin)> =
+        std::collections::VecDeque::new();
+    if let Some(core) = order.next_if(|(_, o)| *o == Origin::Core) {
+        pending.push_back(core);
+    }
     loop {
         match token()? {
             b"end" => break,
+            b"ns" => {
+                pending.push_back((path_of(token()?), Origin::Packaged));
+            }
             kind @ (b"path" | b"nopath") => {
                 let path = path_of(token()?);
-                let (expected, origin) = next
-                    .next()
+                let (expected, origin) = pending
+                    .pop_front()
+                    .or_else(|| order.next())
                     .ok_or_else(|| protocol("more folders than asked for"))?;
                 if expected != path {
                     return Err(protocol(format!(
@@ -878,6 +926,72 @@ mod tests {
         assert_eq!(scan.shadowed.len(), 1);
         assert_eq!(scan.shadowed[0].kept, root.join("odoo/odoo/addons/web"));
         assert_eq!(scan.broken.len(), 1, "the empty manifest is reported");
+    }
+
+    #[tokio::test]
+    async fn a_packaged_odoo_is_found_through_its_script_and_pip_installed_addons_come_second() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        // Odoo as a package (site1) and an addon installed with pip into the namespace
+        // (site2), both on the Python's path; `odoo` is a script whose `#!` names it.
+        write(&root.join("site1/odoo/__init__.py"), "");
+        write(&root.join("site1/odoo/addons/base/__manifest__.py"), "{}\n");
+        write(
+            &root.join("site2/odoo/addons/oca_x/__manifest__.py"),
+            "{'depends': ['base']}\n",
+        );
+        write(&root.join("oca/oca_y/__manifest__.py"), "{}\n");
+        let python = root.join("bin/python");
+        write(
+            &python,
+            &format!(
+                "#!/bin/sh\nPYTHONPATH={}:{} exec python3 \"$@\"\n",
+                root.join("site1").display(),
+                root.join("site2").display()
+            ),
+        );
+        let odoo = root.join("bin/odoo");
+        write(&odoo, &format!("#!{}\nimport odoo\n", python.display()));
+        for exe in [&python, &odoo] {
+            std::fs::set_permissions(exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let request = ListRequest::new(
+            &InstallationSettings {
+                host_paths: vec![],
+                ..settings()
+            },
+            &[odoo.display().to_string()],
+            &root.join("data"),
+            "18.0",
+            &[PathEntry::Host(root.join("oca"))],
+        );
+        assert_eq!(
+            request.program.as_deref(),
+            Some(odoo.to_str().unwrap_or(""))
+        );
+        let inst = Installation::read(&request, &LocalTransport::new())
+            .await
+            .expect("reads");
+        assert_eq!(inst.odoo_addons, Some(root.join("site1/odoo/addons")));
+        let order: Vec<(PathBuf, Origin)> = inst
+            .paths
+            .iter()
+            .map(|p| (p.path.clone(), p.origin))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (root.join("site1/odoo/addons"), Origin::Core),
+                (root.join("site2/odoo/addons"), Origin::Packaged),
+                (root.join("oca"), Origin::Configured),
+            ]
+        );
+        let scan =
+            crate::addon::scan_sources(inst.sources(&[PathEntry::Host(root.join("oca"))], root))
+                .expect("scan");
+        let names: Vec<&str> = scan.addons.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["base", "oca_x", "oca_y"]);
     }
 
     #[tokio::test]
