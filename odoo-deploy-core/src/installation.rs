@@ -642,7 +642,6 @@ fn parse_listing(out: &[u8], request: &ListRequest) -> Result<Listing, Installat
     }
     // The manifests' text: `FILE NUL LINE\n` records.
     let mut texts: BTreeMap<PathBuf, String> = BTreeMap::new();
-    let mut rest = rest;
     while !rest.is_empty() {
         let nul = rest
             .iter()
