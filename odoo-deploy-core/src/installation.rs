@@ -26,7 +26,7 @@
 //!
 //! Every manifest of every host folder is read by one remote command
 //! ([`list_command`]): it finds Odoo's own folder, lists the folders, and prints each
-//! manifest as `file NUL line` records (one `grep` over all of them); odd parses them with
+//! manifest as `file NUL line` records (one `grep` per folder); odd parses them with
 //! its own manifest parser. Checksums of host addons ([`checksum_command`]) are one more
 //! command, run only when changes are computed.
 
@@ -361,8 +361,9 @@ impl ListRequest {
 /// NUL-terminated tokens — `core DIR`, `ns DIR` for each other `odoo/addons` on the
 /// Python's `sys.path`, then per folder `path DIR` or `nopath DIR`, then
 /// `manifest FILE` for each addon in it, then `end` — and then every manifest's lines as
-/// `FILE NUL LINE` records (one `grep` over all files). Values reach it only as
-/// positional parameters.
+/// `FILE NUL LINE` records (one `grep` per folder, over all its manifests; shell
+/// builtins for the rest, so 600 addons cost a few processes, not 600). Values reach it
+/// only as positional parameters.
 const LIST_SCRIPT: &str = r#"py=$1 prog=$2 n=$3
 shift 3
 core=
@@ -422,21 +423,31 @@ while [ "$n" -gt 0 ]; do
   shift
   n=$((n - 1))
 done
+manifests() {
+  set -- "$1"/*/__manifest__.py
+  [ -e "$1" ] || return 0
+  printf 'manifest\0%s\0' "$@"
+}
+lines() {
+  set -- "$1"/*/__manifest__.py
+  [ -e "$1" ] || return 0
+  grep -aHZ '' -- "$@" || [ "$?" -eq 1 ]
+}
 for p; do
-  shift
   [ -n "$p" ] || continue
-  if [ ! -d "$p" ]; then printf 'nopath\0%s\0' "$p"; continue; fi
-  printf 'path\0%s\0' "$p"
-  for m in "$p"/*/__manifest__.py; do
-    [ -f "$m" ] || continue
-    case $m in *'
-'*) continue ;; esac
-    printf 'manifest\0%s\0' "$m"
-    set -- "$@" "$m"
-  done
+  if [ -d "$p" ]; then
+    printf 'path\0%s\0' "$p"
+    manifests "$p"
+  else
+    printf 'nopath\0%s\0' "$p"
+  fi
 done
 printf 'end\0'
-[ "$#" -eq 0 ] || exec grep -aHZ '' -- "$@"
+rc=0
+for p; do
+  if [ -n "$p" ] && [ -d "$p" ]; then lines "$p" || rc=$?; fi
+done
+exit "$rc"
 "#;
 
 /// The one command that lists every host folder and prints every manifest in it.

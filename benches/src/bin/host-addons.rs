@@ -135,6 +135,36 @@ fn main() {
             reads.push(r.read);
             totals.push(r.total);
         }
+        // What the transport alone costs: an empty command, and moving the listing's
+        // bytes (the same output, saved to a file) with `cat`.
+        let listing = odoo_deploy_core::transport::LocalTransport::new()
+            .check_output(
+                &odoo_deploy_core::installation::list_command(&request).expect("command"),
+            )
+            .await
+            .expect("local listing");
+        let saved = dir.path().join("listing.bin");
+        std::fs::write(&saved, &listing).expect("save");
+        let mut empty = Vec::new();
+        let mut moved = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            t.check_output(&RemoteCommand::new("true")).await.expect("true");
+            empty.push(started.elapsed());
+            let started = Instant::now();
+            t.check_output(&RemoteCommand::new("cat").arg(&saved))
+                .await
+                .expect("cat");
+            moved.push(started.elapsed());
+        }
+        let local = Instant::now();
+        odoo_deploy_core::transport::LocalTransport::new()
+            .check_output(
+                &odoo_deploy_core::installation::list_command(&request).expect("command"),
+            )
+            .await
+            .expect("local listing");
+        let local = local.elapsed();
         let (naive, count) = naive_round(&t, &[core, shared]).await;
         let total = median(totals.clone());
         println!();
@@ -145,6 +175,13 @@ fn main() {
             median(reads).as_secs_f64() * 1000.0,
             totals.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             totals.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        );
+        println!(
+            "  of which: the script run locally {:.1} ms; over SSH an empty command {:.1} ms, `cat` of the listing's {} KiB {:.1} ms",
+            local.as_secs_f64() * 1000.0,
+            median(empty).as_secs_f64() * 1000.0,
+            listing.len() / 1024,
+            median(moved).as_secs_f64() * 1000.0,
         );
         println!(
             "naive, one `cat` per manifest on the same connection: {:.1} ms for {count} manifests ({} commands), {:.0}× slower",
