@@ -332,14 +332,7 @@ impl ListRequest {
                 .map(|dir| dir.join("odoo").join("addons"))
                 .collect(),
         };
-        let python = command
-            .first()
-            .filter(|w| {
-                Path::new(w)
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("python"))
-            })
-            .cloned();
+        let python = command_python(command);
         Self {
             core_candidates,
             program: command.first().cloned().filter(|_| python.is_none()),
@@ -776,6 +769,11 @@ pub async fn host_checksums(
 /// The Python that runs the checksum script: `odoo.command`'s own interpreter when it
 /// starts with one, else `python3` (Odoo's hosts always have one).
 pub fn python_of(command: &[String]) -> String {
+    command_python(command).unwrap_or_else(|| "python3".to_owned())
+}
+
+/// The command's first word when it is a Python (`python`, `python3.11`, a venv's).
+fn command_python(command: &[String]) -> Option<String> {
     command
         .first()
         .filter(|w| {
@@ -784,7 +782,6 @@ pub fn python_of(command: &[String]) -> String {
                 .is_some_and(|n| n.to_string_lossy().starts_with("python"))
         })
         .cloned()
-        .unwrap_or_else(|| "python3".to_owned())
 }
 
 #[cfg(test)]
@@ -804,19 +801,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_host_config_places_the_repository_folders() {
+    /// The entries for a host config whose `addons_path` is `addons_path`.
+    fn entries_for(addons_path: &str) -> Prepared {
         let conf = OdooConf::parse(
             Path::new("/etc/odoo.conf"),
-            "[options]\naddons_path = /opt/oca/base,/srv/odd/current/custom_addons,/opt/oca/web\n",
+            &format!("[options]\naddons_path = {addons_path}\n"),
         )
         .expect("parses");
-        let prepared = configured_entries(
+        configured_entries(
             &settings(),
             Some(&conf),
             &[PathBuf::from("custom_addons")],
             Path::new("/srv/odd/current"),
-        );
+        )
+    }
+
+    #[test]
+    fn the_host_config_places_the_repository_folders() {
+        let prepared = entries_for("/opt/oca/base,/srv/odd/current/custom_addons,/opt/oca/web");
         assert_eq!(
             prepared.entries,
             [
@@ -830,17 +832,7 @@ mod tests {
 
     #[test]
     fn a_host_config_without_the_release_is_a_problem_and_the_repository_comes_first() {
-        let conf = OdooConf::parse(
-            Path::new("/etc/odoo.conf"),
-            "[options]\naddons_path = /opt/oca/base,relative/dir\n",
-        )
-        .expect("parses");
-        let prepared = configured_entries(
-            &settings(),
-            Some(&conf),
-            &[PathBuf::from("custom_addons")],
-            Path::new("/srv/odd/current"),
-        );
+        let prepared = entries_for("/opt/oca/base,relative/dir");
         assert_eq!(
             prepared.entries[0],
             PathEntry::Repository("custom_addons".into())

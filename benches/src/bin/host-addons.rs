@@ -18,15 +18,10 @@ use odoo_deploy_core::graph::AddonGraph;
 use odoo_deploy_core::installation::{Installation, ListRequest, PathEntry};
 use odoo_deploy_core::transport::Transport;
 use odoo_deploy_fixtures::sshd::Sshd;
-use odoo_deploy_ssh::{SshConfig, SshTransport};
+use odoo_deploy_ssh::SshTransport;
 
-fn config(sshd: &Sshd) -> SshConfig {
-    SshConfig::new(sshd.host())
-        .port(sshd.port())
-        .user(sshd.user())
-        .identity_file(sshd.identity())
-        .known_hosts_file(sshd.known_hosts())
-        .ssh_config_file("/dev/null")
+fn config(sshd: &Sshd) -> odoo_deploy_ssh::SshConfig {
+    odoo_deploy_benches::harness_ssh_config(sshd)
 }
 
 struct Round {
