@@ -193,10 +193,25 @@ impl Target {
     /// config's values stay on the host side: the password is held as a secret and the
     /// target keeps no copy of the file's text unmasked.
     pub async fn prepare(&mut self, transport: &dyn Transport) -> Result<(), InstallationError> {
-        let conf =
-            installation::read_conf(&self.installation, self.odoo.config.as_deref(), transport)
-                .await?;
         let mut problems = Vec::new();
+        let conf = match installation::read_conf(
+            &self.installation,
+            self.odoo.config.as_deref(),
+            transport,
+        )
+        .await
+        {
+            Ok(conf) => conf,
+            // Without the database settings from it nothing can connect: an error. Else a
+            // plan problem, so `odd status` and `odd rollback` still work.
+            Err(err) if !self.installation.db_from_odoo_config => {
+                problems.push(format!(
+                    "{err}: odd reads it for addons_path and data_dir (fix it, or set `installation = {{ use_odoo_config = false }}`)"
+                ));
+                None
+            }
+            Err(err) => return Err(err),
+        };
         if let Some(conf) = &conf {
             if self.installation.db_from_odoo_config {
                 let (db, found) = installation::conf_database(conf);
