@@ -97,15 +97,8 @@ pub async fn read_code_on(
     if !target.installation.read_host {
         return read_code(root, &target.addons_paths);
     }
-    let request = ListRequest::new(
-        &target.installation,
-        &target.odoo.command,
-        &target.data_dir,
-        &target.series,
-        &target.addons_entries,
-    );
-    let inst = Installation::read(&request, transport).await?;
-    let mut code = code_from_sources(root, inst.sources(&target.addons_entries, root))?;
+    let (scan, inst) = scan_on(root, target, transport).await?;
+    let mut code = code_from_scan(root, scan)?;
     let origins = inst.module_origins();
     for addon in code.scan.addons.iter() {
         if let Some((origin, dir)) = origins.get(&addon.name)
@@ -139,8 +132,31 @@ pub async fn read_code_on(
     Ok(code)
 }
 
+/// The addons Odoo would see on the environment's host: its installation's folders and
+/// the repository's (read under `root`), in Odoo's order, broken manifests included (for
+/// `odd check`). One command reads the host.
+pub async fn scan_on(
+    root: &Path,
+    target: &Target,
+    transport: &dyn Transport,
+) -> Result<(ScanReport, Installation), OpsError> {
+    let request = ListRequest::new(
+        &target.installation,
+        &target.odoo.command,
+        &target.data_dir,
+        &target.series,
+        &target.addons_entries,
+    );
+    let inst = Installation::read(&request, transport).await?;
+    let scan = addon::scan_sources(inst.sources(&target.addons_entries, root))?;
+    Ok((scan, inst))
+}
+
 fn code_from_sources(root: &Path, sources: Vec<PathSource>) -> Result<Code, OpsError> {
-    let scan = addon::scan_sources(sources)?;
+    code_from_scan(root, addon::scan_sources(sources)?)
+}
+
+fn code_from_scan(root: &Path, scan: ScanReport) -> Result<Code, OpsError> {
     if !scan.broken.is_empty() {
         return Err(OpsError::BrokenManifests {
             count: scan.broken.len(),

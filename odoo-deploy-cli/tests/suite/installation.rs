@@ -288,3 +288,32 @@ fn a_host_config_that_would_not_load_the_release_fails_the_plan() {
         "{all}"
     );
 }
+
+#[test]
+fn odd_check_with_an_environment_checks_what_its_odoo_would_load() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.checkout(1).expect("v1");
+    // The repository alone misses Odoo's modules; with the host's installation it is whole.
+    let alone = demo.repo.path().join("custom_addons").display().to_string();
+    let (code, _, stderr) = odd(&demo, &["check", "--addons-path", &alone], &[]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("which is on no addons path"), "{stderr}");
+    let (code, stdout, stderr) = odd(&demo, &["check", "--env", "demo"], &[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("24 addons checked: no problems"),
+        "14 of Odoo's and 10 of the repository's: {stderr}"
+    );
+    // A broken manifest on the host is reported, pointing at the host's file.
+    let broken = demo.odoo_addons().join("broken_core");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(broken.join("__manifest__.py"), "{'name': 'x',,}\n").expect("write");
+    let (code, stdout, stderr) = odd(&demo, &["check", "--env", "demo"], &[]);
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&broken.join("__manifest__.py").display().to_string()),
+        "{stderr}"
+    );
+}
