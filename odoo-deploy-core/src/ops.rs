@@ -334,6 +334,18 @@ pub async fn changes(
             };
         }
     }
+    if code
+        .installation
+        .as_ref()
+        .is_some_and(|i| i.odoo_addons.is_none())
+    {
+        set.problems.push(ChangeProblem::Installation {
+            message: format!(
+                "no Odoo installation found on {} from odoo.command (no odoo/addons next to it, no `odoo` package for its Python): set installation.odoo_addons_dir",
+                target.host
+            ),
+        });
+    }
     set.problems
         .extend(
             target
