@@ -545,6 +545,17 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert!(!args.contains(&"-i".to_owned()));
+        // Demo data on: an empty `--without-demo` overrides the config file's `all`.
+        let with_demo = OdooBin {
+            without_demo: Some(false),
+            ..odoo()
+        };
+        let args: Vec<String> = with_demo
+            .update("db", &UpdateSet::default(), None)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--without-demo=".to_owned()), "{args:?}");
         assert_eq!(args.iter().filter(|a| *a == "--stop-after-init").count(), 1);
     }
 
