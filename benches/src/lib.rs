@@ -43,3 +43,14 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// An SSH configuration for the harness sshd: its user, key and known_hosts, and no
+/// `~/.ssh/config`.
+pub fn harness_ssh_config(sshd: &odoo_deploy_fixtures::sshd::Sshd) -> odoo_deploy_ssh::SshConfig {
+    odoo_deploy_ssh::SshConfig::new(sshd.host())
+        .port(sshd.port())
+        .user(sshd.user())
+        .identity_file(sshd.identity())
+        .known_hosts_file(sshd.known_hosts())
+        .ssh_config_file("/dev/null")
+}

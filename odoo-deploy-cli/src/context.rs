@@ -61,8 +61,13 @@ impl EnvContext {
     /// Resolves environment `name` and connects to its host.
     pub(crate) async fn open(loaded: LoadedConfig, name: &str) -> Result<Self, CliError> {
         let env = loaded.environment(name).map_err(CliError::diagnostic)?;
-        let target = Target::resolve(&loaded, name, env).map_err(CliError::diagnostic)?;
+        let mut target = Target::resolve(&loaded, name, env).map_err(CliError::diagnostic)?;
         let transport = connect(&loaded, env).await?;
+        // The host's Odoo config (addons path, data_dir, database settings), when used.
+        target
+            .prepare(transport.as_ref())
+            .await
+            .map_err(CliError::diagnostic)?;
         Ok(Self {
             loaded,
             target,

@@ -137,32 +137,93 @@ pub fn split_addons_paths<S: AsRef<str>>(args: &[S]) -> Vec<PathBuf> {
 struct Candidate {
     name: String,
     dir: PathBuf,
+    /// The manifest as read elsewhere (over a transport), with its file; `None`: read
+    /// it from the local disk.
+    remote: Option<(PathBuf, String)>,
+}
+
+/// One entry of an addons path and where its addons are read.
+#[derive(Debug, Clone)]
+pub enum PathSource {
+    /// A directory on this machine, listed and read here.
+    Local(PathBuf),
+    /// A directory on a host whose manifests were read over the transport
+    /// ([`crate::installation`]).
+    Listed {
+        path: PathBuf,
+        manifests: Vec<ListedManifest>,
+    },
+}
+
+impl PathSource {
+    /// The path as Odoo sees it.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Local(path) | Self::Listed { path, .. } => path,
+        }
+    }
+}
+
+/// A manifest read on a host: the addon's name and directory, the file and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedManifest {
+    pub name: String,
+    pub dir: PathBuf,
+    pub file: PathBuf,
+    pub text: String,
 }
 
 /// Scans addons paths. A missing or unreadable path is an error; a broken manifest is not.
 pub fn scan(paths: &[PathBuf]) -> Result<ScanReport, ScanError> {
+    scan_sources(paths.iter().cloned().map(PathSource::Local).collect())
+}
+
+/// Scans addons paths of which some were read on a host, with Odoo's precedence over the
+/// whole list: the first path holding a name wins, wherever each path was read.
+pub fn scan_sources(sources: Vec<PathSource>) -> Result<ScanReport, ScanError> {
     let mut candidates = Vec::new();
+    let paths: Vec<PathBuf> = sources.iter().map(|s| s.path().to_owned()).collect();
     // Odoo appends a path to `odoo.addons.__path__` only once; a repeated path (even
     // spelled differently) is not a second copy of its addons.
     let mut seen_paths = Vec::new();
-    for path in paths {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-        if seen_paths.contains(&canonical) {
-            continue;
+    for source in sources {
+        match source {
+            PathSource::Local(path) => {
+                let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                if seen_paths.contains(&canonical) {
+                    continue;
+                }
+                seen_paths.push(canonical);
+                candidates.extend(list_dirs(&path)?.into_iter().map(|(name, dir)| Candidate {
+                    name,
+                    dir,
+                    remote: None,
+                }));
+            }
+            PathSource::Listed { path, manifests } => {
+                if seen_paths.contains(&path) {
+                    continue;
+                }
+                seen_paths.push(path);
+                let mut manifests = manifests;
+                manifests.sort_by(|a, b| a.name.cmp(&b.name));
+                candidates.extend(manifests.into_iter().map(|m| Candidate {
+                    name: m.name,
+                    dir: m.dir,
+                    remote: Some((m.file, m.text)),
+                }));
+            }
         }
-        seen_paths.push(canonical);
-        candidates.extend(
-            list_dirs(path)?
-                .into_iter()
-                .map(|(name, dir)| Candidate { name, dir }),
-        );
     }
     // Parse in parallel; `collect` on an indexed parallel iterator keeps input order, so
     // the result does not depend on thread timing.
     let parsed: Vec<(Candidate, Option<Result<Manifest, ManifestError>>)> = candidates
         .into_par_iter()
-        .map(|candidate| {
-            let result = read_manifest(&candidate.name, &candidate.dir);
+        .map(|mut candidate| {
+            let result = match candidate.remote.take() {
+                Some((file, text)) => Some(Manifest::parse(&candidate.name, &file, &text)),
+                None => read_manifest(&candidate.name, &candidate.dir),
+            };
             (candidate, result)
         })
         .collect();
@@ -174,7 +235,7 @@ pub fn scan(paths: &[PathBuf]) -> Result<ScanReport, ScanError> {
     let mut broken = Vec::new();
     for (candidate, result) in parsed {
         let Some(result) = result else { continue };
-        let Candidate { name, dir } = candidate;
+        let Candidate { name, dir, .. } = candidate;
         if let Some(kept) = first_seen.get(&name) {
             shadowed.push(Shadowed {
                 name,
@@ -204,7 +265,7 @@ pub fn scan(paths: &[PathBuf]) -> Result<ScanReport, ScanError> {
         addons: AddonSet { addons },
         shadowed,
         broken,
-        paths: paths.to_vec(),
+        paths,
     })
 }
 

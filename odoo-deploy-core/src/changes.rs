@@ -76,6 +76,9 @@ pub enum Reason {
     AutoInstall { triggers: Vec<String> },
     /// Its content changed since the last good deploy.
     ChecksumChanged { stored: String, current: String },
+    /// Its content changed on the host (an Odoo upgrade, a moved checkout), not in the
+    /// repository.
+    HostChanged { stored: String, current: String },
     /// No checksum was stored for it: updated to be safe.
     NoStoredChecksum,
     /// Left pending (`to upgrade`/`to install`) by an earlier run.
@@ -100,6 +103,12 @@ impl std::fmt::Display for Reason {
                     short(current)
                 )
             }
+            Self::HostChanged { stored, current } => write!(
+                f,
+                "changed on the host, not in this repository ({} → {})",
+                short(stored),
+                short(current)
+            ),
             Self::NoStoredChecksum => f.write_str("no checksum stored for it: updated to be safe"),
             Self::Pending { state } => write!(f, "left `{state}` by an earlier run"),
             Self::GoneFromCode { state } => {
@@ -156,6 +165,9 @@ pub enum ChangeProblem {
     RemovalNotAllowed { module: String },
     /// A module to install is not installable.
     NotInstallable { module: String, dir: PathBuf },
+    /// The host's Odoo installation does not fit the environment (its config file names
+    /// another data_dir, or an addons path without the deployed release).
+    Installation { message: String },
 }
 
 impl std::fmt::Display for ChangeProblem {
@@ -202,6 +214,7 @@ impl std::fmt::Display for ChangeProblem {
                 f,
                 "{module} is installed but its code is gone; uninstall it first or allow removal"
             ),
+            Self::Installation { message } => f.write_str(message),
             Self::NotInstallable { module, dir } => write!(
                 f,
                 "{module} must be installed but is not installable ({})",

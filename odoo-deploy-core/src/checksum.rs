@@ -57,6 +57,16 @@ impl ChecksumRules {
         }
     }
 
+    /// The exclude patterns.
+    pub fn patterns(&self) -> &[String] {
+        &self.exclude
+    }
+
+    /// The language prefixes whose `.po` files count (empty: all).
+    pub fn langs(&self) -> &[String] {
+        &self.keep_langs
+    }
+
     /// Whether every file under `reldir` (relative to the addon) is excluded, so the walk
     /// need not enter it: a pattern ending in `*` that matches `reldir/` matches anything
     /// longer that starts with it (its last `*` takes the rest), e.g. `static/*` for

@@ -73,6 +73,57 @@ pub struct Environment {
     /// Regular expressions of Odoo log lines at ERROR or CRITICAL that do not fail a deploy.
     #[serde(default)]
     pub allow_log_errors: Vec<Spanned<String>>,
+    /// What the host provides besides the repository: Odoo's own addons, shared addons,
+    /// Odoo's config file.
+    #[serde(default)]
+    pub installation: InstallationConfig,
+}
+
+/// `[environments.NAME.installation]`: the Odoo installation on the host
+/// ([`crate::installation`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallationConfig {
+    /// Read the host's addons (Odoo's own, `<data_dir>/addons/<series>`, the paths below
+    /// and the Odoo config file's `addons_path`) and join them to the repository's.
+    /// On by default; off for the `compose` strategy, whose addons live in an image.
+    pub read_host: Option<bool>,
+    /// Addons folders on the host (a shared checkout of OCA repositories), absolute, in
+    /// Odoo's order; they come after the repository's own folders unless the Odoo config
+    /// file's `addons_path` places them.
+    #[serde(default)]
+    pub addons_paths: Vec<Spanned<PathBuf>>,
+    /// Take `addons_path` from the Odoo config file on the host (`odoo.config`) and check
+    /// its `data_dir` against `odoo.data_dir`.
+    #[serde(default = "default_true")]
+    pub use_odoo_config: bool,
+    /// Odoo's own addons folder, when odd cannot find it from `odoo.command`.
+    pub odoo_addons_dir: Option<PathBuf>,
+    /// Leave Odoo's own addons out of the change set (like click-odoo-update's
+    /// `--ignore-core-addons`): an Odoo upgrade then needs an explicit `-u`.
+    #[serde(default)]
+    pub ignore_core_addons: bool,
+    /// Load demo data into modules odd installs (`--without-demo` otherwise). Off by
+    /// default, whatever the host's config says.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+impl Default for InstallationConfig {
+    fn default() -> Self {
+        Self {
+            read_host: None,
+            addons_paths: Vec::new(),
+            use_odoo_config: true,
+            odoo_addons_dir: None,
+            ignore_core_addons: false,
+            demo: false,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// How odd reaches the environment's host.
@@ -199,9 +250,17 @@ pub struct DatabaseConfig {
     pub password_file: Option<Spanned<PathBuf>>,
     /// Present only to refuse it with a clear message.
     pub password: Option<Spanned<toml::Value>>,
+    /// Take `db_host`, `db_port`, `db_user` and `db_password` from the Odoo config file on
+    /// the host (`odoo.config`), read when needed and never copied anywhere.
+    pub from_odoo_config: Option<Spanned<bool>>,
 }
 
 impl DatabaseConfig {
+    /// Whether the connection settings come from the host's Odoo config file.
+    pub fn from_odoo_config(&self) -> bool {
+        self.from_odoo_config.as_ref().is_some_and(|v| *v.get_ref())
+    }
+
     /// Where the database password comes from.
     pub fn password(&self) -> SecretRef<'_> {
         SecretRef {
@@ -664,6 +723,32 @@ impl LoadedConfig {
         }
         self.validate_service(&env.service, problems);
         self.validate_host_values(name, spanned, problems);
+        if let Some(flag) = &env.database.from_odoo_config
+            && *flag.get_ref()
+            && env.odoo.config.is_none()
+        {
+            problems.push(
+                self.invalid(
+                    flag,
+                    "`from_odoo_config` needs Odoo's config file".to_owned(),
+                    "no odoo.config",
+                    Some(
+                        "set `config = \"/etc/odoo/odoo.conf\"` in this environment's [odoo] table"
+                            .to_owned(),
+                    ),
+                ),
+            );
+        }
+        for path in &env.installation.addons_paths {
+            if path.get_ref().is_relative() {
+                problems.push(self.invalid(
+                    path,
+                    format!("host addons path `{}` is relative", path.get_ref().display()),
+                    "not absolute",
+                    Some("host paths are absolute; the repository's own folders go in [project] addons_paths".to_owned()),
+                ));
+            }
+        }
         self.validate_secret(env.database.password(), problems);
         if let Some(login) = &env.smoke.login {
             self.validate_secret(login.password(), problems);

@@ -6,6 +6,8 @@
 //! - [`addon`] — addon directories on addons paths; Odoo's precedence for duplicates.
 //! - [`graph`] — the dependency graph: load order, cycles, missing dependencies, closures.
 //! - [`archive`] — the release archive: the commit and its git submodules, as one tar.
+//! - [`installation`] — what the host provides (Odoo's own addons, shared addons, its
+//!   config file [`odoo_conf`]), read over the transport and joined to the repository's.
 //! - [`command`] — commands as data, rendered to shell text in one place, secrets redacted.
 //! - [`transport`] — running commands and moving files on a host; [`transport::LocalTransport`].
 //! - [`backup`] — snapshots and dumps of database + filestore, verified; restore by rename.
@@ -44,11 +46,13 @@ pub mod graph;
 mod hook;
 pub mod http;
 pub mod init;
+pub mod installation;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod odoo;
+pub mod odoo_conf;
 pub mod ops;
 pub mod plan;
 pub mod privacy;

@@ -21,6 +21,10 @@ pub struct OdooBin {
     pub addons_path: Vec<PathBuf>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// On an update: `Some(true)` passes `--without-demo=all`, `Some(false)`
+    /// `--without-demo=` (demo data on), whatever the config file says; `None` leaves
+    /// the config file's choice.
+    pub without_demo: Option<bool>,
 }
 
 /// What an update run installs and updates.
@@ -78,6 +82,11 @@ impl OdooBin {
         }
         if !set.update.is_empty() {
             cmd = cmd.arg("-u").arg(join(&set.update));
+        }
+        match self.without_demo {
+            Some(true) => cmd = cmd.arg("--without-demo=all"),
+            Some(false) => cmd = cmd.arg("--without-demo="),
+            None => {}
         }
         cmd = cmd
             .arg("--stop-after-init")
@@ -492,6 +501,7 @@ mod tests {
                 "/opt/odd/releases/r1/custom addons".into(),
             ],
             data_dir: None,
+            without_demo: Some(true),
         }
     }
 
@@ -516,6 +526,7 @@ mod tests {
                 "acme_new",
                 "-u",
                 "acme_base,acme_sale",
+                "--without-demo=all",
                 "--stop-after-init",
                 "--no-http",
                 "--logfile=",
@@ -534,6 +545,17 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert!(!args.contains(&"-i".to_owned()));
+        // Demo data on: an empty `--without-demo` overrides the config file's `all`.
+        let with_demo = OdooBin {
+            without_demo: Some(false),
+            ..odoo()
+        };
+        let args: Vec<String> = with_demo
+            .update("db", &UpdateSet::default(), None)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--without-demo=".to_owned()), "{args:?}");
         assert_eq!(args.iter().filter(|a| *a == "--stop-after-init").count(), 1);
     }
 

@@ -2,17 +2,20 @@
 //! they need (the code, the environment's state through its transport, git through a
 //! local transport) and return values; they never print.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::addon::{self, ScanError, ScanReport};
-use crate::changes::{self, ChangeInput, ChangeSet, CodeModule, StoredChecksums};
+use crate::addon::{self, PathSource, ScanError, ScanReport};
+use crate::changes::{
+    self, ChangeInput, ChangeProblem, ChangeSet, CodeModule, Reason, StoredChecksums,
+};
 use crate::checksum::{
     self, ChecksumError, ChecksumRules, DEFAULT_EXCLUDE_PATTERNS, EXCLUDE_PATTERNS_KEY,
 };
 use crate::config::WindowConfig;
 use crate::git::Git;
 use crate::graph::AddonGraph;
+use crate::installation::{self, Installation, InstallationError, ListRequest, Origin};
 use crate::ledger::Ledger;
 use crate::manifest::AutoInstall;
 use crate::plan::{self, Plan, PlanInput};
@@ -35,6 +38,9 @@ pub enum OpsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Installation(#[from] InstallationError),
     #[error("{count} manifest(s) cannot be read; `odd check` shows them all")]
     #[diagnostic(
         code(odd::ops::broken_manifests),
@@ -60,13 +66,97 @@ pub struct Code {
     pub graph: AddonGraph,
     /// Each addon as the change computation needs it.
     pub modules: BTreeMap<String, CodeModule>,
+    /// The modules Odoo takes from the host rather than the repository, with the origin
+    /// of their folder.
+    pub host: BTreeMap<String, Origin>,
+    /// Checksums of the host's modules, computed on the host.
+    pub host_checksums: BTreeMap<String, String>,
+    /// Odoo's own modules left out of the change set (`ignore_core_addons`).
+    pub ignored: BTreeSet<String>,
+    /// The host installation, when it was read.
+    pub installation: Option<Installation>,
 }
 
 /// Scans the addons paths (relative to `root`) and builds the graph. Broken manifests
 /// stop here: a deploy of code Odoo cannot load makes no sense.
 pub fn read_code(root: &Path, addons_paths: &[PathBuf]) -> Result<Code, OpsError> {
     let paths: Vec<PathBuf> = addons_paths.iter().map(|p| root.join(p)).collect();
-    let scan = addon::scan(&paths)?;
+    code_from_sources(root, paths.into_iter().map(PathSource::Local).collect())
+}
+
+/// The project's code joined with what the environment's host provides, in Odoo's
+/// order ([`crate::installation`]): one command lists every host manifest, one more
+/// computes the host modules' checksums with the rules `db` holds. Without host reading
+/// (`read_host = false`), the same as [`read_code`].
+pub async fn read_code_on(
+    root: &Path,
+    target: &Target,
+    transport: &dyn Transport,
+    db: &DbState,
+) -> Result<Code, OpsError> {
+    if !target.installation.read_host {
+        return read_code(root, &target.addons_paths);
+    }
+    let (scan, inst) = scan_on(root, target, transport).await?;
+    let mut code = code_from_scan(root, scan)?;
+    let origins = inst.module_origins();
+    for addon in code.scan.addons.iter() {
+        if let Some((origin, dir)) = origins.get(&addon.name)
+            && *dir == addon.dir
+        {
+            code.host.insert(addon.name.clone(), *origin);
+        }
+    }
+    if target.installation.ignore_core_addons {
+        code.ignored = code
+            .host
+            .iter()
+            .filter(|(_, o)| **o == Origin::Core)
+            .map(|(n, _)| n.clone())
+            .collect();
+    }
+    let pairs: Vec<(String, PathBuf)> = code
+        .host
+        .keys()
+        .filter(|n| !code.ignored.contains(*n))
+        .filter_map(|n| code.scan.addons.get(n).map(|a| (n.clone(), a.dir.clone())))
+        .collect();
+    code.host_checksums = installation::host_checksums(
+        transport,
+        &installation::python_of(&target.odoo.command),
+        &pairs,
+        &checksum_rules(db),
+    )
+    .await?;
+    code.installation = Some(inst);
+    Ok(code)
+}
+
+/// The addons Odoo would see on the environment's host: its installation's folders and
+/// the repository's (read under `root`), in Odoo's order, broken manifests included (for
+/// `odd check`). One command reads the host.
+pub async fn scan_on(
+    root: &Path,
+    target: &Target,
+    transport: &dyn Transport,
+) -> Result<(ScanReport, Installation), OpsError> {
+    let request = ListRequest::new(
+        &target.installation,
+        &target.odoo.command,
+        &target.data_dir,
+        &target.series,
+        &target.addons_entries,
+    );
+    let inst = Installation::read(&request, transport).await?;
+    let scan = addon::scan_sources(inst.sources(&target.addons_entries, root))?;
+    Ok((scan, inst))
+}
+
+fn code_from_sources(root: &Path, sources: Vec<PathSource>) -> Result<Code, OpsError> {
+    code_from_scan(root, addon::scan_sources(sources)?)
+}
+
+fn code_from_scan(root: &Path, scan: ScanReport) -> Result<Code, OpsError> {
     if !scan.broken.is_empty() {
         return Err(OpsError::BrokenManifests {
             count: scan.broken.len(),
@@ -106,6 +196,10 @@ pub fn read_code(root: &Path, addons_paths: &[PathBuf]) -> Result<Code, OpsError
         scan,
         graph,
         modules,
+        host: BTreeMap::new(),
+        host_checksums: BTreeMap::new(),
+        ignored: BTreeSet::new(),
+        installation: None,
     })
 }
 
@@ -125,9 +219,8 @@ fn migration_folders(dir: &Path) -> Vec<String> {
     found
 }
 
-/// The checksums of every addon, with the rules the database holds (exclude patterns,
-/// active languages).
-pub fn code_checksums(code: &Code, db: &DbState) -> Result<BTreeMap<String, String>, OpsError> {
+/// The checksum rules the database holds (exclude patterns, active languages).
+fn checksum_rules(db: &DbState) -> ChecksumRules {
     let patterns = db
         .params
         .get(EXCLUDE_PATTERNS_KEY)
@@ -137,14 +230,28 @@ pub fn code_checksums(code: &Code, db: &DbState) -> Result<BTreeMap<String, Stri
     } else {
         db.langs.iter().map(String::as_str).collect()
     };
-    let rules = ChecksumRules::new(patterns, &langs);
+    ChecksumRules::new(patterns, &langs)
+}
+
+/// The checksums of every addon, with the rules the database holds (exclude patterns,
+/// active languages): the repository's computed here, the host's as read on the host
+/// (ignored core modules have none).
+pub fn code_checksums(code: &Code, db: &DbState) -> Result<BTreeMap<String, String>, OpsError> {
+    let rules = checksum_rules(db);
     let addons: Vec<(&str, &Path)> = code
         .scan
         .addons
         .iter()
+        .filter(|a| !code.host.contains_key(&a.name))
         .map(|a| (a.name.as_str(), a.dir.as_path()))
         .collect();
-    Ok(checksum::checksums(addons, &rules)?)
+    let mut sums = checksum::checksums(addons, &rules)?;
+    sums.extend(
+        code.host_checksums
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    Ok(sums)
 }
 
 /// The JSON odd stores under [`crate::checksum::ODD_CHECKSUMS_KEY`]: the checksum of every
@@ -193,12 +300,21 @@ pub async fn changes(
     git: Option<(&Git, &dyn Transport, &str)>,
     allow_remove: bool,
 ) -> Result<ChangeSet, OpsError> {
-    let checksums = code_checksums(code, &env.db)?;
-    let stored =
+    let mut checksums = code_checksums(code, &env.db)?;
+    let mut stored =
         StoredChecksums::from_params(&env.db.params).map_err(|e| OpsError::StoredChecksums {
             key: "checksums".to_owned(),
             reason: e.to_string(),
         })?;
+    // Ignored core modules compare equal to whatever is stored: never updated for their
+    // content (still updated when left pending, or as dependents of an update).
+    if let Some(stored) = &mut stored {
+        for name in &code.ignored {
+            let same = "ignored: Odoo's own addon".to_owned();
+            checksums.insert(name.clone(), same.clone());
+            stored.sums.insert(name.clone(), Some(same));
+        }
+    }
     let mut set = changes::compute(&ChangeInput {
         code: &code.modules,
         checksums: &checksums,
@@ -208,8 +324,42 @@ pub async fn changes(
         series: &target.series,
         allow_remove,
     });
+    for change in &mut set.update {
+        if let Reason::ChecksumChanged { stored, current } = &change.reason
+            && code.host.contains_key(&change.module)
+        {
+            change.reason = Reason::HostChanged {
+                stored: stored.clone(),
+                current: current.clone(),
+            };
+        }
+    }
+    if code
+        .installation
+        .as_ref()
+        .is_some_and(|i| i.odoo_addons.is_none())
+    {
+        set.problems.push(ChangeProblem::Installation {
+            message: format!(
+                "no Odoo installation found on {} from odoo.command (no odoo/addons next to it, no `odoo` package for its Python): set installation.odoo_addons_dir",
+                target.host
+            ),
+        });
+    }
+    set.problems
+        .extend(
+            target
+                .installation_problems
+                .iter()
+                .map(|message| ChangeProblem::Installation {
+                    message: message.clone(),
+                }),
+        );
     if let (Some((git, local, commit)), Some(previous)) = (git, env.ledger.current()) {
         for change in set.update.iter_mut().chain(set.install.iter_mut()) {
+            if code.host.contains_key(&change.module) {
+                continue;
+            }
             let Some(module) = code.modules.get(&change.module) else {
                 continue;
             };
@@ -283,8 +433,8 @@ pub async fn plan(
     let git = Git::new(request.root);
     let (commit, dirty) = head(&git, local).await?;
     let submodules = submodules(&git, local).await?;
-    let code = read_code(request.root, &target.addons_paths)?;
     let env = read_env(target, transport).await?;
+    let code = read_code_on(request.root, target, transport, &env.db).await?;
     let changes = changes(
         target,
         &code,

@@ -8,10 +8,13 @@ use std::time::Duration;
 use crate::backup::{BackupTarget, DbConn, PgTools, RetentionPolicy};
 use crate::command::Secret;
 use crate::config::{ConfigError, Environment, LoadedConfig, SmokeConfig, TransportKind};
+use crate::installation::{self, InstallationError, InstallationSettings, PathEntry};
 use crate::odoo::OdooBin;
+use crate::odoo_conf::OdooConf;
 use crate::release::Layout;
 use crate::service::Service;
 use crate::startup_log::StartupLog;
+use crate::transport::Transport;
 
 /// An environment ready to be planned and deployed.
 #[derive(Debug, Clone)]
@@ -53,6 +56,15 @@ pub struct Target {
     /// The deploy this environment must follow (`requires`).
     pub requires: Option<String>,
     pub approval: bool,
+    /// What the host provides besides the repository, as configured.
+    pub installation: InstallationSettings,
+    /// The configured addons path (after Odoo's own folders) in Odoo's order; the
+    /// repository's folders only until [`Target::prepare`] read the host's config.
+    pub addons_entries: Vec<PathEntry>,
+    /// The host's Odoo config file, once [`Target::prepare`] read it.
+    pub odoo_conf: Option<OdooConf>,
+    /// What does not fit between `odd.toml` and the host (plan problems).
+    pub installation_problems: Vec<String>,
 }
 
 impl Target {
@@ -88,12 +100,21 @@ impl Target {
                 config: env.odoo.config.clone(),
                 addons_path: Vec::new(),
                 data_dir: Some(env.odoo.data_dir.clone()),
+                without_demo: None,
             },
             addons_paths: project
                 .addons_paths
                 .iter()
                 .map(|p| PathBuf::from(p.get_ref()))
                 .collect(),
+            addons_entries: project
+                .addons_paths
+                .iter()
+                .map(|p| PathEntry::Repository(PathBuf::from(p.get_ref())))
+                .collect(),
+            installation: InstallationSettings::from_config(env),
+            odoo_conf: None,
+            installation_problems: Vec::new(),
             service: Service::from_config(env.service.get_ref()),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
@@ -152,12 +173,92 @@ impl Target {
         }
     }
 
-    /// `odoo-bin` with the addons paths of release `id`.
+    /// `odoo-bin` with the addons path of release `id`: the configured entries in
+    /// Odoo's order, the repository's folders inside the release (Odoo adds its own
+    /// folders itself).
     pub fn odoo_for_release(&self, id: &str) -> OdooBin {
         let root = self.layout.release(id);
         OdooBin {
-            addons_path: self.addons_paths.iter().map(|p| root.join(p)).collect(),
+            addons_path: self
+                .addons_entries
+                .iter()
+                .map(|e| match e {
+                    PathEntry::Host(p) => p.clone(),
+                    PathEntry::Repository(p) => root.join(p),
+                })
+                .collect(),
+            without_demo: Some(!self.installation.demo),
             ..self.odoo.clone()
         }
+    }
+
+    /// Reads what the host's Odoo config file says, when the environment uses it, and
+    /// applies it: the database connection (`from_odoo_config`), the configured addons
+    /// path, and the checks of `data_dir` and `addons_path` against `odd.toml`. The
+    /// config's values stay on the host side: the password is held as a secret and the
+    /// target keeps no copy of the file's text unmasked.
+    pub async fn prepare(&mut self, transport: &dyn Transport) -> Result<(), InstallationError> {
+        let mut problems = Vec::new();
+        let conf = match installation::read_conf(
+            &self.installation,
+            self.odoo.config.as_deref(),
+            transport,
+        )
+        .await
+        {
+            Ok(conf) => conf,
+            // Without the database settings from it nothing can connect: an error. Else a
+            // plan problem, so `odd status` and `odd rollback` still work.
+            Err(err) if !self.installation.db_from_odoo_config => {
+                problems.push(format!(
+                    "{err}: odd reads it for addons_path and data_dir (fix it, or set `installation = {{ use_odoo_config = false }}`)"
+                ));
+                None
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(conf) = &conf {
+            if self.installation.db_from_odoo_config {
+                let (db, found) = installation::conf_database(conf);
+                problems.extend(found);
+                if db.host.is_some() {
+                    self.db.host = db.host;
+                }
+                if db.port.is_some() {
+                    self.db.port = db.port;
+                }
+                if db.user.is_some() {
+                    self.db.user = db.user;
+                }
+                if db.password.is_some() {
+                    self.db.password = db.password;
+                }
+            }
+            if self.installation.read_host
+                && self.installation.use_odoo_config
+                && let Some(data_dir) = conf.data_dir()
+                && data_dir != self.data_dir
+            {
+                problems.push(format!(
+                    "data_dir in {} is {}, odd.toml says {}: odd would snapshot another filestore than the one Odoo writes",
+                    conf.path.display(),
+                    data_dir.display(),
+                    self.data_dir.display()
+                ));
+            }
+        }
+        if self.installation.read_host {
+            let prepared = installation::configured_entries(
+                &self.installation,
+                conf.as_ref(),
+                &self.addons_paths,
+                &self.layout.current(),
+            );
+            problems.extend(prepared.problems);
+            self.addons_entries = prepared.entries;
+        }
+        self.installation_problems = problems;
+        self.odoo_conf = conf;
+        Ok(())
     }
 }

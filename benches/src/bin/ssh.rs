@@ -13,17 +13,12 @@ use odoo_deploy_benches::median;
 use odoo_deploy_core::command::RemoteCommand;
 use odoo_deploy_core::transport::Transport;
 use odoo_deploy_fixtures::sshd::Sshd;
-use odoo_deploy_ssh::{SshConfig, SshTransport};
+use odoo_deploy_ssh::SshTransport;
 
 const COMMANDS: usize = 100;
 
-fn config(sshd: &Sshd) -> SshConfig {
-    SshConfig::new(sshd.host())
-        .port(sshd.port())
-        .user(sshd.user())
-        .identity_file(sshd.identity())
-        .known_hosts_file(sshd.known_hosts())
-        .ssh_config_file("/dev/null")
+fn config(sshd: &Sshd) -> odoo_deploy_ssh::SshConfig {
+    odoo_deploy_benches::harness_ssh_config(sshd)
 }
 
 async fn transport_round(sshd: &Sshd) -> (Duration, usize) {

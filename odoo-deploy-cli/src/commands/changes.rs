@@ -32,8 +32,10 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         let (commit, _) = ops::head(&git, &local)
             .await
             .map_err(CliError::diagnostic)?;
-        let code = ops::read_code(&root, &ctx.target.addons_paths).map_err(CliError::diagnostic)?;
         let env = ops::read_env(&ctx.target, ctx.transport.as_ref())
+            .await
+            .map_err(CliError::diagnostic)?;
+        let code = ops::read_code_on(&root, &ctx.target, ctx.transport.as_ref(), &env.db)
             .await
             .map_err(CliError::diagnostic)?;
         let set = ops::changes(

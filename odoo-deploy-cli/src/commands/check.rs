@@ -4,23 +4,55 @@ use odoo_deploy_core::addon;
 use odoo_deploy_core::check::{self, CheckOptions};
 use odoo_deploy_core::graph::AddonGraph;
 
-use super::AddonsPaths;
+use crate::context::{self, ConfigArg, EnvContext};
 use crate::output::{self, CliError, Status};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    #[command(flatten)]
-    paths: AddonsPaths,
-    /// Odoo series the versions must fit (`18.0`).
+    /// Addons path (repeat it, or separate paths with commas as Odoo does).
+    #[arg(
+        long = "addons-path",
+        value_name = "PATH",
+        required_unless_present = "env",
+        conflicts_with = "env"
+    )]
+    addons_path: Vec<String>,
+    /// Check what an environment's Odoo would load: its host's installation (Odoo's own
+    /// addons, shared folders) joined with this repository's addons, in Odoo's order.
+    #[arg(long, value_name = "ENV")]
+    env: Option<String>,
+    /// Odoo series the versions must fit (`18.0`; the project's with `--env`).
     #[arg(long, value_name = "SERIES")]
     series: Option<String>,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
-    let scan = addon::scan(&args.paths.paths()).map_err(CliError::diagnostic)?;
+    let (scan, series) = match &args.env {
+        Some(env) => {
+            let loaded = args.config.load()?;
+            context::runtime()?.block_on(async {
+                let ctx = EnvContext::open(loaded, env).await?;
+                let (scan, _) = odoo_deploy_core::ops::scan_on(
+                    &ctx.root(),
+                    &ctx.target,
+                    ctx.transport.as_ref(),
+                )
+                .await
+                .map_err(CliError::diagnostic)?;
+                Ok::<_, CliError>((scan, Some(ctx.target.series.clone())))
+            })?
+        }
+        None => (
+            addon::scan(&addon::split_addons_paths(&args.addons_path))
+                .map_err(CliError::diagnostic)?,
+            None,
+        ),
+    };
     let graph = AddonGraph::from_scan(&scan);
     let options = CheckOptions {
-        series: args.series.clone(),
+        series: args.series.clone().or(series),
     };
     let report = check::check(scan, &graph, &options);
     if report.problems.is_empty() {

@@ -181,7 +181,12 @@ fn resume(args: &Args) -> Result<Status, CliError> {
                 }
             )));
         }
-        let code = ops::read_code(&root, &t.addons_paths).map_err(CliError::diagnostic)?;
+        let db = odoo_deploy_core::state::read_db(ctx.transport.as_ref(), &t.pg, &t.db)
+            .await
+            .map_err(CliError::diagnostic)?;
+        let code = ops::read_code_on(&root, t, ctx.transport.as_ref(), &db)
+            .await
+            .map_err(CliError::diagnostic)?;
         let deploy_ctx = DeployContext {
             target: t,
             transport: ctx.transport.clone(),

@@ -74,7 +74,7 @@ fn sample_project_is_clean() {
     let root = sample_root();
     let paths = format!(
         "{},{}",
-        root.join("odoo/addons").display(),
+        odoo_deploy_fixtures::standin_addons().display(),
         root.join("custom_addons").display()
     );
     let run = odd(

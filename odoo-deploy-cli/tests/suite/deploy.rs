@@ -556,11 +556,13 @@ fn production_refuses_a_commit_staging_has_not_deployed() {
     let prod = dir.path().join("prod");
     demo.extend_config(&format!(
         "\n[environments.production]\n\
-         odoo = {{ command = [\"odoo-bin\"], data_dir = {data:?}, deploy_dir = {deploy:?} }}\n\
+         odoo = {{ command = [{odoo_bin:?}], data_dir = {data:?}, deploy_dir = {deploy:?} }}\n\
          service = {{ strategy = \"command\", start = [\"true\"], stop = [\"true\"], status = [\"true\"], logs = [\"true\"] }}\n\
          database = {{ name = \"{db}_prod\", host = \"{host}\", port = {port}, user = \"{user}\", pg_bin_dir = {bin:?} }}\n\
          http = {{ base_url = \"http://127.0.0.1:9\" }}\n\
          requires = \"demo\"\n",
+        // The same Odoo installation as the demo's host (production's host has one too).
+        odoo_bin = demo.odoo_bin().display().to_string(),
         data = prod.join("data").display().to_string(),
         deploy = prod.join("odd").display().to_string(),
         db = demo.db,

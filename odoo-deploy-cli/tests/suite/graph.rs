@@ -23,7 +23,7 @@ fn sample_project_in_install_order() {
     let root = sample_root();
     let paths = format!(
         "{},{}",
-        root.join("odoo/addons").display(),
+        odoo_deploy_fixtures::standin_addons().display(),
         root.join("custom_addons").display()
     );
     let run = odd(&root, &["graph", "--addons-path", &paths]);
@@ -33,7 +33,7 @@ fn sample_project_in_install_order() {
 #[test]
 fn sample_project_selection_and_reverse() {
     let root = sample_root();
-    let core = root.join("odoo/addons").display().to_string();
+    let core = odoo_deploy_fixtures::standin_addons().display().to_string();
     let custom = root.join("custom_addons").display().to_string();
     let args = ["graph", "--addons-path", &core, "--addons-path", &custom];
     let deps = odd(&root, &[&args[..], &["--select", "acme_sale"]].concat());

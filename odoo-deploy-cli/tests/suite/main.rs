@@ -8,6 +8,7 @@ mod deploy;
 mod doctor;
 mod graph;
 mod init;
+mod installation;
 mod manifest;
 mod matrix;
 mod recovery;

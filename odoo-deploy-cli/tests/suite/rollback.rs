@@ -74,12 +74,7 @@ pub(crate) fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
 /// Slows the stand-in's update on the host (a second a module, set on the configured
 /// odoo command), so a fault can strike in the middle of it.
 pub(crate) fn slow_update(demo: &Demo) {
-    let odoo_bin = format!(
-        "{:?}",
-        odoo_deploy_fixtures::standin_odoo_bin()
-            .display()
-            .to_string()
-    );
+    let odoo_bin = format!("{:?}", demo.odoo_bin().display().to_string());
     edit_config(
         demo,
         &[(
@@ -372,12 +367,16 @@ const CASES: [Case; 4] = [
             ));
             files.push(("extra_addons/acme_extra/__init__.py", Some("")));
             commit(demo, &files, "acme_extra in a new addons directory");
+            // Not checked against the host's odoo.conf (that check refuses this plan:
+            // `odd plan` names the missing entry), so the server really starts without it.
+            demo.extend_config("installation = { use_odoo_config = false }")
+                .expect("odd.toml");
             edit_config(
                 demo,
                 &[
                     (
-                        "addons_paths = [\"odoo/addons\", \"custom_addons\"]",
-                        "addons_paths = [\"odoo/addons\", \"custom_addons\", \"extra_addons\"]",
+                        "addons_paths = [\"custom_addons\"]",
+                        "addons_paths = [\"custom_addons\", \"extra_addons\"]",
                     ),
                     (
                         "required_modules = [",

@@ -94,7 +94,7 @@ impl PgTools {
         )
     }
 
-    /// `CREATE DATABASE dst` from `template0`, UTF-8, as Odoo creates them.
+    /// `CREATE DATABASE dst` from `template0`, `unicode`, collation `C`, as Odoo creates them.
     pub fn create_empty_database(&self, conn: &DbConn, dst: &str) -> RemoteCommand {
         self.psql(conn, MAINTENANCE_DB, &[("dst", dst)], CREATE_EMPTY_SQL)
     }
@@ -349,8 +349,10 @@ pub const COPY_SQL: &str = r#"SELECT count(pg_terminate_backend(pid)) FROM pg_st
 CREATE DATABASE :"dst" TEMPLATE :"src";
 "#;
 
-/// An empty UTF-8 database.
-pub const CREATE_EMPTY_SQL: &str = r#"CREATE DATABASE :"dst" TEMPLATE template0 ENCODING 'UTF8';
+/// An empty database, made as Odoo's `_create_empty_database` makes one: from
+/// `template0`, `ENCODING 'unicode'`, `LC_COLLATE 'C'` (odoo-facts.md), so a database odd
+/// creates sorts and compares text as one Odoo created would.
+pub const CREATE_EMPTY_SQL: &str = r#"CREATE DATABASE :"dst" ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0;
 "#;
 
 /// Ends the sessions on `db` and drops it.

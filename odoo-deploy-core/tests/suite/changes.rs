@@ -21,7 +21,7 @@ use odoo_deploy_fixtures::pg::PgCluster;
 fn target(cluster: &PgCluster, db: &str, data_dir: &Path) -> Target {
     let toml = format!(
         r#"[project]
-addons_paths = ["odoo/addons", "custom_addons"]
+addons_paths = ["custom_addons"]
 series = "18.0"
 
 [environments.local]
@@ -83,8 +83,10 @@ impl Env {
 
     /// The change set of the checked-out version against the database.
     async fn changes(&self, allow_remove: bool) -> ChangeSet {
-        let code = ops::read_code(self.repo.path(), &self.target.addons_paths).expect("code");
         let env = self.state().await;
+        let code = ops::read_code_on(self.repo.path(), &self.target, &self.local, &env.db)
+            .await
+            .expect("code");
         // Every custom module of the checked-out version is required, as the project's
         // odd.toml would list them.
         let mut target = self.target.clone();
@@ -110,8 +112,10 @@ impl Env {
         if !out.status.success() {
             return false;
         }
-        let code = ops::read_code(self.repo.path(), &self.target.addons_paths).expect("code");
         let env = self.state().await;
+        let code = ops::read_code_on(self.repo.path(), &self.target, &self.local, &env.db)
+            .await
+            .expect("code");
         let json = ops::installed_checksums_json(&code, &env.db).expect("checksums");
         self.local
             .check_output(&state::set_param_command(
@@ -352,12 +356,15 @@ fn checksums_equal_click_odoo_contribs_addon_hash() {
     // is read like a file.
     std::os::unix::fs::symlink("../views", sale.join("data/views_link")).expect("dir link");
     std::os::unix::fs::symlink("empty.xml", sale.join("data/empty_link.xml")).expect("file link");
-    let addons: Vec<PathBuf> = ["odoo/addons", "custom_addons"]
-        .iter()
-        .flat_map(|p| std::fs::read_dir(repo.path().join(p)).expect("addons path"))
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("__manifest__.py").is_file())
-        .collect();
+    let addons: Vec<PathBuf> = [
+        odoo_deploy_fixtures::standin_addons(),
+        repo.path().join("custom_addons"),
+    ]
+    .iter()
+    .flat_map(|p| std::fs::read_dir(p).expect("addons path"))
+    .map(|e| e.expect("entry").path())
+    .filter(|p| p.join("__manifest__.py").is_file())
+    .collect();
     assert!(addons.len() > 20, "{addons:?}");
     for langs in [vec!["en_US"], vec!["en_US", "fr_BE"]] {
         let script = format!(
@@ -386,9 +393,31 @@ fn checksums_equal_click_odoo_contribs_addon_hash() {
         assert!(out.status.success());
         let theirs: Vec<String> = serde_json::from_slice(&out.stdout).expect("json");
         let rules = ChecksumRules::new(DEFAULT_EXCLUDE_PATTERNS, &langs);
+        // The host side computes them with the host's Python (for addons installed there).
+        let pairs: Vec<(String, PathBuf)> = addons
+            .iter()
+            .map(|d| (d.display().to_string(), d.clone()))
+            .collect();
+        let host = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(odoo_deploy_core::installation::host_checksums(
+                &LocalTransport::new(),
+                "python3",
+                &pairs,
+                &rules,
+            ))
+            .expect("host checksums");
         for (dir, theirs) in addons.iter().zip(&theirs) {
             let ours = addon_checksum(dir, &rules).expect("checksum");
             assert_eq!(&ours, theirs, "{} with languages {langs:?}", dir.display());
+            assert_eq!(
+                &host[&dir.display().to_string()],
+                theirs,
+                "host checksum of {} with languages {langs:?}",
+                dir.display()
+            );
         }
     }
 }

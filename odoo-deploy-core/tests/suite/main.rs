@@ -7,6 +7,7 @@ mod changes;
 mod check;
 mod config;
 mod graph;
+mod installation;
 mod lock;
 mod manifest;
 mod plan;
