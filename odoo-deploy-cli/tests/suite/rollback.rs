@@ -519,6 +519,9 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
         .as_str()
         .expect("release")
         .to_owned();
+    let v2_downtime = status(&demo)["latest"]["downtime_ms"]
+        .as_u64()
+        .expect("v2's downtime");
     sql(
         cluster,
         &demo.db,
@@ -569,6 +572,14 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
     assert_eq!(s["lock"]["state"], "free");
     assert_eq!(s["latest"]["id"], v2_release.as_str());
     assert_eq!(s["latest"]["outcome"], "reverted");
+    // The revert's own outage (stop to healthy) is added to the deploy's downtime.
+    let outage = out["report"]["downtime_ms"].as_u64().expect("an outage");
+    assert!(outage > 0, "{out:#}");
+    assert_eq!(
+        s["latest"]["downtime_ms"].as_u64(),
+        Some(v2_downtime + outage),
+        "{s:#}"
+    );
     assert!(
         s["latest"]["reason"]
             .as_str()
