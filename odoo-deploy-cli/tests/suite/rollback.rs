@@ -74,6 +74,11 @@ pub(crate) fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
 /// Slows the stand-in's update on the host (a second a module, set on the configured
 /// odoo command), so a fault can strike in the middle of it.
 pub(crate) fn slow_update(demo: &Demo) {
+    slow_update_by(demo, 1);
+}
+
+/// The same, `secs` a module.
+pub(crate) fn slow_update_by(demo: &Demo, secs: u32) {
     let odoo_bin = format!(
         "{:?}",
         odoo_deploy_fixtures::standin_odoo_bin()
@@ -84,7 +89,7 @@ pub(crate) fn slow_update(demo: &Demo) {
         demo,
         &[(
             &format!("odoo = {{ command = [{odoo_bin}]"),
-            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY={secs}\", {odoo_bin}]"),
         )],
     );
 }
