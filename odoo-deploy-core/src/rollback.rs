@@ -581,7 +581,8 @@ pub async fn execute(
     };
     // An interrupted deploy's downtime runs from its first stop (the dead run's, read
     // from the journal) to this rollback's healthy answer; a reverted deploy's grows by
-    // this rollback's own outage.
+    // this rollback's own outage (from a dead `odd rollback` run's stop, when this
+    // finishes one).
     let first_stop = if plan.interrupted || plan.resumed {
         journal::read(transport, &t.layout)
             .await
@@ -635,9 +636,10 @@ pub async fn execute(
         record.evidence.clone_from(&evidence);
         record.steps.extend(steps.iter().cloned());
         if let Some(outage) = times.outage_ms(first_stop) {
-            record.downtime_ms = Some(match first_stop {
-                Some(_) => outage,
-                None => old.downtime_ms.unwrap_or(0).saturating_add(outage),
+            record.downtime_ms = Some(if plan.interrupted {
+                outage
+            } else {
+                old.downtime_ms.unwrap_or(0).saturating_add(outage)
             });
         }
         if plan.interrupted {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::deploy::{deploy, digest, odd, sql, status};
 use crate::rollback::{
-    LOADED, deploy_until_the_update, edit_config, filestore_digest, slow_update,
+    LOADED, deploy_until_the_update, edit_config, filestore_digest, slow_update, slow_update_by,
     wait_for_update_progress,
 };
 
@@ -116,19 +116,7 @@ fn odd_killed_during_a_slow_update_then_rollback_stops_the_orphan_before_the_res
     // v2 with an update so slow (a minute a module) that it still runs when the
     // rollback comes, however loaded the machine.
     demo.checkout(2).expect("v2");
-    let odoo_bin = format!(
-        "{:?}",
-        odoo_deploy_fixtures::standin_odoo_bin()
-            .display()
-            .to_string()
-    );
-    edit_config(
-        &demo,
-        &[(
-            &format!("odoo = {{ command = [{odoo_bin}]"),
-            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=60\", {odoo_bin}]"),
-        )],
-    );
+    slow_update_by(&demo, 60);
     let running = deploy_until_the_update(&demo, &[]);
     let id = running.id.clone();
     wait_for_update_progress(&demo, &id);

@@ -74,12 +74,17 @@ pub(crate) fn edit_config(demo: &Demo, edits: &[(&str, &str)]) {
 /// Slows the stand-in's update on the host (a second a module, set on the configured
 /// odoo command), so a fault can strike in the middle of it.
 pub(crate) fn slow_update(demo: &Demo) {
+    slow_update_by(demo, 1);
+}
+
+/// The same, `secs` a module.
+pub(crate) fn slow_update_by(demo: &Demo, secs: u32) {
     let odoo_bin = format!("{:?}", demo.odoo_bin().display().to_string());
     edit_config(
         demo,
         &[(
             &format!("odoo = {{ command = [{odoo_bin}]"),
-            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=1\", {odoo_bin}]"),
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY={secs}\", {odoo_bin}]"),
         )],
     );
 }
@@ -518,6 +523,9 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
         .as_str()
         .expect("release")
         .to_owned();
+    let v2_downtime = status(&demo)["latest"]["downtime_ms"]
+        .as_u64()
+        .expect("v2's downtime");
     sql(
         cluster,
         &demo.db,
@@ -568,6 +576,14 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
     assert_eq!(s["lock"]["state"], "free");
     assert_eq!(s["latest"]["id"], v2_release.as_str());
     assert_eq!(s["latest"]["outcome"], "reverted");
+    // The revert's own outage (stop to healthy) is added to the deploy's downtime.
+    let outage = out["report"]["downtime_ms"].as_u64().expect("an outage");
+    assert!(outage > 0, "{out:#}");
+    assert_eq!(
+        s["latest"]["downtime_ms"].as_u64(),
+        Some(v2_downtime + outage),
+        "{s:#}"
+    );
     assert!(
         s["latest"]["reason"]
             .as_str()
