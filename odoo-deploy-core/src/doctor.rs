@@ -135,7 +135,7 @@ pub fn unreachable(t: &Target, reason: &str) -> Report {
     Report::new(t, checks)
 }
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "host",
     "odoo",
     "pg tools",
@@ -147,6 +147,7 @@ const NAMES: [&str; 11] = [
     "health",
     "log",
     "deploy_dir",
+    "private",
 ];
 
 /// Runs every check on the host `transport` reaches.
@@ -190,6 +191,7 @@ pub async fn run(t: &Target, transport: &dyn Transport) -> Report {
     checks.push(health(t).await);
     checks.push(log(t, transport).await);
     checks.push(deploy_dir(t, transport).await);
+    checks.push(private(t, transport).await);
     Report::new(t, checks)
 }
 
@@ -708,6 +710,43 @@ async fn deploy_dir(t: &Target, transport: &dyn Transport) -> Check {
             NAME,
             format!("{} does not exist and cannot be created", dir.display()),
             fix,
+        ),
+    }
+}
+
+/// odd's folders on the host (deploy_dir, the backups) give no access to the group or
+/// others: dumps hold every row of the database. What odd creates is `0700` already; a
+/// folder an operator made beforehand may not be.
+async fn private(t: &Target, transport: &dyn Transport) -> Check {
+    const NAME: &str = "private";
+    let paths = [t.layout.deploy_dir.as_path(), t.backup_dir.as_path()];
+    match crate::privacy::check(transport, &paths).await {
+        Ok(wide) if wide.is_empty() => Check::ok(
+            NAME,
+            format!(
+                "{} and {} are private to this user (or will be created 0700)",
+                paths[0].display(),
+                paths[1].display()
+            ),
+        ),
+        Ok(wide) => Check::fail(
+            NAME,
+            wide.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            format!(
+                "chmod 700 {}",
+                wide.iter()
+                    .map(|w| crate::untrusted::shown(&w.path.to_string_lossy()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            format!("cannot read the modes of odd's folders: {e}"),
+            "check that this user can `stat` deploy_dir and the backup folder",
         ),
     }
 }

@@ -60,7 +60,8 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             "service",
             "health",
             "log",
-            "deploy_dir"
+            "deploy_dir",
+            "private"
         ]
     );
     assert!(
@@ -81,7 +82,7 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
 
     let config = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
     let q = |p: &std::path::Path| format!("{:?}", p.display().to_string());
-    let odoo_bin = q(&odoo_deploy_fixtures::standin_odoo_bin());
+    let odoo_bin = q(&demo.odoo_bin());
     let status_argv = format!(
         "status = [{}, \"status\", {}]",
         q(&odoo_deploy_fixtures::fixtures_dir().join("odoo-standin/odoo-service")),
@@ -176,6 +177,30 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         assert!(text.ends_with("\n1 check(s) failed.\n"), "{text}");
     }
     std::fs::write(demo.config_path(), &config).expect("odd.toml");
+
+    // A deploy_dir an operator made readable by everyone: its dumps and ledger would be.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(&demo.deploy_dir, mode(0o755)).expect("chmod");
+        let (code, report) = doctor(&demo);
+        std::fs::set_permissions(&demo.deploy_dir, mode(0o700)).expect("chmod");
+        assert_eq!(code, 1, "{report:#}");
+        assert_eq!(failed(&report), ["private"], "{report:#}");
+        let line = &report["checks"][11];
+        assert!(
+            line["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("is mode 755")),
+            "{line:#}"
+        );
+        assert!(
+            line["fix"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("chmod 700 ")),
+            "{line:#}"
+        );
+    }
 
     // The filestore on a filesystem of its own: its snapshot's hard links cannot be made.
     {
