@@ -64,6 +64,17 @@ impl Fixture {
         &self.target.database.name
     }
 
+    /// This fixture's database and the ones odd made from it (`DB-…`): the cluster is
+    /// shared with the tests running beside this one.
+    fn own_databases(&self) -> Vec<String> {
+        let db = self.db();
+        self.cluster
+            .databases()
+            .into_iter()
+            .filter(|d| d == db || d.starts_with(&format!("{db}-")))
+            .collect()
+    }
+
     fn filestore(&self) -> PathBuf {
         self.target.filestore(self.db())
     }
@@ -377,12 +388,9 @@ async fn dump_round_trip_with_restore_test() {
     assert_eq!(dump.row_counts["public.ir_attachment"], 60);
     // The scratch database of the restore test is gone.
     assert!(
-        f.cluster
-            .databases()
-            .iter()
-            .all(|d| !d.contains("-verify-")),
+        f.own_databases().iter().all(|d| !d.contains("-verify-")),
         "{:?}",
-        f.cluster.databases()
+        f.own_databases()
     );
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).expect("read"))
@@ -491,7 +499,7 @@ async fn corrupted_dumps_are_caught_and_never_restored() {
     }
     assert_eq!(f.data_digest(), messed);
     assert_ne!(messed, before);
-    let dbs = f.cluster.databases();
+    let dbs = f.own_databases();
     assert!(dbs.iter().all(|d| !d.contains("-restoring-")), "{dbs:?}");
     assert!(
         entries(&f.target.data_dir.join("filestore"))
@@ -600,7 +608,7 @@ async fn restore_is_refused_up_front_when_the_filestore_would_not_fit() {
         .await
         .expect("dump");
     let data = f.data_digest();
-    let dbs = f.cluster.databases();
+    let dbs = f.own_databases();
     // The same backups, restored where the filestore has 2 MiB of room.
     let small = tempfile::tempdir().expect("tempdir");
     let _mnt = Tmpfs::mount(&small.path().join("data"), "2M").expect("tmpfs");
@@ -612,7 +620,7 @@ async fn restore_is_refused_up_front_when_the_filestore_would_not_fit() {
         .await
         .unwrap_err();
     assert!(matches!(err, BackupError::DiskShort { .. }), "{err:?}");
-    assert_eq!(f.cluster.databases(), dbs);
+    assert_eq!(f.own_databases(), dbs);
     assert_eq!(f.data_digest(), data);
 }
 
