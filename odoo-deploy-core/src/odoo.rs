@@ -223,7 +223,7 @@ impl Finding {
 
 /// Reads Odoo's log line by line and keeps what a deploy needs: findings, and the last
 /// lines as evidence.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LogWatch {
     allow: Vec<regex::Regex>,
     findings: Vec<Finding>,
