@@ -274,12 +274,7 @@ fn of_two_deploys_started_together_exactly_one_runs() {
     demo.checkout(1).expect("v1");
     // Slow updates, so the two runs overlap (set on the host's odoo command: odd's own
     // environment does not reach the programs it starts).
-    let odoo_bin = format!(
-        "{:?}",
-        odoo_deploy_fixtures::standin_odoo_bin()
-            .display()
-            .to_string()
-    );
+    let odoo_bin = format!("{:?}", demo.odoo_bin().display().to_string());
     crate::rollback::edit_config(
         &demo,
         &[(
