@@ -98,7 +98,7 @@ fn only_environment(loaded: &odoo_deploy_core::config::LoadedConfig) -> Result<S
     let names: Vec<&String> = loaded.config.environments.keys().collect();
     match names.as_slice() {
         [one] => Ok((*one).clone()),
-        _ => Err(CliError::Report(miette::miette!(
+        _ => Err(CliError::bad_input(miette::miette!(
             help = "pass --env ENV",
             "odd.toml has {} environments: which one holds the backup?",
             names.len()
@@ -213,7 +213,7 @@ pub(crate) struct RestoreArgs {
 /// `odd restore ENV BACKUP`.
 pub(crate) fn restore(args: &RestoreArgs) -> Result<Status, CliError> {
     if !args.yes {
-        return Err(CliError::Report(miette::miette!(
+        return Err(CliError::refused(miette::miette!(
             help = "the current database and filestore are kept aside, not dropped; pass --yes to go on",
             "restoring {} replaces the database of {}: data written since the backup is set aside",
             args.backup,
