@@ -91,6 +91,15 @@ impl Status {
     }
 }
 
+/// The exit codes as a list for `odd --help` and the man page.
+pub(crate) fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for status in Status::ALL {
+        text.push_str(&format!("  {}  {}\n", status.code(), status.meaning()));
+    }
+    text
+}
+
 /// Why a command could not run.
 #[derive(Debug)]
 pub(crate) enum CliError {
@@ -282,6 +291,43 @@ fn plain(diag: &dyn miette::Diagnostic) -> String {
         }
     }
     out
+}
+
+/// A diagnostic as JSON: its code, severity, message, help and where each label
+/// points (file, line and column, 1-based), for `--json` output.
+pub(crate) fn diagnostic_json(diag: &dyn miette::Diagnostic) -> serde_json::Value {
+    let mut labels = Vec::new();
+    if let (Some(src), Some(found)) = (diag.source_code(), diag.labels()) {
+        for label in found {
+            if let Ok(at) = src.read_span(label.inner(), 0, 0) {
+                labels.push(serde_json::json!({
+                    "file": at.name(),
+                    "line": at.line() + 1,
+                    "column": at.column() + 1,
+                    "label": label.label(),
+                }));
+            }
+        }
+    }
+    let severity = match diag.severity() {
+        Some(miette::Severity::Warning) => "warning",
+        Some(miette::Severity::Advice) => "advice",
+        Some(miette::Severity::Error) | None => "error",
+    };
+    serde_json::json!({
+        "code": diag.code().map(|c| c.to_string()),
+        "severity": severity,
+        "message": diag.to_string(),
+        "help": diag.help().map(|h| h.to_string()),
+        "labels": labels,
+    })
+}
+
+/// `value` as pretty JSON and a newline on stdout.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Report(miette::miette!("cannot write JSON: {e}")))?;
+    print(&format!("{json}\n"))
 }
 
 /// Writes `text` to stdout, without control sequences (it may hold what a host said:
