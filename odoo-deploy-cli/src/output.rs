@@ -443,7 +443,66 @@ pub(crate) fn ask(question: &str, no_terminal: &str) -> Result<bool, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{CliError, Status, terminal_safe};
+    use odoo_deploy_core::deploy::DeployError;
+    use odoo_deploy_core::ledger::Outcome;
+
+    #[test]
+    fn every_exit_status_has_its_own_code_and_its_row_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let mut codes = Vec::new();
+        for status in Status::ALL {
+            codes.push(status.code());
+            let row = format!("| {} | `{}` | ", status.code(), status.name());
+            assert!(
+                readme.contains(&row),
+                "README's exit code table lacks {row:?}"
+            );
+        }
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5], "distinct, in order");
+        // clap's own usage errors exit 2: the code of bad input.
+        assert_eq!(Status::BadInput.code(), 2);
+        let help = super::exit_codes_help();
+        assert!(help.contains("  5  failed and NOT restored"), "{help}");
+    }
+
+    #[test]
+    fn deploy_outcomes_and_errors_map_to_what_ci_branches_on() {
+        assert_eq!(Status::of_outcome(Outcome::Succeeded), Status::Success);
+        assert_eq!(Status::of_outcome(Outcome::Refused), Status::Refused);
+        assert_eq!(Status::of_outcome(Outcome::RolledBack), Status::RolledBack);
+        // The one not provoked end to end: a rollback that fails needs a broken host.
+        assert_eq!(
+            Status::of_outcome(Outcome::RollbackFailed),
+            Status::NotRestored
+        );
+        assert_eq!(Status::of_outcome(Outcome::Running), Status::NotRestored);
+        let status = |e: DeployError| CliError::diagnostic(e).status();
+        assert_eq!(
+            status(DeployError::NotReady("window: change freeze".into())),
+            Status::Refused
+        );
+        assert_eq!(
+            status(DeployError::Unrecovered {
+                env: "prod".into(),
+                id: "20261201-1".into()
+            }),
+            Status::NotRestored
+        );
+        let broken = odoo_deploy_core::config::LoadedConfig::parse(
+            std::path::Path::new("odd.toml"),
+            "[project\n".to_owned(),
+        )
+        .expect_err("broken TOML");
+        assert_eq!(CliError::diagnostic(broken).status(), Status::BadInput);
+        let said = CliError::Report(miette::miette!("host does not answer"));
+        assert_eq!(said.status(), Status::Failure);
+        assert_eq!(CliError::BrokenPipe.status(), Status::Success);
+        assert_eq!(
+            CliError::refused(miette::miette!("not approved")).status(),
+            Status::Refused
+        );
+    }
 
     #[test]
     fn host_text_loses_its_control_sequences() {
