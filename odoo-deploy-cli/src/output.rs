@@ -9,6 +9,7 @@ use odoo_deploy_core::deploy::DeployError;
 use odoo_deploy_core::ledger::Outcome;
 use odoo_deploy_core::lock::LockError;
 use odoo_deploy_core::ops::OpsError;
+use odoo_deploy_core::rollback::RollbackError;
 
 /// How a command ended: the process's exit code, one value per meaning CI can branch on
 /// (uv's `ExitStatus`). Every command returns one; [`finish`] turns it into the code, and
@@ -171,6 +172,24 @@ fn status_of_report(report: &miette::Report) -> Status {
             DeployError::NotReady(_) => Status::Refused,
             DeployError::Lock(error) => status_of_lock(error),
             DeployError::Unrecovered { .. } => Status::NotRestored,
+        };
+    }
+    if let Some(error) = report.downcast_ref::<RollbackError>() {
+        return match error {
+            // Asked for a deploy that is not there.
+            RollbackError::Nothing { .. }
+            | RollbackError::Unknown { .. }
+            | RollbackError::NothingAfter { .. } => Status::BadInput,
+            RollbackError::NoPreviousRelease { .. }
+            | RollbackError::ReleaseGone { .. }
+            | RollbackError::NoSnapshot { .. }
+            | RollbackError::TouchesDatabase { .. }
+            | RollbackError::Running { .. }
+            | RollbackError::UpdateLockHeld { .. } => Status::Refused,
+            // An `odd rollback` that died, and cannot be finished as asked.
+            RollbackError::Unfinished { .. } => Status::NotRestored,
+            RollbackError::Lock(error) => status_of_lock(error),
+            _ => Status::Failure,
         };
     }
     Status::Failure
