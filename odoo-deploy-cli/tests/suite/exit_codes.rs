@@ -40,12 +40,21 @@ fn each_deploy_outcome_exits_with_its_own_code_and_says_it_in_the_summary() {
     // 2, bad input: an odd.toml that is not TOML, an unknown environment, bad usage.
     let broken = dir.path().join("broken.toml");
     std::fs::write(&broken, "[project\nname = 'acme'\n").expect("write");
-    let broken = broken.display().to_string();
-    let (code, events, stderr) = deploy_json(
-        &demo,
-        &["deploy", "demo", "--yes", "--json", "--config", &broken],
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--json", "--config"])
+        .arg(&broken)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run odd");
+    let (code, stderr) = (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
     let s = summary(&events);
     assert_eq!(
         (&s["outcome"], &s["exit"], &s["exit_code"]),
