@@ -128,6 +128,16 @@ impl CliError {
         CliError::Classified(Status::Refused, report)
     }
 
+    /// The same error as bad input (for a command whose every error is its input's).
+    pub(crate) fn into_bad_input(self) -> Self {
+        match self {
+            CliError::Report(report) | CliError::Classified(_, report) => {
+                CliError::bad_input(report)
+            }
+            CliError::BrokenPipe => CliError::BrokenPipe,
+        }
+    }
+
     /// The exit status of this error.
     pub(crate) fn status(&self) -> Status {
         match self {
@@ -151,6 +161,7 @@ impl CliError {
 fn status_of_report(report: &miette::Report) -> Status {
     if report.is::<ConfigError>()
         || report.is::<UnknownEnvironment>()
+        || report.is::<odoo_deploy_core::graph::UnknownModules>()
         || report.is::<ScanError>()
         || report.is::<odoo_deploy_core::manifest::ManifestError>()
     {
