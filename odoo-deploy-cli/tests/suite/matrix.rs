@@ -355,7 +355,7 @@ fn run_case(case: Case) -> String {
         assert_eq!(
             code == 0,
             latest == "succeeded" || how == "odd rollback",
-            "{how} exits 0 when it deployed (a resume that rolls back exits 1): {latest}"
+            "{how} exits 0 when it deployed (a resume that rolls back exits 4): {latest}"
         );
     }
     if latest == "succeeded" {
