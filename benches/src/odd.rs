@@ -106,10 +106,7 @@ pub fn deploy(odd: &Path, demo: &Demo, sshd: &Sshd) -> Run {
             }
             Some("nothing_to_do") => outcome = "nothing_to_do".to_owned(),
             Some("finished") => {
-                outcome = event["report"]["outcome"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_owned();
+                outcome = event["outcome"].as_str().unwrap_or("?").to_owned();
             }
             _ => {}
         }

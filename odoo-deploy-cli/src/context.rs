@@ -43,7 +43,7 @@ fn find_config() -> Result<PathBuf, CliError> {
         }
         dir = d.parent();
     }
-    Err(CliError::Report(miette::miette!(
+    Err(CliError::bad_input(miette::miette!(
         help = "run `odd init` at the root of your Odoo project, or pass --config",
         "no {CONFIG_FILE} in {} or above",
         cwd.display()

@@ -3,12 +3,14 @@
 //! Each command in [`commands`] turns its arguments into options, makes one call into
 //! `odoo-deploy-core` and renders the result: data on stdout, talk on stderr.
 //!
-//! Exit codes: 0 all good, 1 problems found, 2 usage or operational error. A closed
-//! stdout (`odd graph | head`) ends the command quietly.
+//! Exit codes: one [`output::Status`] per meaning CI can branch on (0 succeeded, 1 failed
+//! or found problems, 2 bad input, 3 refused by a gate, 4 rolled back, 5 not restored),
+//! all mapped in `output.rs`. A closed stdout (`odd graph | head`) ends the command
+//! quietly.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 mod context;
@@ -56,10 +58,23 @@ enum Command {
     Backups(commands::backup::ListArgs),
     /// Restore a backup (the current database and filestore are kept aside).
     Restore(commands::backup::RestoreArgs),
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::docs::CompletionsArgs),
+    /// Print odd's man page (roff), e.g. `odd man > odd.1`.
+    Man(commands::docs::ManArgs),
+}
+
+/// odd's command line as clap sees it, with the exit codes in the long help (and so in
+/// the man page).
+pub(crate) fn command() -> clap::Command {
+    Cli::command().after_long_help(output::exit_codes_help())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     output::install_report_handler();
     let result = match cli.command {
         Command::Manifest(args) => commands::manifest::run(&args),
@@ -78,6 +93,8 @@ fn main() -> ExitCode {
         Command::Backup(args) => commands::backup::run(&args),
         Command::Backups(args) => commands::backup::list(&args),
         Command::Restore(args) => commands::backup::restore(&args),
+        Command::Completions(args) => commands::docs::completions(&args),
+        Command::Man(args) => commands::docs::man(&args),
     };
     output::finish(result)
 }

@@ -3,13 +3,102 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// How a command ended.
+use odoo_deploy_core::addon::ScanError;
+use odoo_deploy_core::config::{ConfigError, UnknownEnvironment};
+use odoo_deploy_core::deploy::DeployError;
+use odoo_deploy_core::ledger::Outcome;
+use odoo_deploy_core::lock::LockError;
+use odoo_deploy_core::ops::OpsError;
+use odoo_deploy_core::rollback::RollbackError;
+
+/// How a command ended: the process's exit code, one value per meaning CI can branch on
+/// (uv's `ExitStatus`). Every command returns one; [`finish`] turns it into the code, and
+/// [`CliError::status`] decides the status of an error, so the whole mapping is here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
-    /// All good.
+    /// 0: all good (a deploy deployed and verified).
     Success,
-    /// The command ran and found problems.
+    /// 1: the command ran and found problems (`odd check`, `odd doctor`, a plan that is
+    /// not ready), or could not do its work (a host that does not answer); for a deploy,
+    /// before anything changed.
     Failure,
+    /// 2: bad input: odd.toml, a manifest or the command line. Fix it and run again.
+    BadInput,
+    /// 3: refused by a gate (window, required environment, approval, clean tree, the
+    /// lock held by a live run): nothing changed.
+    Refused,
+    /// 4: the deploy failed, and what ran before was restored and verified: safe.
+    RolledBack,
+    /// 5: failed and NOT restored: the rollback failed, or a run that died was not
+    /// recovered. The environment needs a person.
+    NotRestored,
+}
+
+impl Status {
+    /// Every status, in code order (for the table in README and its test).
+    pub(crate) const ALL: [Status; 6] = [
+        Status::Success,
+        Status::Failure,
+        Status::BadInput,
+        Status::Refused,
+        Status::RolledBack,
+        Status::NotRestored,
+    ];
+
+    /// The process's exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::Failure => 1,
+            Status::BadInput => 2,
+            Status::Refused => 3,
+            Status::RolledBack => 4,
+            Status::NotRestored => 5,
+        }
+    }
+
+    /// Its name in JSON output.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failure => "failure",
+            Status::BadInput => "bad_input",
+            Status::Refused => "refused",
+            Status::RolledBack => "rolled_back",
+            Status::NotRestored => "not_restored",
+        }
+    }
+
+    /// What it means, in a sentence.
+    pub(crate) fn meaning(self) -> &'static str {
+        match self {
+            Status::Success => "succeeded",
+            Status::Failure => "failed or found problems; nothing was changed by a deploy",
+            Status::BadInput => "bad input (odd.toml, a manifest or the command line)",
+            Status::Refused => "refused by a gate: nothing changed",
+            Status::RolledBack => "failed and rolled back: the previous state runs, verified",
+            Status::NotRestored => "failed and NOT restored: the environment needs a person",
+        }
+    }
+
+    /// How a deploy (or a recovery) that ran ended.
+    pub(crate) fn of_outcome(outcome: Outcome) -> Status {
+        match outcome {
+            Outcome::Succeeded | Outcome::Reverted => Status::Success,
+            Outcome::Refused => Status::Refused,
+            Outcome::RolledBack => Status::RolledBack,
+            Outcome::RollbackFailed | Outcome::Running => Status::NotRestored,
+        }
+    }
+}
+
+/// The exit codes as a list for `odd --help` and the man page.
+pub(crate) fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for status in Status::ALL {
+        text.push_str(&format!("  {}  {}\n", status.code(), status.meaning()));
+    }
+    text
 }
 
 /// Why a command could not run.
@@ -17,13 +106,113 @@ pub(crate) enum Status {
 pub(crate) enum CliError {
     /// Stdout was closed by the reader: not an error, stop quietly.
     BrokenPipe,
-    /// Anything else, rendered as a diagnostic.
+    /// A diagnostic; its exit status follows from its type (see [`CliError::status`]).
     Report(miette::Report),
+    /// A diagnostic made here with its exit status (the command line was wrong, a run
+    /// was refused).
+    Classified(Status, miette::Report),
 }
 
 impl CliError {
     pub(crate) fn diagnostic<E: miette::Diagnostic + Send + Sync + 'static>(error: E) -> Self {
         CliError::Report(miette::Report::new(error))
+    }
+
+    /// Bad input, said here (not a typed error of core).
+    pub(crate) fn bad_input(report: miette::Report) -> Self {
+        CliError::Classified(Status::BadInput, report)
+    }
+
+    /// A refusal that changed nothing, said here.
+    pub(crate) fn refused(report: miette::Report) -> Self {
+        CliError::Classified(Status::Refused, report)
+    }
+
+    /// The same error as bad input (for a command whose every error is its input's).
+    pub(crate) fn into_bad_input(self) -> Self {
+        match self {
+            CliError::Report(report) | CliError::Classified(_, report) => {
+                CliError::bad_input(report)
+            }
+            CliError::BrokenPipe => CliError::BrokenPipe,
+        }
+    }
+
+    /// The exit status of this error.
+    pub(crate) fn status(&self) -> Status {
+        match self {
+            CliError::BrokenPipe => Status::Success,
+            CliError::Classified(status, _) => *status,
+            CliError::Report(report) => status_of_report(report),
+        }
+    }
+
+    /// The diagnostic, if there is one to show.
+    pub(crate) fn report(&self) -> Option<&miette::Report> {
+        match self {
+            CliError::BrokenPipe => None,
+            CliError::Report(report) | CliError::Classified(_, report) => Some(report),
+        }
+    }
+}
+
+/// The exit status of a typed error from core: bad input, a refusal, an environment
+/// left unrecovered, or (anything else) a failure that changed nothing.
+fn status_of_report(report: &miette::Report) -> Status {
+    if report.is::<ConfigError>()
+        || report.is::<UnknownEnvironment>()
+        || report.is::<odoo_deploy_core::graph::UnknownModules>()
+        || report.is::<ScanError>()
+        || report.is::<odoo_deploy_core::manifest::ManifestError>()
+    {
+        return Status::BadInput;
+    }
+    if let Some(error) = report.downcast_ref::<OpsError>() {
+        return match error {
+            OpsError::Scan(_) | OpsError::BrokenManifests { .. } | OpsError::Git { .. } => {
+                Status::BadInput
+            }
+            _ => Status::Failure,
+        };
+    }
+    if let Some(error) = report.downcast_ref::<LockError>() {
+        return status_of_lock(error);
+    }
+    if let Some(error) = report.downcast_ref::<DeployError>() {
+        return match error {
+            DeployError::NotReady(_) => Status::Refused,
+            DeployError::Lock(error) => status_of_lock(error),
+            DeployError::Unrecovered { .. } => Status::NotRestored,
+        };
+    }
+    if let Some(error) = report.downcast_ref::<RollbackError>() {
+        return match error {
+            // Asked for a deploy that is not there.
+            RollbackError::Nothing { .. }
+            | RollbackError::Unknown { .. }
+            | RollbackError::NothingAfter { .. } => Status::BadInput,
+            RollbackError::NoPreviousRelease { .. }
+            | RollbackError::ReleaseGone { .. }
+            | RollbackError::NoSnapshot { .. }
+            | RollbackError::TouchesDatabase { .. }
+            | RollbackError::Running { .. }
+            | RollbackError::UpdateLockHeld { .. } => Status::Refused,
+            // An `odd rollback` that died, and cannot be finished as asked.
+            RollbackError::Unfinished { .. } => Status::NotRestored,
+            RollbackError::Lock(error) => status_of_lock(error),
+            _ => Status::Failure,
+        };
+    }
+    Status::Failure
+}
+
+/// A lock held by a live run refuses; one left by a run that died means the environment
+/// is wherever that run stopped.
+fn status_of_lock(error: &LockError) -> Status {
+    match error {
+        LockError::Held { .. } | LockError::Alive { .. } => Status::Refused,
+        LockError::Stale { .. } => Status::NotRestored,
+        LockError::Unreadable { .. } | LockError::Transport(_) => Status::Failure,
     }
 }
 
@@ -134,6 +323,43 @@ fn plain(diag: &dyn miette::Diagnostic) -> String {
     out
 }
 
+/// A diagnostic as JSON: its code, severity, message, help and where each label
+/// points (file, line and column, 1-based), for `--json` output.
+pub(crate) fn diagnostic_json(diag: &dyn miette::Diagnostic) -> serde_json::Value {
+    let mut labels = Vec::new();
+    if let (Some(src), Some(found)) = (diag.source_code(), diag.labels()) {
+        for label in found {
+            if let Ok(at) = src.read_span(label.inner(), 0, 0) {
+                labels.push(serde_json::json!({
+                    "file": at.name(),
+                    "line": at.line() + 1,
+                    "column": at.column() + 1,
+                    "label": label.label(),
+                }));
+            }
+        }
+    }
+    let severity = match diag.severity() {
+        Some(miette::Severity::Warning) => "warning",
+        Some(miette::Severity::Advice) => "advice",
+        Some(miette::Severity::Error) | None => "error",
+    };
+    serde_json::json!({
+        "code": diag.code().map(|c| c.to_string()),
+        "severity": severity,
+        "message": diag.to_string(),
+        "help": diag.help().map(|h| h.to_string()),
+        "labels": labels,
+    })
+}
+
+/// `value` as pretty JSON and a newline on stdout.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Report(miette::miette!("cannot write JSON: {e}")))?;
+    print(&format!("{json}\n"))
+}
+
 /// Writes `text` to stdout, without control sequences (it may hold what a host said:
 /// a ledger's reason, Odoo's log lines). JSON is unchanged: it escapes them itself.
 pub(crate) fn print(text: &str) -> Result<(), CliError> {
@@ -214,16 +440,18 @@ pub(crate) fn terminal_safe(text: &str, keep_colour: bool) -> std::borrow::Cow<'
     std::borrow::Cow::Owned(out)
 }
 
-/// The process's exit code for a command's result.
+/// The process's exit code for a command's result; an error's diagnostic goes to stderr.
 pub(crate) fn finish(result: Result<Status, CliError>) -> ExitCode {
-    match result {
-        Ok(Status::Success) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
-        Ok(Status::Failure) => ExitCode::from(1),
-        Err(CliError::Report(report)) => {
-            eprint_report(&report);
-            ExitCode::from(2)
+    let status = match result {
+        Ok(status) => status,
+        Err(error) => {
+            if let Some(report) = error.report() {
+                eprint_report(report);
+            }
+            error.status()
         }
-    }
+    };
+    ExitCode::from(status.code())
 }
 
 /// Asks `question` on the terminal; without a terminal, says `no_terminal` and answers no
@@ -245,7 +473,66 @@ pub(crate) fn ask(question: &str, no_terminal: &str) -> Result<bool, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{CliError, Status, terminal_safe};
+    use odoo_deploy_core::deploy::DeployError;
+    use odoo_deploy_core::ledger::Outcome;
+
+    #[test]
+    fn every_exit_status_has_its_own_code_and_its_row_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let mut codes = Vec::new();
+        for status in Status::ALL {
+            codes.push(status.code());
+            let row = format!("| {} | `{}` | ", status.code(), status.name());
+            assert!(
+                readme.contains(&row),
+                "README's exit code table lacks {row:?}"
+            );
+        }
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5], "distinct, in order");
+        // clap's own usage errors exit 2: the code of bad input.
+        assert_eq!(Status::BadInput.code(), 2);
+        let help = super::exit_codes_help();
+        assert!(help.contains("  5  failed and NOT restored"), "{help}");
+    }
+
+    #[test]
+    fn deploy_outcomes_and_errors_map_to_what_ci_branches_on() {
+        assert_eq!(Status::of_outcome(Outcome::Succeeded), Status::Success);
+        assert_eq!(Status::of_outcome(Outcome::Refused), Status::Refused);
+        assert_eq!(Status::of_outcome(Outcome::RolledBack), Status::RolledBack);
+        // The one not provoked end to end: a rollback that fails needs a broken host.
+        assert_eq!(
+            Status::of_outcome(Outcome::RollbackFailed),
+            Status::NotRestored
+        );
+        assert_eq!(Status::of_outcome(Outcome::Running), Status::NotRestored);
+        let status = |e: DeployError| CliError::diagnostic(e).status();
+        assert_eq!(
+            status(DeployError::NotReady("window: change freeze".into())),
+            Status::Refused
+        );
+        assert_eq!(
+            status(DeployError::Unrecovered {
+                env: "prod".into(),
+                id: "20261201-1".into()
+            }),
+            Status::NotRestored
+        );
+        let broken = odoo_deploy_core::config::LoadedConfig::parse(
+            std::path::Path::new("odd.toml"),
+            "[project\n".to_owned(),
+        )
+        .expect_err("broken TOML");
+        assert_eq!(CliError::diagnostic(broken).status(), Status::BadInput);
+        let said = CliError::Report(miette::miette!("host does not answer"));
+        assert_eq!(said.status(), Status::Failure);
+        assert_eq!(CliError::BrokenPipe.status(), Status::Success);
+        assert_eq!(
+            CliError::refused(miette::miette!("not approved")).status(),
+            Status::Refused
+        );
+    }
 
     #[test]
     fn host_text_loses_its_control_sequences() {

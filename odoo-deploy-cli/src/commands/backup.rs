@@ -16,6 +16,9 @@ pub(crate) struct Args {
     /// Which kind: a same-server snapshot (fast restore), a portable dump, or both.
     #[arg(long, value_enum, default_value_t = Kind::Both)]
     kind: Kind,
+    /// Machine-readable output (also for `odd backup verify`).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     action: Option<Action>,
     #[command(flatten)]
@@ -58,10 +61,18 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
                 .verify(&verify.backup)
                 .await
                 .map_err(CliError::diagnostic)?;
-            for check in &checks {
-                output::say(&format!("ok  {check}"));
+            if args.json {
+                output::print_json(&serde_json::json!({
+                    "backup": verify.backup,
+                    "verified": true,
+                    "checks": checks,
+                }))?;
+            } else {
+                for check in &checks {
+                    output::say(&format!("ok  {check}"));
+                }
+                output::say(&format!("{} verified", verify.backup));
             }
-            output::say(&format!("{} verified", verify.backup));
             Ok(Status::Success)
         });
     }
@@ -87,8 +98,13 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         )
         .await
         .map_err(CliError::diagnostic)?;
-        for meta in &taken {
-            output::print(&format!("{}\n", describe(meta)))?;
+        if args.json {
+            let summaries: Vec<BackupSummary> = taken.iter().map(BackupSummary::from).collect();
+            output::print_json(&summaries)?;
+        } else {
+            for meta in &taken {
+                output::print(&format!("{}\n", describe(meta)))?;
+            }
         }
         Ok(Status::Success)
     })
@@ -98,7 +114,7 @@ fn only_environment(loaded: &odoo_deploy_core::config::LoadedConfig) -> Result<S
     let names: Vec<&String> = loaded.config.environments.keys().collect();
     match names.as_slice() {
         [one] => Ok((*one).clone()),
-        _ => Err(CliError::Report(miette::miette!(
+        _ => Err(CliError::bad_input(miette::miette!(
             help = "pass --env ENV",
             "odd.toml has {} environments: which one holds the backup?",
             names.len()
@@ -176,9 +192,7 @@ pub(crate) fn list(args: &ListArgs) -> Result<Status, CliError> {
             .map_err(CliError::diagnostic)?;
         let summaries: Vec<BackupSummary> = list.backups.iter().map(BackupSummary::from).collect();
         if args.json {
-            let json = serde_json::to_string_pretty(&summaries)
-                .map_err(|e| CliError::Report(miette::miette!("{e}")))?;
-            output::print(&format!("{json}\n"))?;
+            output::print_json(&summaries)?;
         } else {
             let mut out = String::new();
             for s in &summaries {
@@ -206,6 +220,9 @@ pub(crate) struct RestoreArgs {
     /// Confirm: the current database is replaced (and kept aside).
     #[arg(long)]
     yes: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -213,7 +230,7 @@ pub(crate) struct RestoreArgs {
 /// `odd restore ENV BACKUP`.
 pub(crate) fn restore(args: &RestoreArgs) -> Result<Status, CliError> {
     if !args.yes {
-        return Err(CliError::Report(miette::miette!(
+        return Err(CliError::refused(miette::miette!(
             help = "the current database and filestore are kept aside, not dropped; pass --yes to go on",
             "restoring {} replaces the database of {}: data written since the backup is set aside",
             args.backup,
@@ -237,6 +254,9 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<Status, CliError> {
         )
         .await
         .map_err(CliError::diagnostic)?;
+        if args.json {
+            output::print_json(&report)?;
+        }
         output::say(&format!(
             "restored {} into {}{}",
             report.restored,

@@ -26,6 +26,9 @@ pub(crate) struct Args {
     series: Option<String>,
     #[command(flatten)]
     config: ConfigArg,
+    /// Machine-readable output: every problem with its code, severity and place.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
@@ -55,11 +58,29 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         series: args.series.clone().or(series),
     };
     let report = check::check(scan, &graph, &options);
+    let ok = report.is_ok();
+    if args.json {
+        let problems: Vec<serde_json::Value> = report
+            .problems
+            .iter()
+            .map(|p| {
+                let mut value = output::diagnostic_json(p);
+                // A shadowed addon warns; every other problem fails the check.
+                value["severity"] = (if p.is_error() { "error" } else { "warning" }).into();
+                value
+            })
+            .collect();
+        output::print_json(&serde_json::json!({
+            "addons": report.addons,
+            "ok": ok,
+            "problems": problems,
+        }))?;
+        return Ok(if ok { Status::Success } else { Status::Failure });
+    }
     if report.problems.is_empty() {
         output::say(&format!("{} addons checked: no problems", report.addons));
         return Ok(Status::Success);
     }
-    let ok = report.is_ok();
     output::eprint_report(&miette::Report::new(report));
     Ok(if ok { Status::Success } else { Status::Failure })
 }

@@ -32,15 +32,74 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
-    if args.resume {
-        return resume(args);
+    let mut summary = Summary::default();
+    let result = if args.resume {
+        resume(args, &mut summary)
+    } else {
+        start(args, &mut summary)
+    };
+    if args.json {
+        summary.print(&result)?;
     }
+    result
+}
+
+/// What `odd deploy --json` ends with: one object saying how the run ended, whatever
+/// ended it (a report, a gate, bad input), with the exit code and its meaning.
+#[derive(Debug, Default)]
+struct Summary {
+    /// A deploy's outcome (`succeeded`, `rolled_back`, …) or `nothing_to_do`; unset
+    /// when an error ended the run (the exit status's name stands for it then).
+    outcome: Option<String>,
+    deploy_id: Option<String>,
+    commit: Option<String>,
+    downtime_ms: Option<u64>,
+    reason: Option<String>,
+    report: Option<serde_json::Value>,
+}
+
+impl Summary {
+    fn ran(&mut self, report: &deploy::DeployReport) {
+        self.outcome = serde_json::to_value(report.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        self.deploy_id = Some(report.id.clone());
+        self.downtime_ms = report.downtime_ms;
+        self.reason.clone_from(&report.reason);
+        self.report = serde_json::to_value(report).ok();
+    }
+
+    fn print(self, result: &Result<Status, CliError>) -> Result<(), CliError> {
+        let (status, error) = match result {
+            Ok(status) => (*status, None),
+            Err(CliError::BrokenPipe) => return Ok(()),
+            Err(error) => (error.status(), error.report().map(ToString::to_string)),
+        };
+        let line = serde_json::json!({
+            "event": "finished",
+            "outcome": self.outcome.as_deref().unwrap_or(status.name()),
+            "deploy_id": self.deploy_id,
+            "commit": self.commit,
+            "downtime_ms": self.downtime_ms,
+            "exit_code": status.code(),
+            "exit": status.name(),
+            "meaning": status.meaning(),
+            "reason": self.reason.or(error),
+            "report": self.report,
+        });
+        output::print(&format!("{line}\n"))
+    }
+}
+
+fn start(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
         let local = LocalTransport::new();
         let (ctx, plan, code) = super::plan::make(loaded, &args.env, &args.options, &local).await?;
         let webhook = webhook(&ctx, &args.env)?;
         let root = ctx.root();
+        summary.commit = Some(plan.commit.clone());
+        summary.deploy_id = Some(plan.release.clone());
         if plan.is_noop() && plan.ready() {
             // The commit runs already and no module changed: no lock, no downtime.
             let message = format!(
@@ -54,6 +113,9 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             } else {
                 output::say(&message);
             }
+            summary.outcome = Some("nothing_to_do".to_owned());
+            summary.deploy_id = None;
+            summary.reason = Some(message);
             return Ok(Status::Success);
         }
         if !args.json {
@@ -71,7 +133,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         }
         if ctx.target.approval && !args.yes && !approved(&args.env)? {
             output::say("not approved: nothing was changed");
-            return Ok(Status::Failure);
+            return Ok(Status::Refused);
         }
         let renderer = Renderer::new(args.json);
         let deploy_ctx = DeployContext {
@@ -88,6 +150,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         let report = deploy::execute(&deploy_ctx, &plan)
             .await
             .map_err(CliError::diagnostic)?;
+        summary.ran(&report);
         show_report(&report, args.json)
     })
 }
@@ -97,7 +160,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
 /// checkout must be at its commit). Still running on the host: wait for it. Failed, or
 /// never begun: the same recovery as `odd rollback` (the previous release, verified) —
 /// the deploy can then simply be run again.
-fn resume(args: &Args) -> Result<Status, CliError> {
+fn resume(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
         let ctx = EnvContext::open(loaded, &args.env).await?;
@@ -105,7 +168,7 @@ fn resume(args: &Args) -> Result<Status, CliError> {
         let transport = ctx.transport.as_ref();
         let (ledger, lock) = ctx.ledger_and_lock().await?;
         if let LockState::Held { holder, .. } = &lock {
-            return Err(CliError::Report(miette::miette!(
+            return Err(CliError::refused(miette::miette!(
                 help = "a live run is not resumed; wait for it",
                 "{} is locked by a live run: {} (pid {} on {})",
                 t.environment,
@@ -115,12 +178,14 @@ fn resume(args: &Args) -> Result<Status, CliError> {
             )));
         }
         let Some(record) = ledger.latest().filter(|r| r.outcome == Outcome::Running) else {
-            return Err(CliError::Report(miette::miette!(
+            return Err(CliError::refused(miette::miette!(
                 help = "`odd status ENV` tells what runs; `odd deploy ENV` starts a new deploy",
                 "nothing to resume on {}: its last deploy is not interrupted",
                 t.environment
             )));
         };
+        summary.deploy_id = Some(record.id.clone());
+        summary.commit = Some(record.commit.clone());
         let mut verdict = deploy::interrupted_update(transport, t, &record.id)
             .await
             .map_err(CliError::diagnostic)?;
@@ -160,7 +225,19 @@ fn resume(args: &Args) -> Result<Status, CliError> {
                     output::say(&format!("  | {line}"));
                 }
             }
-            return super::rollback::recover(&ctx, &record.id, &renderer, args.json).await;
+            let (status, report) =
+                super::rollback::recover(&ctx, &record.id, &renderer, args.json).await?;
+            summary.outcome = Some(
+                if report.ok {
+                    "rolled_back"
+                } else {
+                    "rollback_failed"
+                }
+                .to_owned(),
+            );
+            summary.downtime_ms = report.downtime_ms;
+            summary.reason = Some(format!("{why}; {}", report.reason));
+            return Ok(status);
         }
         let root = ctx.root();
         let local = LocalTransport::new();
@@ -168,7 +245,7 @@ fn resume(args: &Args) -> Result<Status, CliError> {
             .await
             .map_err(CliError::diagnostic)?;
         if head != record.commit || !dirty.is_empty() {
-            return Err(CliError::Report(miette::miette!(
+            return Err(CliError::refused(miette::miette!(
                 help = "check out that commit, with no change, and run --resume again",
                 "deploy {} was of commit {}; the checkout is at {}{}",
                 record.id,
@@ -201,6 +278,7 @@ fn resume(args: &Args) -> Result<Status, CliError> {
         let report = deploy::resume(&deploy_ctx, record, &context::who())
             .await
             .map_err(CliError::diagnostic)?;
+        summary.ran(&report);
         show_report(&report, args.json)
     })
 }
@@ -214,12 +292,10 @@ fn webhook(ctx: &EnvContext, env: &str) -> Result<Option<Secret>, CliError> {
     })
 }
 
-/// Prints how a deploy ended; the exit status says whether it succeeded.
+/// Says how a deploy ended (with `--json`, the summary says it); its outcome is the
+/// exit status.
 fn show_report(report: &deploy::DeployReport, json: bool) -> Result<Status, CliError> {
-    if json {
-        let line = serde_json::json!({"event": "finished", "report": report});
-        output::print(&format!("{line}\n"))?;
-    } else {
+    if !json {
         let downtime = report.downtime_ms.map_or_else(String::new, |ms| {
             format!(", downtime {:.1} s", ms as f64 / 1000.0)
         });
@@ -238,11 +314,7 @@ fn show_report(report: &deploy::DeployReport, json: bool) -> Result<Status, CliE
             output::say(&format!("  | {line}"));
         }
     }
-    Ok(if report.outcome == Outcome::Succeeded {
-        Status::Success
-    } else {
-        Status::Failure
-    })
+    Ok(Status::of_outcome(report.outcome))
 }
 
 pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {

@@ -37,14 +37,15 @@ enum PathError {
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
-    let manifest = load(&args.path)?;
+    // Every error here is the manifest's, or the path's.
+    let manifest = load(&args.path).map_err(CliError::into_bad_input)?;
     if args.json {
         let json = manifest.raw.to_python_json().map_err(|error| {
             let source = miette::NamedSource::new(
                 manifest.path.display().to_string(),
                 Arc::<str>::from(manifest.source()),
             );
-            miette::Report::new(error).with_source_code(source)
+            CliError::bad_input(miette::Report::new(error).with_source_code(source))
         })?;
         output::print(&format!("{json}\n"))?;
     } else {

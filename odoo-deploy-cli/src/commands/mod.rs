@@ -4,6 +4,7 @@ pub(crate) mod backup;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod deploy;
+pub(crate) mod docs;
 pub(crate) mod doctor;
 pub(crate) mod graph;
 pub(crate) mod init;

@@ -51,7 +51,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         output::say(&plan.render_text(clock::now_unix()));
         if !args.yes && !confirmed(&args.env)? {
             output::say("not confirmed: nothing was changed");
-            return Ok(Status::Failure);
+            return Ok(Status::Refused);
         }
         let renderer = super::deploy::Renderer::new(false);
         let rollback_ctx = RollbackContext {
@@ -73,7 +73,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
         Ok(if report.ok {
             Status::Success
         } else {
-            Status::Failure
+            Status::NotRestored
         })
     })
 }
@@ -87,7 +87,7 @@ pub(crate) async fn recover(
     deploy: &str,
     events: &super::deploy::Renderer,
     json: bool,
-) -> Result<Status, CliError> {
+) -> Result<(Status, rollback::RollbackReport), CliError> {
     let machine = context::machine();
     let plan = rollback::prepare(
         ctx.transport.as_ref(),
@@ -100,7 +100,7 @@ pub(crate) async fn recover(
     // Decided while nothing was locked: someone may have recovered it meanwhile, and an
     // ordinary rollback of the deploy before it is not what was asked.
     if plan.undo != [deploy] || !(plan.interrupted || plan.resumed) {
-        return Err(CliError::Report(miette::miette!(
+        return Err(CliError::refused(miette::miette!(
             help = "`odd status ENV` tells where the environment stands now",
             "deploy {deploy} is no longer the interrupted one: nothing was changed"
         )));
@@ -121,7 +121,12 @@ pub(crate) async fn recover(
         .map_err(CliError::diagnostic)?;
     say_report(&report, json)?;
     // The deploy did not happen: not a success, even when the recovery is.
-    Ok(Status::Failure)
+    let status = if report.ok {
+        Status::RolledBack
+    } else {
+        Status::NotRestored
+    };
+    Ok((status, report))
 }
 
 fn say_report(report: &rollback::RollbackReport, json: bool) -> Result<(), CliError> {

@@ -205,7 +205,7 @@ pub(crate) fn lock(args: &Args) -> Result<Status, CliError> {
 
 /// `odd unlock`: releases a lock whose holder is gone.
 pub(crate) fn unlock(args: &Args) -> Result<Status, CliError> {
-    with_env(args, |ctx, _| async move {
+    with_env(args, |ctx, json| async move {
         let t = &ctx.target;
         let released = EnvLock::new(&t.environment, t.layout.lock())
             .force_release(ctx.transport.as_ref(), &context::machine())
@@ -236,18 +236,26 @@ pub(crate) fn unlock(args: &Args) -> Result<Status, CliError> {
         )
         .await
         .map_err(CliError::diagnostic)?;
-        for h in ended {
+        for h in &ended {
             output::say(&format!(
                 "ended the update lock session odd's dead run of {} left ({h})",
                 h.odd_deploy().unwrap_or_default()
             ));
         }
-        if !left.is_empty() {
+        let held_by =
+            (!left.is_empty()).then(|| odoo_deploy_core::advisory::explain(&left, &t.environment));
+        if let Some(held_by) = &held_by {
             output::say(&format!(
-                "the update lock of database {} is held by {} (left alone)",
+                "the update lock of database {} is held by {held_by} (left alone)",
                 t.db.name,
-                odoo_deploy_core::advisory::explain(&left, &t.environment)
             ));
+        }
+        if json {
+            output::print_json(&serde_json::json!({
+                "released": released,
+                "ended_update_sessions": ended,
+                "update_lock_held_by": held_by,
+            }))?;
         }
         Ok(Status::Success)
     })

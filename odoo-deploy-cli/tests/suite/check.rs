@@ -83,3 +83,60 @@ fn sample_project_is_clean() {
     );
     insta::assert_snapshot!(run.seen());
 }
+
+#[test]
+fn json_lists_every_problem_with_its_code_severity_and_place() {
+    let project = Project::new()
+        .addon("base", "{'name': 'Base'}")
+        .addon("sale", "{'depends': ['base', 'sales_team']}")
+        .addon("broken", "{'name': 'Broken',\n 'depends': ['base'\n}\n")
+        .addon_in("extra", "base", "{'name': 'Other base'}")
+        .build();
+    let run = odd(
+        project.root(),
+        &[
+            "check",
+            "--addons-path",
+            &project.addons_path_arg(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(report["ok"], false, "{report:#}");
+    let problems = report["problems"].as_array().expect("problems");
+    let find = |code: &str| {
+        problems
+            .iter()
+            .find(|p| p["code"] == code)
+            .unwrap_or_else(|| panic!("no {code}: {report:#}"))
+    };
+    let missing = find("odd::check::missing_dependency");
+    assert_eq!(missing["severity"], "error");
+    assert!(
+        missing["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`sales_team`")),
+        "{missing:#}"
+    );
+    // The broken manifest points at its line.
+    let broken = problems
+        .iter()
+        .find(|p| {
+            p["labels"][0]["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("broken/__manifest__.py"))
+        })
+        .unwrap_or_else(|| panic!("the broken manifest: {report:#}"));
+    assert_eq!(broken["severity"], "error");
+    assert!(
+        broken["labels"][0]["line"].as_u64().is_some_and(|l| l >= 2),
+        "{broken:#}"
+    );
+    // A shadowed addon only warns.
+    assert!(
+        problems.iter().any(|p| p["severity"] == "warning"),
+        "{report:#}"
+    );
+    assert!(run.stderr.is_empty(), "stdout only: {}", run.stderr);
+}

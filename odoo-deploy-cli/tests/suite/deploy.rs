@@ -174,8 +174,9 @@ fn v1_v2_v3_deploy_over_ssh_and_every_result_is_checked() {
     // A deploy of the same commit again changes nothing: no lock, no downtime, no script.
     let (code, events, stderr) = deploy(&demo, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events.len(), 2, "{events:#?}");
     assert_eq!(events[0]["event"], "nothing_to_do");
+    assert_eq!(events[1]["outcome"], "nothing_to_do", "the summary ends it");
     assert_eq!(
         migration_runs(cluster, &demo.db),
         "acme_sale:pre-rename_channel,acme_sale:post-fill_defaults"
@@ -201,7 +202,7 @@ fn a_failing_update_is_rolled_back_to_the_exact_previous_state() {
     // v4: acme_report's update fails after acme_helpdesk was committed.
     demo.checkout(4).expect("v4");
     let (code, events, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "rolled back: {stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "rolled_back", "{r:#}");
     // Odoo's failing update exits 255: said as the exit code it is, not as a signal.
@@ -254,7 +255,7 @@ fn the_window_refuses_unless_overridden_with_a_reason_the_ledger_keeps() {
     .expect("config");
     demo.checkout(1).expect("v1");
     let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 3, "refused: {stderr}");
     assert!(stderr.contains("change freeze"), "{stderr}");
     assert!(
         !demo.deploy_dir.join("ledger.jsonl").exists(),
@@ -296,10 +297,10 @@ fn of_two_deploys_started_together_exactly_one_runs() {
     });
     let codes = [a.status.code(), b.status.code()];
     assert!(
-        codes.contains(&Some(0)) && codes.contains(&Some(2)),
+        codes.contains(&Some(0)) && codes.contains(&Some(3)),
         "{codes:?}"
     );
-    let loser = if a.status.code() == Some(2) { &a } else { &b };
+    let loser = if a.status.code() == Some(3) { &a } else { &b };
     let text = String::from_utf8_lossy(&loser.stderr);
     assert!(
         text.contains("is locked by") && text.contains("deploy "),
@@ -457,7 +458,7 @@ fn backup_list_verify_and_restore_from_the_command_line() {
     assert_ne!(digest(cluster, &demo.db), before);
     let id = snapshot["id"].as_str().expect("id");
     let (code, _, stderr) = odd(&demo, &["restore", "demo", id], &[]);
-    assert_eq!(code, 2, "a restore wants --yes: {stderr}");
+    assert_eq!(code, 3, "a restore wants --yes: {stderr}");
     let (code, _, stderr) = odd(&demo, &["restore", "demo", id, "--yes"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
@@ -524,7 +525,7 @@ fn a_database_click_odoo_update_is_updating_is_not_touched() {
         &demo.db,
         "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'",
     );
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "refused", "nothing was changed: {r:#}");
     // The real cause: not odd, and which session it is.
@@ -569,7 +570,7 @@ fn production_refuses_a_commit_staging_has_not_deployed() {
     .expect("config");
     demo.checkout(1).expect("v1");
     let (code, _, stderr) = odd(&demo, &["deploy", "production", "--yes"], &[]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 3, "refused: {stderr}");
     assert!(
         stderr.contains("has not been deployed successfully on demo"),
         "{stderr}"
@@ -652,4 +653,5 @@ fn a_code_only_deploy_takes_no_snapshot_and_a_repeat_is_a_no_op() {
     let (code, events, _) = deploy(&demo, &[]);
     assert_eq!(code, 0);
     assert_eq!(events[0]["event"], "nothing_to_do");
+    assert_eq!(events.len(), 2, "{events:#?}");
 }

@@ -5,7 +5,9 @@ mod support;
 
 mod check;
 mod deploy;
+mod docs;
 mod doctor;
+mod exit_codes;
 mod graph;
 mod init;
 mod installation;

@@ -328,9 +328,10 @@ fn run_case(case: Case) -> String {
             )
         };
         let (code, _, stderr) = odd(&demo, args, &[]);
-        // --resume exits 1 when it had to roll back: the deploy did not happen.
+        // --resume exits 4 (rolled back) when it had to roll back: the deploy did not
+        // happen, and the previous state runs again, verified.
         assert!(
-            code == 0 || (code == 1 && scenario != Scenario::OddRollback),
+            code == 0 || (code == 4 && scenario != Scenario::OddRollback),
             "{how} after {outcome} ({code}): {stderr}\nthe deploy said:\n{deploy_err}\n{s:#}"
         );
         recovery = Some((how, code));
@@ -354,7 +355,7 @@ fn run_case(case: Case) -> String {
         assert_eq!(
             code == 0,
             latest == "succeeded" || how == "odd rollback",
-            "{how} exits 0 when it deployed (a resume that rolls back exits 1): {latest}"
+            "{how} exits 0 when it deployed (a resume that rolls back exits 4): {latest}"
         );
     }
     if latest == "succeeded" {

@@ -433,7 +433,7 @@ fn run_case(cluster: &PgCluster, case: &Case) {
 
     (case.fail)(&mut demo);
     let (code, events, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "rolled back: {stderr}");
     let r = report(&events);
     assert_eq!(r["outcome"], "rolled_back", "{r:#}\n{stderr}");
     assert!(
@@ -534,7 +534,7 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
 
     // Without --yes (and no terminal): it says what would be lost and changes nothing.
     let (code, _, stderr) = odd(&demo, &["rollback", "demo"], &[]);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 3, "not confirmed, nothing changed: {stderr}");
     assert!(
         stderr.contains(&format!("undoes: {v2_release}")),
         "{stderr}"
@@ -550,7 +550,7 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
 
     // A code-only rollback of a deploy that changed modules is refused…
     let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--code-only", "--yes"], &[]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 3, "refused: {stderr}");
     assert!(
         stderr.contains("changed the database") && stderr.contains("--force-code-only"),
         "{stderr}"
@@ -634,7 +634,7 @@ fn odd_rollback_undoes_a_bad_deploy_after_saying_what_is_lost() {
         &["rollback", "demo", "--force-code-only", "--yes"],
         &[],
     );
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 5, "its verification failed: not restored: {stderr}");
     assert!(
         stderr.contains("code-only rollback") && stderr.contains("the old code will run on it"),
         "{stderr}"
@@ -762,9 +762,17 @@ fn a_deploy_killed_during_the_update_is_told_and_rolled_back() {
                 || text.contains("the update ended on the host with exit code 0")),
         "{text}"
     );
-    // A new deploy is refused while the stale lock stands.
-    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
-    assert_eq!(code, 2, "{stderr}");
+    // A new deploy is refused while the stale lock stands: the environment is where the
+    // dead run left it, not restored (exit 5, end to end), and the summary says so.
+    let (code, stdout, stderr) = odd(&demo, &["deploy", "demo", "--yes", "--json"], &[]);
+    assert_eq!(code, 5, "{stderr}");
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a summary");
+    assert_eq!(
+        (&last["exit"], &last["exit_code"]),
+        (&serde_json::json!("not_restored"), &serde_json::json!(5)),
+        "{last:#}"
+    );
     assert!(stderr.contains("a run that is gone"), "{stderr}");
 
     // `odd rollback` recovers: snapshot back, previous release, verified, recorded.

@@ -82,7 +82,7 @@ fn a_module_not_loaded_at_startup_fails_the_deploy_read_through_the_logs_command
         ],
     );
     let (code, events, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 1, "{stderr}\n{events:#?}");
+    assert_eq!(code, 4, "rolled back: {stderr}\n{events:#?}");
     let r = report(&events);
     assert_eq!(r["outcome"], "rolled_back", "{r:#}\n{stderr}");
     let s = status(&demo);

@@ -139,7 +139,7 @@ fn an_unchecked_out_or_dirty_submodule_is_refused() {
         "submodule vendor/oca-partner is not checked out: run `git submodule update --init --recursive vendor/oca-partner`"
     );
     let (code, stdout, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
-    assert_eq!(code, 2, "refused: {stderr}");
+    assert_eq!(code, 3, "refused: {stderr}");
     assert!(
         stderr.contains("the plan is not ready: submodules: submodule vendor/oca-partner")
             && stderr.contains("[FAIL] submodules submodule vendor/oca-partner is not checked out"),
@@ -174,7 +174,7 @@ fn an_unchecked_out_or_dirty_submodule_is_refused() {
         );
     }
     let (code, stdout, stderr) = odd(&demo, &["deploy", "demo", "--yes"], &[]);
-    assert_eq!(code, 2, "refused: {stderr}");
+    assert_eq!(code, 3, "refused: {stderr}");
     assert!(
         stderr.contains("[FAIL] submodules submodule vendor/oca-partner has uncommitted changes"),
         "{stdout}\n{stderr}"
