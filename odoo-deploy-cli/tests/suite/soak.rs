@@ -64,3 +64,63 @@ fn deploys_in_a_row_with_a_random_fault_each_end_verified_and_nothing_grows() {
     );
     eprintln!("{}", summary.growth());
 }
+
+/// Found by the soak: a rolled-back deploy pruned nothing, so a run of failing deploys
+/// left one snapshot database, one set-aside filestore and one dump each.
+#[test]
+fn failing_deploys_in_a_row_leave_no_more_backups_than_retention() {
+    use odoo_deploy_fixtures::demo::{Demo, Reach};
+    use odoo_deploy_fixtures::pg::PgCluster;
+
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    demo.extend_config(
+        "backup = { dump_before_deploy = true, keep_snapshots = 1, keep_dumps = 1 }",
+    )
+    .expect("retention of one");
+    let count = |demo: &Demo| {
+        let like = demo.db.replace('_', "\\_");
+        let databases = crate::deploy::sql(
+            cluster,
+            &demo.db,
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{like}-%'"),
+        );
+        let filestores = std::fs::read_dir(demo.data_dir.join("filestore"))
+            .expect("filestores")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy() != demo.db)
+            .count();
+        let dumps = std::fs::read_dir(demo.deploy_dir.join("backups"))
+            .expect("backups")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("dump-"))
+            .count();
+        (databases, filestores, dumps)
+    };
+    for v in [1, 2] {
+        demo.checkout(v).expect("checkout");
+        let (code, _, stderr) = crate::deploy::deploy(&demo, &[]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+    }
+    let mut seen = Vec::new();
+    for round in 1..=3 {
+        demo.checkout(4).expect("v4");
+        let (code, events, stderr) = crate::deploy::deploy(&demo, &[]);
+        assert_ne!(code, 0, "v4's update fails");
+        assert_eq!(
+            crate::deploy::report(&events)["outcome"],
+            "rolled_back",
+            "round {round}: {stderr}"
+        );
+        seen.push(count(&demo));
+    }
+    // This deploy's own backups (its dump; the copy of what the restore replaced) and
+    // at most one older of each kind.
+    for (databases, filestores, dumps) in &seen {
+        assert!(
+            databases.parse::<u32>().expect("a count") <= 2 && *filestores <= 2 && *dumps <= 2,
+            "after each failed deploy (databases, filestores, dumps): {seen:?}"
+        );
+    }
+}
