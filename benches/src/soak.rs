@@ -784,34 +784,39 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Summary, String> {
     })
 }
 
-/// What grew past retention: after the warm-up, a figure that ends more than a small
-/// slack above the highest of the first three deploys after the warm-up grows with the
+/// What grew past retention: after the warm-up, a figure that rises more than a small
+/// slack above the highest of the first three deploys after the warm-up — at any deploy,
+/// so a run of failed deploys that piles up backups is caught too — grows with the
 /// number of deploys.
 fn growth_failures(results: &[DeployResult]) -> Vec<String> {
     let after: Vec<&Footprint> = results.iter().skip(WARMUP).map(|r| &r.footprint).collect();
-    let Some(last) = after.last() else {
+    if after.is_empty() {
         return Vec::new();
-    };
+    }
     let early = &after[..after.len().min(3)];
     let mut out = Vec::new();
-    let mut check = |name: &str, f: &dyn Fn(&Footprint) -> (u64, u64)| {
+    let mut check = |name: &str, slack: u64, f: &dyn Fn(&Footprint) -> (u64, u64)| {
         let max_files = early.iter().map(|p| f(p).0).max().unwrap_or(0);
         let max_bytes = early.iter().map(|p| f(p).1).max().unwrap_or(0);
-        let (files, bytes) = f(last);
         // A killed run may leave a file or two until its release is pruned; sizes vary
-        // with the version deployed.
-        if files > max_files + 4 || bytes > max_bytes.saturating_mul(3) / 2 + 256 * 1024 {
+        // with the change deployed.
+        let over = after.iter().enumerate().find(|(_, p)| {
+            let (files, bytes) = f(p);
+            files > max_files + slack || bytes > max_bytes.saturating_mul(3) / 2 + 256 * 1024
+        });
+        if let Some((i, p)) = over {
+            let (files, bytes) = f(p);
             out.push(format!(
                 "{name} grows past retention: {max_files} files, {max_bytes} bytes after deploy {} → {files} files, {bytes} bytes after deploy {}",
                 WARMUP + early.len(),
-                results.len()
+                WARMUP + i + 1
             ));
         }
     };
-    check("deploy_dir", &|p| p.deploy_dir);
-    check("the backup directory", &|p| p.backups);
-    check("the filestores", &|p| p.filestores);
-    check("the databases", &|p| (p.databases, 0));
+    check("deploy_dir", 4, &|p| p.deploy_dir);
+    check("the backup directory", 4, &|p| p.backups);
+    check("the filestores", 4, &|p| p.filestores);
+    check("the databases", 1, &|p| (p.databases, 0));
     out
 }
 
