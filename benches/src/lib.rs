@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_methods)] // the benches run the odd binary
 
 pub mod odd;
+pub mod soak;
 
 use std::time::Duration;
 

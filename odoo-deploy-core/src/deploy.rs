@@ -340,6 +340,12 @@ async fn conclude(
         record.downtime_ms = Some(downtime);
     }
     append(ctx, &record).await;
+    // A rolled-back deploy leaves a snapshot (what it replaced), a dump and a release
+    // like a good one: retention applies to them too, or a run of failing deploys
+    // fills the host.
+    if record.outcome == Outcome::RolledBack {
+        prune(ctx, plan, &progress.backups).await;
+    }
     notify(ctx, &record).await;
     heartbeat.abort();
     if let Err(e) = lock.release(transport).await {

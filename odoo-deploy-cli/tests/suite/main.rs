@@ -16,5 +16,6 @@ mod matrix;
 mod recovery;
 mod rollback;
 mod security;
+mod soak;
 mod startup_log;
 mod submodule;
