@@ -955,8 +955,9 @@ fn one_deploy(opts: &Options, env: &Env, r: &mut DeployResult, want: &Want) -> R
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
         let (code, _, err) = odd(opts, demo, &args);
         let line = format!("odd {}", argv.join(" "));
-        // `--resume` exits 1 when it had to roll back: the deploy did not happen.
-        if !(code == 0 || (code == 1 && argv[0] == "deploy")) {
+        // `--resume` exits 4 when it had to roll back (restored and verified): the deploy
+        // did not happen, and that is the safe outcome.
+        if !(code == 0 || (code == 4 && argv[0] == "deploy")) {
             r.failures.push(format!("`{line}` exited {code}: {err}"));
         }
         r.recovery.push(line);
