@@ -10,7 +10,7 @@ use odoo_deploy_core::command::{RemoteCommand, Secret};
 use odoo_deploy_core::event::Stream;
 use odoo_deploy_core::transport::{Discard, Transport, TransportError};
 
-use crate::support::{marker, scratch, sha256_file, wait_gone, write_pattern};
+use crate::support::{LOADED_GONE, marker, scratch, sha256_file, wait_gone, write_pattern};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -312,7 +312,7 @@ async fn timeout_kills_the_whole_process_group(t: &dyn Transport) {
     }
     assert!(took >= Duration::from_millis(800), "{took:?}");
     assert!(took < Duration::from_secs(8), "{took:?}");
-    let left = wait_gone(&mark, Duration::from_secs(5));
+    let left = wait_gone(&mark, LOADED_GONE);
     assert!(left.is_empty(), "orphans left: {left:?}");
     // A command that ends in time is not affected by its timeout.
     let out = t
@@ -433,7 +433,7 @@ async fn dropped_run_with_timeout_leaves_nothing(t: &dyn Transport) {
         .timeout(Duration::from_secs(1));
     let gave_up = tokio::time::timeout(Duration::from_millis(300), t.run(&cmd, &Discard)).await;
     assert!(gave_up.is_err(), "the command should still be running");
-    let left = wait_gone(&mark, Duration::from_secs(6));
+    let left = wait_gone(&mark, LOADED_GONE);
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
@@ -518,7 +518,7 @@ async fn an_orphaned_detached_run_is_stopped_whole_or_waited_for(t: &dyn Transpo
         matches!(outcome, OrphanOutcome::Stopped { killed: true, .. }),
         "{outcome:?}"
     );
-    let left = wait_gone(&mark, Duration::from_secs(5));
+    let left = wait_gone(&mark, LOADED_GONE);
     assert!(left.is_empty(), "left running: {left:?}");
     assert!(!status.exists(), "a stopped run writes no status");
     assert_eq!(
@@ -536,6 +536,7 @@ async fn an_orphaned_detached_run_is_stopped_whole_or_waited_for(t: &dyn Transpo
     let run = DetachedRun::at(dir.path().to_path_buf(), log.clone(), status.clone());
     let cmd = sh("sleep 1; exit 3").detached(&log, &status);
     t.check_output(&cmd).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !log.exists() {
         assert!(Instant::now() < deadline, "the second run never started");
         tokio::time::sleep(Duration::from_millis(50)).await;

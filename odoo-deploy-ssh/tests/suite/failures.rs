@@ -9,7 +9,7 @@ use odoo_deploy_fixtures::process::free_port;
 use odoo_deploy_fixtures::sshd::Sshd;
 use odoo_deploy_ssh::{KnownHostsPolicy, SshConfig, SshTransport};
 
-use crate::support::{config_for, connect, marker, pgrep, scratch, wait_gone};
+use crate::support::{LOADED_GONE, config_for, connect, marker, pgrep, scratch, wait_gone};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sshd_killed_mid_command_is_connection_lost() {
@@ -259,7 +259,7 @@ async fn close_ends_the_master_and_removes_the_control_directory() {
     );
     t.close().await.unwrap();
     assert!(!control_dir.exists());
-    let left = wait_gone(&socket.to_string_lossy(), Duration::from_secs(3));
+    let left = wait_gone(&socket.to_string_lossy(), LOADED_GONE);
     assert!(left.is_empty(), "master still running: {left:?}");
 }
 
@@ -292,7 +292,7 @@ async fn masters_of_dead_runs_are_swept() {
 
     let t = connect(sshd).await;
     assert!(!dir.exists(), "stale control directory not swept");
-    let left = wait_gone(&socket, Duration::from_secs(3));
+    let left = wait_gone(&socket, LOADED_GONE);
     assert!(left.is_empty(), "stale master still running: {left:?}");
     t.close().await.unwrap();
 }

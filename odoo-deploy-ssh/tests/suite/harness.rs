@@ -9,7 +9,7 @@ use odoo_deploy_core::transport::{Discard, Transport};
 use odoo_deploy_fixtures::process::Watchdog;
 use odoo_deploy_fixtures::sshd::Sshd;
 
-use crate::support::{connect, marker, pgrep, wait_gone};
+use crate::support::{LOADED_GONE, connect, marker, pgrep, wait_gone};
 
 #[test]
 fn watchdog_kills_the_tree_when_its_owner_goes() {
@@ -28,7 +28,7 @@ fn watchdog_kills_the_tree_when_its_owner_goes() {
     assert!(!pgrep(&mark).is_empty());
     dog.trigger();
     let _ = child.wait();
-    let left = wait_gone(&mark, Duration::from_secs(3));
+    let left = wait_gone(&mark, LOADED_GONE);
     assert!(left.is_empty(), "left running: {left:?}");
     assert!(!kept.exists(), "the watchdog did not remove its directory");
 }
@@ -58,7 +58,7 @@ async fn sshd_starts_fast_kill_ends_sessions_restart_keeps_identity() {
     let port = sshd.port();
     sshd.kill();
     assert!(!sshd.is_listening());
-    let left = wait_gone(&mark, Duration::from_secs(3));
+    let left = wait_gone(&mark, LOADED_GONE);
     assert!(left.is_empty(), "sessions survived sshd: {left:?}");
 
     sshd.restart();

@@ -73,6 +73,10 @@ pub(crate) fn pgrep(pattern: &str) -> Vec<String> {
     found
 }
 
+/// How long a process may take to be gone after it was ended, on a loaded 2-core
+/// machine ([`wait_gone`] returns as soon as it is).
+pub(crate) const LOADED_GONE: Duration = Duration::from_secs(60);
+
 /// Waits up to `limit` for no process to match `pattern`; returns what is left.
 pub(crate) fn wait_gone(pattern: &str, limit: Duration) -> Vec<String> {
     let end = Instant::now() + limit;
