@@ -77,6 +77,10 @@ pub struct Environment {
     /// Odoo's config file.
     #[serde(default)]
     pub installation: InstallationConfig,
+    /// The operator's commands run at points of the deploy
+    /// ([`crate::runbook::hooks`]).
+    #[serde(default)]
+    pub hooks: crate::runbook::hooks::HooksConfig,
 }
 
 /// `[environments.NAME.installation]`: the Odoo installation on the host
@@ -722,6 +726,18 @@ impl LoadedConfig {
             ));
         }
         self.validate_service(&env.service, problems);
+        for (point, argv) in env.hooks.spanned() {
+            if argv.get_ref().first().is_none_or(String::is_empty) {
+                problems.push(self.invalid(
+                    argv,
+                    format!("the {} hook's command is empty", point.key()),
+                    "empty",
+                    Some(
+                        "give the argv to run, e.g. [\"./scripts/notify\", \"started\"]".to_owned(),
+                    ),
+                ));
+            }
+        }
         self.validate_host_values(name, spanned, problems);
         if let Some(flag) = &env.database.from_odoo_config
             && *flag.get_ref()

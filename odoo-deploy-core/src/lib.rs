@@ -58,6 +58,7 @@ pub mod plan;
 pub mod privacy;
 pub mod release;
 pub mod rollback;
+pub mod runbook;
 pub mod service;
 pub mod startup_log;
 pub mod state;
