@@ -9,7 +9,7 @@
 //! | `before_deploy` | after the lock, before anything changes | refuses the deploy: nothing changed |
 //! | `before_update` | Odoo stopped, backups taken, before the update | rolls back (the database is still as before) |
 //! | `after_update` | after the update and the module check, Odoo still stopped | `after_failure`: rolls back, or is reported |
-//! | `after_deploy` | after the smoke test and the checksums, before the record | `after_failure`: rolls back, or is reported |
+//! | `after_deploy` | after the smoke test, before the checksums are stored and the deploy recorded | `after_failure`: rolls back, or is reported |
 //! | `after_rollback` | last step of the rollback, once it verified the old release | is reported |
 //! | `on_failure` | once a deploy failed (refused or rolled back), its outcome known | is reported |
 //!
@@ -57,7 +57,7 @@ pub struct HooksConfig {
     pub before_update: Option<Spanned<Vec<String>>>,
     /// After the update and the module check.
     pub after_update: Option<Spanned<Vec<String>>>,
-    /// After the smoke test, before the deploy is recorded.
+    /// After the smoke test, before the checksums are stored and the deploy recorded.
     pub after_deploy: Option<Spanned<Vec<String>>>,
     /// Once a deploy failed (refused or rolled back).
     pub on_failure: Option<Spanned<Vec<String>>>,
@@ -363,7 +363,9 @@ pub fn add(plan: &mut Plan, t: &Target) {
                 }
             }
             HookPoint::AfterDeploy => {
-                let i = at(StepKind::Record, &plan.steps).unwrap_or(plan.steps.len());
+                // Before the checksums are stored: a failure rolling back leaves the
+                // database's record of the code as it was.
+                let i = at(StepKind::StoreChecksums, &plan.steps).unwrap_or(plan.steps.len());
                 plan.steps.insert(i, step);
             }
             HookPoint::AfterRollback => {
