@@ -1,7 +1,7 @@
 //! `odd.toml`: the project, its environments, and how odd reaches and checks them.
 //!
 //! The file is read in two passes: serde turns the text into [`Config`] (unknown keys and
-//! wrong types are refused with the span serde reports), then [`Config::validate`] checks
+//! wrong types are refused with the span serde reports), then `Config::validate` checks
 //! what the types cannot say (a `systemd` strategy needs a unit, `requires` names a known
 //! environment, …). Every problem is a [`ConfigError`] that points into the file, and all
 //! of them are reported at once.

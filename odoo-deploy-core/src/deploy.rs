@@ -35,6 +35,7 @@ pub(crate) use crate::runbook::startup_log::read as read_startup_log;
 pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// Everything a deploy runs with.
 pub struct DeployContext<'a> {
+    /// The environment deployed to.
     pub target: &'a Target,
     /// The environment's host.
     pub transport: Arc<dyn Transport>,
@@ -42,10 +43,13 @@ pub struct DeployContext<'a> {
     pub local: &'a dyn Transport,
     /// The project's root (a git work tree at the plan's commit).
     pub root: &'a Path,
+    /// The project's modules as scanned at the plan's commit.
     pub code: &'a Code,
+    /// Where the events go.
     pub events: &'a dyn EventSink,
     /// This machine's name and process id, for the lock.
     pub machine: String,
+    /// This process's id, for the lock.
     pub pid: u32,
     /// Where the outcome is POSTed, if configured.
     pub webhook: Option<Secret>,
@@ -68,9 +72,11 @@ pub enum DeployError {
         code(odd::deploy::gates),
         help("`odd plan ENV` shows every gate and why it failed")
     )]
+    /// A gate of the plan failed: each one's name and why.
     NotReady(String),
     #[error(transparent)]
     #[diagnostic(transparent)]
+    /// The environment's lock could not be taken.
     Lock(#[from] LockError),
     #[error("deploy {id} of {env} died before it finished and was not recovered")]
     #[diagnostic(
@@ -79,18 +85,31 @@ pub enum DeployError {
             "`odd status {env}` says where it stopped; `odd deploy {env} --resume` takes it forward (or back), `odd rollback {env}` brings it back"
         )
     )]
-    Unrecovered { env: String, id: String },
+    /// A run of this environment died and was not recovered.
+    Unrecovered {
+        /// The environment.
+        env: String,
+        /// The deploy (or `odd rollback` of it) that died.
+        id: String,
+    },
 }
 
 /// How a deploy ended.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeployReport {
+    /// The deploy's id (its release).
     pub id: String,
+    /// How it ended.
     pub outcome: Outcome,
+    /// Why it failed (or how it went, on success).
     pub reason: Option<String>,
+    /// The lines that show why (Odoo's log, module problems).
     pub evidence: Vec<String>,
+    /// From the first stop of Odoo to its healthy answer after (or to the end).
     pub downtime_ms: Option<u64>,
+    /// Every step run, with its timing.
     pub steps: Vec<StepRecord>,
+    /// The backups it made (and, after a rollback, the database it replaced).
     pub backups: Vec<String>,
 }
 
@@ -337,7 +356,9 @@ pub enum UpdateVerdict {
     Succeeded,
     /// It failed: why, and the lines that show it.
     Failed {
+        /// Why, in a sentence.
         reason: String,
+        /// The lines that show it.
         evidence: Vec<String>,
     },
     /// Whatever the update came to, a rollback of the deploy began: only going back is

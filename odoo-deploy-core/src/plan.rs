@@ -24,8 +24,11 @@ use crate::window::{WindowVerdict, evaluate};
 /// One condition that must hold before a deploy starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gate {
+    /// Its name (`commit`, `requires`, `window`, `log`, `checks`, `submodules`).
     pub name: String,
+    /// Whether it holds.
     pub passed: bool,
+    /// Why, in a sentence.
     pub detail: String,
     /// The reason given to pass a closed gate (only the deploy window can be overridden).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,25 +39,45 @@ pub struct Gate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    /// Taking the environment's lock.
     Lock,
+    /// Creating the empty database of a first install.
     CreateDatabase,
+    /// Uploading the release.
     Upload,
+    /// Stopping Odoo.
     Stop,
+    /// The pre-deploy snapshot.
     Snapshot,
+    /// The portable dump.
     Dump,
+    /// The module update.
     Update,
+    /// Checking the module states after the update.
     VerifyModules,
+    /// Switching `current` to the new release.
     Switch,
+    /// Starting Odoo.
     Start,
+    /// Waiting for health.
     Health,
+    /// Reading the startup log.
     StartupLog,
+    /// The smoke test.
     Smoke,
+    /// Storing the module checksums.
     StoreChecksums,
+    /// Recording the deploy.
     Record,
+    /// Pruning beyond retention.
     Prune,
+    /// Releasing the lock.
     Unlock,
+    /// Swapping the snapshot back in (rollback).
     RestoreSnapshot,
+    /// Renaming a first install's database aside (rollback).
     SetAsideDatabase,
+    /// Switching `current` back (rollback).
     SwitchBack,
     /// An operator's command of `[environments.X.hooks]`.
     Hook,
@@ -103,6 +126,7 @@ impl std::fmt::Display for StepKind {
 /// made) and the phase that runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// What kind of step (its phase's [`Phase::kind`]).
     pub kind: StepKind,
     /// What it does, in a sentence.
     pub title: String,
@@ -133,22 +157,35 @@ fn redacted<S: Serializer>(commands: &[RemoteCommand], s: S) -> Result<S::Ok, S:
 /// The whole runbook.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The environment deployed to.
     pub environment: String,
+    /// Its host, as plans show it (`local` for this machine).
     pub host: String,
+    /// When the plan was made (Unix seconds).
     pub created_at: i64,
+    /// Who deploys (`user@machine`).
     pub who: String,
+    /// The commit deployed.
     pub commit: String,
+    /// The commit running now (none: nothing deployed by odd yet).
     pub previous_commit: Option<String>,
+    /// The release made of the commit: the deploy's id.
     pub release: String,
+    /// The release `current` points to now.
     pub previous_release: Option<String>,
+    /// The environment's database.
     pub database: String,
     /// The database does not exist yet or Odoo never initialised it.
     pub first_install: bool,
+    /// The conditions that must hold before it runs.
     pub gates: Vec<Gate>,
+    /// What changes in the modules, and why.
     pub changes: ChangeSet,
     /// What `-i` and `-u` will be given.
     pub update: UpdateSet,
+    /// The runbook, in order: what runs, as it is printed.
     pub steps: Vec<Step>,
+    /// What runs when a step fails after the environment began to change.
     pub rollback: Vec<Step>,
     /// What runs once a deploy failed (refused or rolled back), its outcome known: the
     /// `on_failure` hook.
@@ -207,19 +244,29 @@ impl Plan {
 /// Everything a plan is made from, read before planning.
 #[derive(Debug)]
 pub struct PlanInput<'a> {
+    /// The environment deployed to.
     pub target: &'a Target,
+    /// The commit deployed.
     pub commit: &'a str,
     /// Uncommitted changes in the working tree (none: clean).
     pub dirty: &'a [String],
+    /// Now (Unix seconds).
     pub now: i64,
+    /// Who deploys.
     pub who: &'a str,
+    /// The environment's ledger.
     pub ledger: &'a Ledger,
     /// The ledger of the environment named by `requires`.
     pub required_ledger: Option<&'a Ledger>,
+    /// The release `current` points to.
     pub current_release: Option<&'a str>,
+    /// The database as it is.
     pub db: &'a DbState,
+    /// What changes in the modules.
     pub changes: ChangeSet,
+    /// The deploy window policy.
     pub window: &'a WindowConfig,
+    /// The reason given to deploy while the window is closed.
     pub override_window: Option<&'a str>,
 }
 

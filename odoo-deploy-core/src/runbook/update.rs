@@ -2,7 +2,7 @@
 //! host (a lost connection does not stop it), holding the database's update lock, its
 //! log read as it runs and judged on the exit status *and* on what real Odoo prints with
 //! exit 0. Undone by the snapshot's restore ([`super::snapshot::RestoreSnapshot`]);
-//! before that, an update still running on the host is settled ([`settle`]).
+//! before that, an update still running on the host is settled (`settle`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The commit, as a release directory on the host: `git archive` of the commit (with its
 //! submodules at their pinned commits) built here, streamed there, unpacked. Its undo is
-//! the removal of the release once a rollback ended (see [`super::rollback`]).
+//! the removal of the release once a rollback ended (by the rollback executor).
 
 use async_trait::async_trait;
 
