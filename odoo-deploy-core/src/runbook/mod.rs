@@ -474,9 +474,10 @@ pub(crate) async fn on_failure(run: &mut Run<'_, '_>) {
     }
 }
 
-/// The journal names of a deploy's steps after the lock, in the order they run, for a
-/// deploy over an existing database that updates modules and dumps before it (every
-/// built-in step but `create database`): the crash matrix pauses at each.
+/// A deploy's steps from the stop on, in the order they run and journal, for a deploy
+/// over an existing database that updates modules and dumps before it (every built-in
+/// step after the lock, the database's creation and the upload): the crash matrix and
+/// the soak pause at each.
 pub const DEPLOY_STEPS: [StepKind; 13] = [
     StepKind::Stop,
     StepKind::Snapshot,
