@@ -11,7 +11,7 @@
 //! | `after_update` | after the update and the module check, Odoo still stopped | `after_failure`: rolls back, or is reported |
 //! | `after_deploy` | after the smoke test, before the checksums are stored and the deploy recorded | `after_failure`: rolls back, or is reported |
 //! | `after_rollback` | last step of the rollback, once it verified the old release | is reported |
-//! | `on_failure` | once a deploy failed (refused or rolled back), its outcome known | is reported |
+//! | `on_failure` | once a deploy that began failed (refused by a step, rolled back, or its rollback failed), its outcome known; a failing gate runs nothing | is reported |
 //!
 //! The environment of each: `ODD_HOOK` (the point), `ODD_ENVIRONMENT`, `ODD_HOST`,
 //! `ODD_DATABASE`, `ODD_DEPLOY_ID` (the release id), `ODD_RELEASE_DIR` (the new release's
