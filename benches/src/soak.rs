@@ -27,23 +27,9 @@ use odoo_deploy_fixtures::pg::PgCluster;
 use odoo_deploy_fixtures::sshd::Sshd;
 use serde_json::Value;
 
-/// The steps of a deploy, as the journal (and the `ODD_PAUSE_AT` test hook) names them;
-/// a dump is configured, so `dump` is one.
-const STEPS: [&str; 13] = [
-    "stop",
-    "snapshot",
-    "dump",
-    "update",
-    "verify modules",
-    "switch",
-    "start",
-    "health",
-    "startup log",
-    "smoke",
-    "store checksums",
-    "record",
-    "prune",
-];
+// The steps of a deploy, as the journal (and the `ODD_PAUSE_AT` test hook) names them;
+// a dump is configured, so `dump` is one: the runbook's own list.
+use odoo_deploy_core::runbook::DEPLOY_STEPS as STEPS;
 
 /// Deploys before the retention limits (1 release, 1 snapshot, 1 dump) are reached; the
 /// growth check compares what comes after with the first deploys after these.
@@ -119,7 +105,7 @@ impl Rng {
     }
 
     fn fault(&mut self) -> Fault {
-        let step = STEPS[self.below(STEPS.len())];
+        let step = STEPS[self.below(STEPS.len())].name();
         match self.below(6) {
             0 => Fault::None,
             1 => Fault::FailingUpdate,

@@ -1,7 +1,7 @@
 //! `odd.toml`: the project, its environments, and how odd reaches and checks them.
 //!
 //! The file is read in two passes: serde turns the text into [`Config`] (unknown keys and
-//! wrong types are refused with the span serde reports), then [`Config::validate`] checks
+//! wrong types are refused with the span serde reports), then `Config::validate` checks
 //! what the types cannot say (a `systemd` strategy needs a unit, `requires` names a known
 //! environment, …). Every problem is a [`ConfigError`] that points into the file, and all
 //! of them are reported at once.
@@ -77,6 +77,10 @@ pub struct Environment {
     /// Odoo's config file.
     #[serde(default)]
     pub installation: InstallationConfig,
+    /// The operator's commands run at points of the deploy
+    /// ([`crate::runbook::hooks`]).
+    #[serde(default)]
+    pub hooks: crate::runbook::hooks::HooksConfig,
 }
 
 /// `[environments.NAME.installation]`: the Odoo installation on the host
@@ -722,6 +726,18 @@ impl LoadedConfig {
             ));
         }
         self.validate_service(&env.service, problems);
+        for (point, argv) in env.hooks.spanned() {
+            if argv.get_ref().first().is_none_or(String::is_empty) {
+                problems.push(self.invalid(
+                    argv,
+                    format!("the {} hook's command is empty", point.key()),
+                    "empty",
+                    Some(
+                        "give the argv to run, e.g. [\"./scripts/notify\", \"started\"]".to_owned(),
+                    ),
+                ));
+            }
+        }
         self.validate_host_values(name, spanned, problems);
         if let Some(flag) = &env.database.from_odoo_config
             && *flag.get_ref()

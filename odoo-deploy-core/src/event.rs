@@ -32,25 +32,45 @@ pub enum Event {
         line: Vec<u8>,
     },
     /// A step of the runbook began.
-    StepStarted { step: StepKind, title: String },
+    StepStarted {
+        /// Its kind.
+        step: StepKind,
+        /// What it does, as the plan says.
+        title: String,
+    },
     /// A step ended.
     StepFinished {
+        /// Its kind.
         step: StepKind,
+        /// How long it took.
         elapsed_ms: u64,
+        /// Whether it succeeded.
         ok: bool,
     },
     /// A line of Odoo's log, as it came.
-    OdooLog { line: String },
+    OdooLog {
+        /// The line, without its end.
+        line: String,
+    },
     /// Odoo began loading a module it installs or updates (`Loading module X (i/n)`).
     ModuleProgress {
+        /// The module's name.
         module: String,
+        /// Its position among those loaded (from 1).
         index: u32,
+        /// How many are loaded.
         total: u32,
     },
     /// Something the operator should know that does not stop the run.
-    Notice { message: String },
+    Notice {
+        /// What to know, in a sentence.
+        message: String,
+    },
     /// The deploy failed after changes began; the rollback plan runs.
-    RollbackStarted { reason: String },
+    RollbackStarted {
+        /// Why the deploy failed.
+        reason: String,
+    },
 }
 
 fn lossy<S: serde::Serializer>(line: &[u8], s: S) -> Result<S::Ok, S::Error> {

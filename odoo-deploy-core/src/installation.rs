@@ -138,7 +138,7 @@ pub enum InstallationError {
     BadPath { path: PathBuf },
 }
 
-/// What the host's Odoo config file says, applied to a target by [`prepare`].
+/// What the host's Odoo config file says, applied to a target by [`crate::target::Target::prepare`].
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
     /// The configured addons path entries (after Odoo's own folders), in Odoo's order.

@@ -23,8 +23,68 @@
 //!   [`journal`] — each step written on the host before and after it runs; [`detached`] —
 //!   the update run detached on the host: followed, waited for, or ended by a recovery.
 //!
+//! - [`runbook`] — the runbook as phases: the [`runbook::Phase`] trait, the executor, one
+//!   file per step (and the rollback step that undoes it), the operator's hooks.
+//!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
+//!
+//! # Embedding
+//!
+//! A deploy from Rust, as `odd deploy` runs it: the environment read from `odd.toml`,
+//! the plan made (a value: print it, change it), executed with an event sink of your own.
+//! The `examples/` folder of this crate runs the same against the stand-in Odoo, with a
+//! phase and a transport of its own.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use std::sync::Arc;
+//!
+//! use odoo_deploy_core::config::LoadedConfig;
+//! use odoo_deploy_core::deploy::{self, DeployContext};
+//! use odoo_deploy_core::event::Event;
+//! use odoo_deploy_core::ops::{self, PlanRequest};
+//! use odoo_deploy_core::target::Target;
+//! use odoo_deploy_core::transport::{LocalTransport, Transport};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let root = Path::new("/srv/project");
+//! let loaded = LoadedConfig::load(&root.join("odd.toml"))?;
+//! let env = loaded.environment("staging")?;
+//! let mut target = Target::resolve(&loaded, "staging", env)?;
+//! let host: Arc<dyn Transport> = Arc::new(LocalTransport::new());
+//! target.prepare(host.as_ref()).await?;
+//!
+//! let local = LocalTransport::new();
+//! let request = PlanRequest {
+//!     root,
+//!     now: odoo_deploy_core::clock::now_unix(),
+//!     who: "ci@build",
+//!     window: &env.window,
+//!     override_window: None,
+//!     allow_remove: false,
+//!     required_ledger: None,
+//! };
+//! let (plan, code, _) = ops::plan(&target, host.as_ref(), &local, &request).await?;
+//! println!("{}", plan.render_text());
+//!
+//! let sink = |event: Event| eprintln!("{event:?}");
+//! let ctx = DeployContext {
+//!     target: &target,
+//!     transport: host,
+//!     local: &local,
+//!     root,
+//!     code: &code,
+//!     events: &sink,
+//!     machine: "build".to_owned(),
+//!     pid: std::process::id(),
+//!     webhook: None,
+//! };
+//! let report = deploy::execute(&ctx, &plan).await?;
+//! println!("{:?}: {:?}", report.outcome, report.reason);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
@@ -37,9 +97,11 @@ pub mod checksum;
 pub mod clock;
 pub mod command;
 pub mod config;
+#[warn(missing_docs)]
 pub mod deploy;
 pub mod detached;
 pub mod doctor;
+#[warn(missing_docs)]
 pub mod event;
 pub mod git;
 pub mod graph;
@@ -54,10 +116,13 @@ pub mod manifest;
 pub mod odoo;
 pub mod odoo_conf;
 pub mod ops;
+#[warn(missing_docs)]
 pub mod plan;
 pub mod privacy;
 pub mod release;
 pub mod rollback;
+#[warn(missing_docs)]
+pub mod runbook;
 pub mod service;
 pub mod startup_log;
 pub mod state;

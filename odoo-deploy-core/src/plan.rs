@@ -6,16 +6,17 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use serde::{Serialize, Serializer};
 
-use crate::backup::commands::hardlink_copy;
-use crate::backup::derived_name;
 use crate::changes::ChangeSet;
 use crate::command::RemoteCommand;
 use crate::config::WindowConfig;
 use crate::ledger::Ledger;
 use crate::odoo::UpdateSet;
-use crate::release::{Layout, release_id};
+use crate::release::release_id;
+use crate::runbook::{self, OnResume, Phase};
 use crate::state::DbState;
 use crate::target::Target;
 use crate::window::{WindowVerdict, evaluate};
@@ -23,8 +24,11 @@ use crate::window::{WindowVerdict, evaluate};
 /// One condition that must hold before a deploy starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gate {
+    /// Its name (`commit`, `requires`, `window`, `log`, `checks`, `submodules`).
     pub name: String,
+    /// Whether it holds.
     pub passed: bool,
+    /// Why, in a sentence.
     pub detail: String,
     /// The reason given to pass a closed gate (only the deploy window can be overridden).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,37 +39,115 @@ pub struct Gate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    /// Taking the environment's lock.
     Lock,
+    /// Creating the empty database of a first install.
     CreateDatabase,
+    /// Uploading the release.
     Upload,
+    /// Stopping Odoo.
     Stop,
+    /// The pre-deploy snapshot.
     Snapshot,
+    /// The portable dump.
     Dump,
+    /// The module update.
     Update,
+    /// Checking the module states after the update.
     VerifyModules,
+    /// Switching `current` to the new release.
     Switch,
+    /// Starting Odoo.
     Start,
+    /// Waiting for health.
     Health,
+    /// Reading the startup log.
     StartupLog,
+    /// The smoke test.
     Smoke,
+    /// Storing the module checksums.
     StoreChecksums,
+    /// Recording the deploy.
     Record,
+    /// Pruning beyond retention.
     Prune,
+    /// Releasing the lock.
     Unlock,
+    /// Swapping the snapshot back in (rollback).
     RestoreSnapshot,
+    /// Renaming a first install's database aside (rollback).
     SetAsideDatabase,
+    /// Switching `current` back (rollback).
     SwitchBack,
+    /// An operator's command of `[environments.X.hooks]`.
+    Hook,
+    /// A step an embedder added (see [`crate::runbook::Phase`]).
+    Custom,
 }
 
-/// One step of the runbook.
+impl StepKind {
+    /// The step's name in the journal, the ledger and failure reasons (a built-in
+    /// phase's [`crate::runbook::Phase::name`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Lock => "lock",
+            StepKind::CreateDatabase => "create database",
+            StepKind::Upload => "upload",
+            StepKind::Stop => "stop",
+            StepKind::Snapshot => "snapshot",
+            StepKind::Dump => "dump",
+            StepKind::Update => "update",
+            StepKind::VerifyModules => "verify modules",
+            StepKind::Switch => "switch",
+            StepKind::Start => "start",
+            StepKind::Health => "health",
+            StepKind::StartupLog => "startup log",
+            StepKind::Smoke => "smoke",
+            StepKind::StoreChecksums => "store checksums",
+            StepKind::Record => "record",
+            StepKind::Prune => "prune",
+            StepKind::Unlock => "unlock",
+            StepKind::RestoreSnapshot => "restore snapshot",
+            StepKind::SetAsideDatabase => "set aside database",
+            StepKind::SwitchBack => "switch back",
+            StepKind::Hook => "hook",
+            StepKind::Custom => "custom",
+        }
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One step of the runbook: what the plan shows (taken from its phase when the plan is
+/// made) and the phase that runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// What kind of step (its phase's [`Phase::kind`]).
     pub kind: StepKind,
     /// What it does, in a sentence.
     pub title: String,
     /// The exact commands it runs on the host, rendered with secrets as `***`.
     #[serde(serialize_with = "redacted")]
     pub commands: Vec<RemoteCommand>,
+    /// What runs.
+    #[serde(skip)]
+    pub phase: Arc<dyn Phase>,
+}
+
+impl Step {
+    /// The plan's line for `phase`: its kind, title and commands, and the phase.
+    pub fn of(phase: Arc<dyn Phase>) -> Self {
+        Self {
+            kind: phase.kind(),
+            title: phase.title(),
+            commands: phase.commands(),
+            phase,
+        }
+    }
 }
 
 fn redacted<S: Serializer>(commands: &[RemoteCommand], s: S) -> Result<S::Ok, S::Error> {
@@ -75,23 +157,40 @@ fn redacted<S: Serializer>(commands: &[RemoteCommand], s: S) -> Result<S::Ok, S:
 /// The whole runbook.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The environment deployed to.
     pub environment: String,
+    /// Its host, as plans show it (`local` for this machine).
     pub host: String,
+    /// When the plan was made (Unix seconds).
     pub created_at: i64,
+    /// Who deploys (`user@machine`).
     pub who: String,
+    /// The commit deployed.
     pub commit: String,
+    /// The commit running now (none: nothing deployed by odd yet).
     pub previous_commit: Option<String>,
+    /// The release made of the commit: the deploy's id.
     pub release: String,
+    /// The release `current` points to now.
     pub previous_release: Option<String>,
+    /// The environment's database.
     pub database: String,
     /// The database does not exist yet or Odoo never initialised it.
     pub first_install: bool,
+    /// The conditions that must hold before it runs.
     pub gates: Vec<Gate>,
+    /// What changes in the modules, and why.
     pub changes: ChangeSet,
     /// What `-i` and `-u` will be given.
     pub update: UpdateSet,
+    /// The runbook, in order: what runs, as it is printed.
     pub steps: Vec<Step>,
+    /// What runs when a step fails after the environment began to change.
     pub rollback: Vec<Step>,
+    /// What runs once a deploy failed (refused or rolled back), its outcome known: the
+    /// `on_failure` hook.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<Step>,
     /// The median downtime of this environment's past deploys.
     pub estimated_downtime_ms: Option<u64>,
     /// The deploy whose ledger line still says `running` (live, or dead and not yet
@@ -118,24 +217,56 @@ impl Plan {
             && self.previous_commit.as_deref() == Some(&self.commit)
             && self.unfinished.is_none()
     }
+
+    /// Puts `phase` into the runbook right after the first step of kind `after` (at the
+    /// end, before the unlock, when there is none); returns whether `after` was found.
+    /// The plan then shows it and the deploy runs it like a built-in step.
+    pub fn insert_after(&mut self, after: StepKind, phase: Arc<dyn Phase>) -> bool {
+        let step = Step::of(phase);
+        match self.steps.iter().position(|s| s.kind == after) {
+            Some(i) => {
+                self.steps.insert(i + 1, step);
+                true
+            }
+            None => {
+                let at = self
+                    .steps
+                    .iter()
+                    .position(|s| s.kind == StepKind::Unlock)
+                    .unwrap_or(self.steps.len());
+                self.steps.insert(at, step);
+                false
+            }
+        }
+    }
 }
 
 /// Everything a plan is made from, read before planning.
 #[derive(Debug)]
 pub struct PlanInput<'a> {
+    /// The environment deployed to.
     pub target: &'a Target,
+    /// The commit deployed.
     pub commit: &'a str,
     /// Uncommitted changes in the working tree (none: clean).
     pub dirty: &'a [String],
+    /// Now (Unix seconds).
     pub now: i64,
+    /// Who deploys.
     pub who: &'a str,
+    /// The environment's ledger.
     pub ledger: &'a Ledger,
     /// The ledger of the environment named by `requires`.
     pub required_ledger: Option<&'a Ledger>,
+    /// The release `current` points to.
     pub current_release: Option<&'a str>,
+    /// The database as it is.
     pub db: &'a DbState,
+    /// What changes in the modules.
     pub changes: ChangeSet,
+    /// The deploy window policy.
     pub window: &'a WindowConfig,
+    /// The reason given to deploy while the window is closed.
     pub override_window: Option<&'a str>,
 }
 
@@ -171,7 +302,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
     );
     let snapshot = steps.iter().any(|s| s.kind == StepKind::Snapshot);
     let rollback = rollback(t, &release, input.current_release, first_install, snapshot);
-    Plan {
+    let mut plan = Plan {
         environment: t.environment.clone(),
         host: t.host.clone(),
         created_at: input.now,
@@ -187,6 +318,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
         update,
         steps,
         rollback,
+        on_failure: Vec::new(),
         estimated_downtime_ms: input.ledger.typical_downtime_ms(),
         unfinished: input
             .ledger
@@ -194,7 +326,9 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .filter(|r| r.outcome == crate::ledger::Outcome::Running)
             .map(|r| r.id.clone()),
         warnings: Vec::new(),
-    }
+    };
+    runbook::hooks::add(&mut plan, t);
+    plan
 }
 
 /// The plan that takes an interrupted deploy forward from its completed update: the same
@@ -214,17 +348,7 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
     touched.extend(record.changes.effective_update.iter().cloned());
     let resumed: Vec<Step> = steps(target, &record.id, first_install, true, &update, &touched)
         .into_iter()
-        .filter(|s| {
-            !matches!(
-                s.kind,
-                StepKind::Lock
-                    | StepKind::CreateDatabase
-                    | StepKind::Upload
-                    | StepKind::Snapshot
-                    | StepKind::Dump
-                    | StepKind::Update
-            )
-        })
+        .filter(|s| s.phase.on_resume() == OnResume::Run)
         .collect();
     // The restore step is always there: when the journal recorded no snapshot, the
     // rollback fails on it ("the update ran without a snapshot") rather than switching
@@ -240,7 +364,7 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         effective_update: record.changes.effective_update.clone(),
         ..ChangeSet::default()
     };
-    Plan {
+    let mut plan = Plan {
         environment: target.environment.clone(),
         host: target.host.clone(),
         created_at: now,
@@ -256,10 +380,15 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         update,
         steps: resumed,
         rollback,
+        on_failure: Vec::new(),
         estimated_downtime_ms: None,
         unfinished: None,
         warnings: Vec::new(),
-    }
+    };
+    runbook::hooks::add(&mut plan, target);
+    // The hooks that ran before the update are the dead run's.
+    plan.steps.retain(|s| s.phase.on_resume() == OnResume::Run);
+    plan
 }
 
 /// The repository's modules a first install leaves uninstalled: a first deploy installs
@@ -445,14 +574,6 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-fn step(kind: StepKind, title: impl Into<String>, commands: Vec<RemoteCommand>) -> Step {
-    Step {
-        kind,
-        title: title.into(),
-        commands,
-    }
-}
-
 fn steps(
     t: &Target,
     release: &str,
@@ -461,172 +582,37 @@ fn steps(
     update: &UpdateSet,
     touched: &BTreeSet<String>,
 ) -> Vec<Step> {
-    let layout = &t.layout;
-    let db = &t.db.name;
-    let mut steps = vec![step(
-        StepKind::Lock,
-        format!(
-            "lock {} on {} ({})",
-            t.environment,
-            t.host,
-            layout.lock().display()
-        ),
-        Vec::new(),
-    )];
+    use runbook::*;
+    let mut steps = vec![lock::Lock::new(t).step()];
     if !db_exists {
-        steps.push(step(
-            StepKind::CreateDatabase,
-            format!("create the empty database {db} (first install)"),
-            vec![t.pg.create_empty_database(&t.db, db)],
-        ));
+        steps.push(create_database::CreateDatabase::new(t).step());
     }
-    let mut upload = vec![
-        RemoteCommand::new("mkdir")
-            .arg("-p")
-            .arg("--")
-            .arg(layout.releases()),
-    ];
-    upload.extend(layout.unpack(release));
-    steps.push(step(
-        StepKind::Upload,
-        format!("upload the commit as release {release} (git archive, streamed)"),
-        upload,
-    ));
-    steps.push(step(StepKind::Stop, "stop Odoo", vec![t.service.stop()]));
+    steps.push(upload::Upload::new(t, release).step());
+    steps.push(stop::Stop::new(t).step());
     // A backup when the database will change; a code-only deploy is undone by switching
     // the release back.
     if !first_install && !update.is_empty() {
-        let filestore = t.data_dir.join("filestore").join(db);
-        let snap_fs = t
-            .data_dir
-            .join("filestore")
-            .join(derived_name(db, "snap", "<stamp>"));
-        steps.push(step(
-            StepKind::Snapshot,
-            format!("snapshot {db} and its filestore (template copy + hard links), verified by row and file counts"),
-            vec![
-                t.pg.copy_database(&t.db, db, &derived_name(db, "snap", "<stamp>")),
-                hardlink_copy(&filestore, &snap_fs),
-            ],
-        ));
+        steps.push(snapshot::Snapshot::new(t).step());
         if t.dump_before_deploy {
-            steps.push(step(
-                StepKind::Dump,
-                format!(
-                    "dump {db} and its filestore to {} (portable), verified",
-                    t.backup_dir.display()
-                ),
-                Vec::new(),
-            ));
+            steps.push(dump::Dump::new(t).step());
         }
     }
-    let odoo = t.odoo_for_release(release);
     if !update.is_empty() {
-        // Detached on the host (its own session, output and exit status to files), so
-        // that it survives a lost connection; killed after UPDATE_TIMEOUT.
-        let (log, status) = layout.update_run(release, 0);
-        steps.push(step(
-            StepKind::Update,
-            "update the database with Odoo stopped, detached on the host (a lost connection does not stop it), reading its log",
-            vec![
-                t.service
-                    .wrap_update(odoo.update(db, update, None))
-                    .timeout(crate::deploy::UPDATE_TIMEOUT)
-                    .detached(&log, &status),
-            ],
-        ));
-        steps.push(step(
-            StepKind::VerifyModules,
-            "no module left `to …`, installed versions equal the manifests, required modules installed",
-            Vec::new(),
-        ));
+        steps.push(update::Update::new(t, release, update).step());
+        steps.push(verify_modules::VerifyModules.step());
     }
-    steps.push(step(
-        StepKind::Switch,
-        format!("switch {} to release {release}", layout.current().display()),
-        Vec::new(),
-    ));
-    steps.push(step(StepKind::Start, "start Odoo", vec![t.service.start()]));
-    steps.push(step(
-        StepKind::Health,
-        format!(
-            "GET {}{} until 200, at most {} s",
-            t.base_url.trim_end_matches('/'),
-            t.health_path,
-            t.health_timeout.as_secs()
-        ),
-        Vec::new(),
-    ));
-    if let Some(log) = &t.startup_log {
-        steps.push(step(
-            StepKind::StartupLog,
-            format!(
-                "read {} through startup: no module skipped, no error",
-                log.describe()
-            ),
-            Vec::new(),
-        ));
+    steps.push(switch::Switch::new(t, release).step());
+    steps.push(start::Start::new(t).step());
+    steps.push(health::Health::new(t).step());
+    if let Some(check) = startup_log::StartupLogCheck::new(t) {
+        steps.push(check.step());
     }
-    steps.push(step(StepKind::Smoke, smoke_title(t, touched), Vec::new()));
-    steps.push(step(
-        StepKind::StoreChecksums,
-        format!(
-            "store the new module checksums in {db} (ir_config_parameter odd.installed_checksums)"
-        ),
-        Vec::new(),
-    ));
-    steps.push(step(
-        StepKind::Record,
-        format!("record the deploy in {}", layout.ledger().display()),
-        Vec::new(),
-    ));
-    steps.push(step(
-        StepKind::Prune,
-        format!(
-            "keep {} releases, {} snapshots, {} dumps",
-            t.keep_releases, t.retention.keep_snapshots, t.retention.keep_dumps
-        ),
-        Vec::new(),
-    ));
-    steps.push(step(StepKind::Unlock, "release the lock", Vec::new()));
+    steps.push(smoke::Smoke::new(t, touched).step());
+    steps.push(checksums::StoreChecksums::new(&t.db.name).step());
+    steps.push(record::Record::new(&t.layout.ledger()).step());
+    steps.push(prune::Prune::new(t).step());
+    steps.push(lock::Unlock.step());
     steps
-}
-
-/// The smoke test: the fixed checks, and those of every module installed or reloaded.
-fn smoke_title(t: &Target, touched: &BTreeSet<String>) -> String {
-    let mut parts: Vec<String> = t
-        .smoke
-        .pages
-        .iter()
-        .map(|p| format!("GET {} → {}", p.path, p.status))
-        .collect();
-    if let Some(login) = &t.smoke.login {
-        parts.push(format!(
-            "log in as {} and read {}",
-            login.login, login.read_model
-        ));
-    }
-    for (module, checks) in &t.smoke.modules {
-        if touched.contains(module) {
-            parts.extend(
-                checks
-                    .pages
-                    .iter()
-                    .map(|p| format!("GET {} → {} ({module})", p.path, p.status)),
-            );
-            parts.extend(
-                checks
-                    .read_models
-                    .iter()
-                    .map(|m| format!("read {m} ({module})")),
-            );
-        }
-    }
-    if parts.is_empty() {
-        "smoke test: none configured".to_owned()
-    } else {
-        format!("smoke test: {}", parts.join(", "))
-    }
 }
 
 fn rollback(
@@ -636,61 +622,20 @@ fn rollback(
     first_install: bool,
     snapshot: bool,
 ) -> Vec<Step> {
-    let db = &t.db.name;
-    let layout: &Layout = &t.layout;
-    let mut steps = vec![step(StepKind::Stop, "stop Odoo", vec![t.service.stop()])];
+    use runbook::*;
+    let mut steps = vec![stop::Stop::rollback(t).step()];
     if first_install {
-        steps.push(step(
-            StepKind::SetAsideDatabase,
-            format!(
-                "rename the new database {db} aside ({}) for forensics",
-                derived_name(db, "failed", "<stamp>")
-            ),
-            Vec::new(),
-        ));
+        steps.push(create_database::SetAsideDatabase::new(t).step());
     } else if snapshot {
-        steps.push(step(
-            StepKind::RestoreSnapshot,
-            format!(
-                "swap the pre-deploy snapshot in for {db} and its filestore; the failed ones are kept as {}",
-                derived_name(db, "replaced", "<stamp>")
-            ),
-            vec![t.pg.swap_databases(
-                &t.db,
-                db,
-                &derived_name(db, "snap", "<stamp>"),
-                &derived_name(db, "replaced", "<stamp>"),
-            )],
-        ));
+        steps.push(snapshot::RestoreSnapshot::new(t).step());
     }
-    match previous_release {
-        Some(previous) => {
-            steps.push(step(
-                StepKind::SwitchBack,
-                format!(
-                    "switch {} back to release {previous}",
-                    layout.current().display()
-                ),
-                Vec::new(),
-            ));
-            steps.push(step(StepKind::Start, "start Odoo", vec![t.service.start()]));
-            steps.push(step(StepKind::Health, "wait for health again", Vec::new()));
-            steps.push(step(StepKind::Smoke, "smoke test again", Vec::new()));
-        }
-        None => steps.push(step(
-            StepKind::SwitchBack,
-            format!(
-                "no previous release: {} is removed and Odoo stays stopped",
-                Path::new(&layout.release(release)).display()
-            ),
-            Vec::new(),
-        )),
+    steps.push(switch::SwitchBack::new(t, release, previous_release).step());
+    if previous_release.is_some() {
+        steps.push(start::Start::new(t).step());
+        steps.push(health::Health::again().step());
+        steps.push(smoke::Smoke::again().step());
     }
-    steps.push(step(
-        StepKind::Record,
-        "record the rollback with its reason and the failing evidence",
-        Vec::new(),
-    ));
+    steps.push(record::Record::rollback().step());
     steps
 }
 
@@ -776,6 +721,13 @@ impl Plan {
             "\nRollback plan (runs on any failure after the backup):"
         );
         write_steps(&mut out, &self.rollback);
+        if !self.on_failure.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nOn failure (refused or rolled back, once the outcome is known):"
+            );
+            write_steps(&mut out, &self.on_failure);
+        }
         match self.estimated_downtime_ms {
             Some(ms) => {
                 let _ = writeln!(

@@ -620,9 +620,7 @@ pub async fn execute(
             Outcome::RollbackFailed,
             format!(
                 "`odd rollback` by {} at {when} failed at {}: {}",
-                ctx.who,
-                deploy::step_name(failure.step),
-                failure.reason
+                ctx.who, failure.step, failure.reason
             ),
             failure.evidence.clone(),
         ),

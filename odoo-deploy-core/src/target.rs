@@ -65,6 +65,8 @@ pub struct Target {
     pub odoo_conf: Option<OdooConf>,
     /// What does not fit between `odd.toml` and the host (plan problems).
     pub installation_problems: Vec<String>,
+    /// The operator's hooks (`[environments.NAME.hooks]`).
+    pub hooks: crate::runbook::hooks::HooksConfig,
 }
 
 impl Target {
@@ -115,6 +117,7 @@ impl Target {
             installation: InstallationSettings::from_config(env),
             odoo_conf: None,
             installation_problems: Vec::new(),
+            hooks: env.hooks.clone(),
             service: Service::from_config(env.service.get_ref()),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),

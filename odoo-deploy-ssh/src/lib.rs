@@ -20,6 +20,7 @@
 //! - [`errors`] — turning ssh's messages into typed [`TransportError`]s.
 //! - [`control`] — the private control directory and the sweep of stale ones.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod control;

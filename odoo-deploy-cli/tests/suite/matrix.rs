@@ -45,22 +45,9 @@ enum Scenario {
     OddRollback,
 }
 
-/// Step names as the executor's journal spells them (`dump` with a dump configured).
-const STEPS: [&str; 13] = [
-    "stop",
-    "snapshot",
-    "dump",
-    "update",
-    "verify modules",
-    "switch",
-    "start",
-    "health",
-    "startup log",
-    "smoke",
-    "store checksums",
-    "record",
-    "prune",
-];
+// Step names as the executor's journal spells them (`dump` with a dump configured): the
+// runbook's own list.
+use odoo_deploy_core::runbook::DEPLOY_STEPS as STEPS;
 
 /// The pause points of the deploy's own rollback (journal names, and the point between
 /// the restore's database rename and its filestore's).
@@ -438,7 +425,7 @@ fn every_crash_at_every_step_ends_deployed_or_rolled_back() {
         .flat_map(|&f| {
             STEPS
                 .iter()
-                .map(move |&s| case(Scenario::Deploy, f, s, false))
+                .map(move |&s| case(Scenario::Deploy, f, s.name(), false))
         })
         .chain(
             MID_STEP

@@ -461,3 +461,62 @@ fn a_first_install_warns_about_repository_modules_nothing_requires() {
         None
     );
 }
+
+#[test]
+fn the_runbook_of_a_full_deploy_is_the_list_the_crash_matrix_pauses_at() {
+    use odoo_deploy_core::runbook::{DEPLOY_STEPS, OnResume};
+    let (_dir, loaded) = loaded();
+    let production = target(&loaded, "production");
+    let staging_with = ledger(&[record("staging", "20261120T090000Z-4f1c2a9e", COMMIT, 4000)]);
+    let plan = update_plan(&production, FRI_1000, Some(&staging_with), None);
+    assert!(plan.ready(), "{}", plan.render_text());
+    let names: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, StepKind::Lock | StepKind::Upload | StepKind::Unlock))
+        .map(|s| s.phase.name())
+        .collect();
+    let expected: Vec<&str> = DEPLOY_STEPS.iter().map(|k| k.name()).collect();
+    assert_eq!(names, expected);
+    for step in &plan.steps {
+        // What the plan shows is what the phase says.
+        assert_eq!(step.kind, step.phase.kind());
+        assert_eq!(step.title, step.phase.title());
+        assert_eq!(step.phase.name(), step.kind.name());
+    }
+    // `--resume` takes a deploy forward from its completed update: what came before is
+    // the dead run's.
+    let skipped: Vec<StepKind> = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase.on_resume() == OnResume::Skip)
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            StepKind::Lock,
+            StepKind::Upload,
+            StepKind::Snapshot,
+            StepKind::Dump,
+            StepKind::Update
+        ]
+    );
+    // Odoo is down from the stop to the start.
+    let down: Vec<StepKind> = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase.odoo_down())
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        down,
+        [
+            StepKind::Snapshot,
+            StepKind::Dump,
+            StepKind::Update,
+            StepKind::VerifyModules,
+            StepKind::Switch
+        ]
+    );
+}
