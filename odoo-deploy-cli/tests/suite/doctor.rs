@@ -90,6 +90,11 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         q(&odoo_deploy_fixtures::fixtures_dir().join("odoo-standin/odoo-service")),
         q(&demo.pidfile)
     );
+    let old_client = std::path::Path::new("/usr/lib/postgresql/13/bin");
+    assert!(
+        old_client.join("pg_dump").is_file(),
+        "PostgreSQL 13's client tools are missing: run scripts/system-deps as root"
+    );
     let faults: Vec<(&str, String, String, &str)> = vec![
         (
             "odoo",
@@ -108,6 +113,14 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             format!("pg_bin_dir = {}", q(cluster.bin_dir())),
             "pg_bin_dir = \"/nonexistent/bin\"".to_owned(),
             "`psql --version` failed",
+        ),
+        // Client tools genuinely older than the server: bullseye's PostgreSQL 13 client
+        // (scripts/system-deps installs it) against the harness's cluster.
+        (
+            "pg tools",
+            format!("pg_bin_dir = {}", q(cluster.bin_dir())),
+            format!("pg_bin_dir = {}", q(old_client)),
+            "psql 13, pg_dump 13, pg_restore 13 — a dump would fail",
         ),
         (
             "database",
