@@ -160,7 +160,6 @@ fn a_running_server_is_adopted_and_its_first_deploy_installs_the_repository() {
         .arg(sshd.known_hosts())
         .arg("--odoo-config")
         .arg(&conf)
-        .args(["--odoo-bin", &bin])
         .args(["--service-start", &start])
         .args(["--service-stop", &stop])
         .args(["--service-status", &status])
@@ -186,6 +185,15 @@ fn a_running_server_is_adopted_and_its_first_deploy_installs_the_repository() {
     assert!(
         stderr.contains(&format!(
             "Odoo's config on the host: {} (given with --odoo-config)",
+            s(&conf)
+        )),
+        "{stderr}"
+    );
+    // odoo-bin as the running server's command line shows it: the stand-in's
+    // interpreter and script, found through the process started with this config.
+    assert!(
+        stderr.contains(&format!(
+            "odoo-bin: /usr/bin/python3 {bin} (the running process started with -c {})",
             s(&conf)
         )),
         "{stderr}"
