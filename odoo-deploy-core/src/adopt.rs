@@ -347,68 +347,7 @@ pub async fn adopt(
         .map(|(u, argv)| (u.clone(), split_odoo_argv(argv)))
         .collect();
 
-    // Odoo's config file.
-    let (conf_path, conf_found, unit) = if let Some(given) = &request.config {
-        let unit = units
-            .iter()
-            .find(|(_, a)| a.config.as_ref() == Some(given))
-            .cloned();
-        let how = match &unit {
-            Some((u, _)) => format!("given with --odoo-config; the unit {u} runs Odoo with it"),
-            None => "given with --odoo-config".to_owned(),
-        };
-        (given.clone(), how, unit)
-    } else {
-        let with_conf: Vec<&(String, OdooArgv)> =
-            units.iter().filter(|(_, a)| a.config.is_some()).collect();
-        let mut configs: Vec<&PathBuf> = with_conf
-            .iter()
-            .filter_map(|(_, a)| a.config.as_ref())
-            .collect();
-        configs.dedup();
-        match (with_conf.first(), configs.len()) {
-            (Some((u, a)), 1) => (
-                a.config.clone().unwrap_or_default(),
-                format!("the `-c` of the systemd unit {u}'s ExecStart"),
-                Some((u.clone(), a.clone())),
-            ),
-            (Some(_), _) => {
-                return Err(AdoptError::Ambiguous {
-                    units: with_conf
-                        .iter()
-                        .map(|(u, a)| {
-                            format!(
-                                "{u} (-c {})",
-                                a.config.as_deref().unwrap_or(Path::new("")).display()
-                            )
-                        })
-                        .collect(),
-                });
-            }
-            (None, _) => match found.existing.first() {
-                Some(p) => (p.clone(), "a usual place of Odoo's config".to_owned(), None),
-                None => {
-                    let mut looked = vec![if units.is_empty() {
-                        "systemd units named odoo* (none)".to_owned()
-                    } else {
-                        format!(
-                            "the `-c`/`--config` of the ExecStart of {} (none given)",
-                            units
-                                .iter()
-                                .map(|(u, _)| u.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }];
-                    looked.extend(USUAL_CONFIGS.iter().map(|p| (*p).to_owned()));
-                    let home = found.home.clone().unwrap_or_else(|| PathBuf::from("~"));
-                    looked.push(home.join(".odoorc").display().to_string());
-                    looked.push(home.join(".openerp_serverrc").display().to_string());
-                    return Err(AdoptError::NoConfig { looked });
-                }
-            },
-        }
-    };
+    let (conf_path, conf_found, unit) = choose_config(&found, &units, request.config.as_ref())?;
     let conf_path = host_path("config file", &conf_path)?;
     if let Some((u, a)) = &unit
         && a.addons_path_flag
@@ -586,6 +525,78 @@ pub async fn adopt(
         deploy_dir_found,
         notes,
     })
+}
+
+/// A unit's name and its Odoo command line.
+type Unit = (String, OdooArgv);
+
+/// Odoo's config file: the one given, else the unit's `-c`, else a usual place; with how
+/// it was found and the unit that runs Odoo with it.
+fn choose_config(
+    found: &Discovery,
+    units: &[Unit],
+    given: Option<&PathBuf>,
+) -> Result<(PathBuf, String, Option<Unit>), AdoptError> {
+    if let Some(given) = given {
+        let unit = units
+            .iter()
+            .find(|(_, a)| a.config.as_ref() == Some(given))
+            .cloned();
+        let how = match &unit {
+            Some((u, _)) => format!("given with --odoo-config; the unit {u} runs Odoo with it"),
+            None => "given with --odoo-config".to_owned(),
+        };
+        Ok((given.clone(), how, unit))
+    } else {
+        let with_conf: Vec<&(String, OdooArgv)> =
+            units.iter().filter(|(_, a)| a.config.is_some()).collect();
+        let mut configs: Vec<&PathBuf> = with_conf
+            .iter()
+            .filter_map(|(_, a)| a.config.as_ref())
+            .collect();
+        configs.sort();
+        configs.dedup();
+        match (with_conf.first(), configs.len()) {
+            (Some((u, a)), 1) => Ok((
+                a.config.clone().unwrap_or_default(),
+                format!("the `-c` of the systemd unit {u}'s ExecStart"),
+                Some((u.clone(), a.clone())),
+            )),
+            (Some(_), _) => Err(AdoptError::Ambiguous {
+                units: with_conf
+                    .iter()
+                    .map(|(u, a)| {
+                        format!(
+                            "{u} (-c {})",
+                            a.config.as_deref().unwrap_or(Path::new("")).display()
+                        )
+                    })
+                    .collect(),
+            }),
+            (None, _) => match found.existing.first() {
+                Some(p) => Ok((p.clone(), "a usual place of Odoo's config".to_owned(), None)),
+                None => {
+                    let mut looked = vec![if units.is_empty() {
+                        "systemd units named odoo* (none)".to_owned()
+                    } else {
+                        format!(
+                            "the `-c`/`--config` of the ExecStart of {} (none given)",
+                            units
+                                .iter()
+                                .map(|(u, _)| u.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }];
+                    looked.extend(USUAL_CONFIGS.iter().map(|p| (*p).to_owned()));
+                    let home = found.home.clone().unwrap_or_else(|| PathBuf::from("~"));
+                    looked.push(home.join(".odoorc").display().to_string());
+                    looked.push(home.join(".openerp_serverrc").display().to_string());
+                    Err(AdoptError::NoConfig { looked })
+                }
+            },
+        }
+    }
 }
 
 /// The `D` of the first `addons_path` entry `D/current/P` with `P` one of the
@@ -835,6 +846,69 @@ proc\0sh\x01-c\x01grep odoo\x01\0exists\0/etc/odoo.conf\0bin\0/usr/bin/odoo\0";
         );
         assert_eq!(d.existing, [PathBuf::from("/etc/odoo.conf")]);
         assert_eq!(d.on_path, [PathBuf::from("/usr/bin/odoo")]);
+    }
+
+    fn unit(name: &str, exec: &str) -> Unit {
+        (name.to_owned(), split_odoo_argv(&parse_exec_start(exec)))
+    }
+
+    #[test]
+    fn the_config_is_the_given_one_else_the_units_else_a_usual_place() {
+        let odoo = unit(
+            "odoo.service",
+            "{ path=/usr/bin/odoo ; argv[]=/usr/bin/odoo -c /etc/odoo/odoo.conf ; x }",
+        );
+        let found = Discovery {
+            home: Some(PathBuf::from("/home/odoo")),
+            existing: vec![PathBuf::from("/etc/odoo.conf")],
+            ..Discovery::default()
+        };
+        let units = [odoo.clone()];
+        let (path, how, by) = choose_config(&found, &units, None).expect("the unit's");
+        assert_eq!(path, PathBuf::from("/etc/odoo/odoo.conf"));
+        assert!(how.contains("odoo.service"), "{how}");
+        assert_eq!(by.map(|u| u.0).as_deref(), Some("odoo.service"));
+
+        let given = PathBuf::from("/srv/other.conf");
+        let (path, how, by) = choose_config(&found, &units, Some(&given)).expect("given");
+        assert_eq!(
+            (path, how.as_str(), by),
+            (given, "given with --odoo-config", None)
+        );
+
+        let (path, _, by) = choose_config(&found, &[], None).expect("a usual place");
+        assert_eq!((path, by), (PathBuf::from("/etc/odoo.conf"), None));
+
+        let staging = unit(
+            "odoo-staging.service",
+            "{ path=/usr/bin/odoo ; argv[]=/usr/bin/odoo --config=/etc/odoo/staging.conf ; x }",
+        );
+        let err = choose_config(&found, &[odoo.clone(), staging], None).expect_err("two");
+        assert!(
+            matches!(err, AdoptError::Ambiguous { ref units } if units.len() == 2),
+            "{err}"
+        );
+        // Two units on one config are one installation.
+        let twin = unit(
+            "odoo-worker.service",
+            "{ path=/usr/bin/odoo ; argv[]=/usr/bin/odoo -c /etc/odoo/odoo.conf ; x }",
+        );
+        assert!(choose_config(&found, &[odoo, twin], None).is_ok());
+
+        let none = Discovery {
+            home: Some(PathBuf::from("/home/odoo")),
+            ..Discovery::default()
+        };
+        let err = choose_config(&none, &[], None).expect_err("nothing");
+        let text = err.to_string();
+        for looked in [
+            "systemd units named odoo* (none)",
+            "/etc/odoo/odoo.conf",
+            "/etc/odoo.conf",
+            "/home/odoo/.odoorc",
+        ] {
+            assert!(text.contains(looked), "{text}");
+        }
     }
 
     #[test]
