@@ -741,9 +741,15 @@ pub fn environment_toml(name: &str, login: &HostLogin, a: &Adopted) -> String {
             "# Odoo's log file (`logfile`), read through each startup.\nlog_file = {}\n",
             qp(l)
         )),
-        None => t.push_str(
-            "# Odoo logs to its standard output (no `logfile`): odd reads the unit's journal.\n",
-        ),
+        None => t.push_str(match a.service {
+            AdoptedService::Systemd { .. } => {
+                "# Odoo logs to its standard output (no `logfile`): odd reads the unit's journal.\n"
+            }
+            AdoptedService::Command(_) => {
+                "# Odoo's config sets no `logfile`: set log_file here, or `logs` (an argv printing\n\
+                 # Odoo's log) in [service]: the command strategy needs one.\n"
+            }
+        }),
     }
     t.push('\n');
     t.push_str(&format!("[environments.{name}.service]\n"));
