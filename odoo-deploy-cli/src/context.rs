@@ -107,35 +107,42 @@ pub(crate) async fn connect(
 ) -> Result<Arc<dyn Transport>, CliError> {
     match (env.transport, &env.host) {
         (TransportKind::Ssh, Some(host)) => {
-            let host = host.get_ref();
-            let mut config = SshConfig::new(&host.address)
-                .connect_timeout(Duration::from_secs(host.connect_timeout_secs))
-                .keep_alive(Duration::from_secs(host.keepalive_secs));
-            if let Some(port) = host.port {
-                config = config.port(port);
-            }
-            if let Some(user) = &host.user {
-                config = config.user(user);
-            }
-            if let Some(identity) = &host.identity_file {
-                config = config.identity_file(loaded.relative(identity));
-            }
-            if let Some(known) = &host.known_hosts {
-                config = config.known_hosts_file(loaded.relative(known));
-            }
-            if host.accept_new_host_key {
-                config = config.known_hosts(KnownHostsPolicy::Add);
-            }
-            if let Some(jump) = &host.jump {
-                config = config.jump_host(jump);
-            }
-            let transport = SshTransport::connect(config)
-                .await
-                .map_err(CliError::diagnostic)?;
-            Ok(Arc::new(transport))
+            connect_ssh(host.get_ref(), |p| loaded.relative(p)).await
         }
         _ => Ok(Arc::new(LocalTransport::new())),
     }
+}
+
+/// One SSH master to `host` (its files resolved by `relative`).
+pub(crate) async fn connect_ssh(
+    host: &odoo_deploy_core::config::HostConfig,
+    relative: impl Fn(&Path) -> PathBuf,
+) -> Result<Arc<dyn Transport>, CliError> {
+    let mut config = SshConfig::new(&host.address)
+        .connect_timeout(Duration::from_secs(host.connect_timeout_secs))
+        .keep_alive(Duration::from_secs(host.keepalive_secs));
+    if let Some(port) = host.port {
+        config = config.port(port);
+    }
+    if let Some(user) = &host.user {
+        config = config.user(user);
+    }
+    if let Some(identity) = &host.identity_file {
+        config = config.identity_file(relative(identity));
+    }
+    if let Some(known) = &host.known_hosts {
+        config = config.known_hosts_file(relative(known));
+    }
+    if host.accept_new_host_key {
+        config = config.known_hosts(KnownHostsPolicy::Add);
+    }
+    if let Some(jump) = &host.jump {
+        config = config.jump_host(jump);
+    }
+    let transport = SshTransport::connect(config)
+        .await
+        .map_err(CliError::diagnostic)?;
+    Ok(Arc::new(transport))
 }
 
 /// A runtime for the commands that talk to hosts.

@@ -4,10 +4,12 @@
 //! A check whose premise failed (the database when `psql` is missing) is skipped rather
 //! than failed, so that one fault is named once.
 //!
-//! Not checked yet: what needs the host's Odoo configuration file (the role Odoo itself
-//! uses, its `data_dir`, `addons_path` and `logfile` against odd.toml's), and whether
-//! the database server's own disk holds a template copy (its data directory is often
-//! on another machine).
+//! The host's Odoo configuration file, when odd.toml names it, is read first: its
+//! database settings apply to the checks after it (`from_odoo_config`), and its
+//! `addons_path`, `data_dir`, `logfile` and `db_user` are checked against odd.toml's.
+//!
+//! Not checked yet: whether the database server's own disk holds a template copy (its
+//! data directory is often on another machine).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -135,11 +137,13 @@ pub fn unreachable(t: &Target, reason: &str) -> Report {
     Report::new(t, checks)
 }
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 14] = [
     "host",
     "odoo",
+    "odoo conf",
     "pg tools",
     "database",
+    "role",
     "data_dir",
     "hardlinks",
     "disk",
@@ -178,11 +182,17 @@ pub async fn run(t: &Target, transport: &dyn Transport) -> Report {
         }
     }
     checks.push(odoo(t, transport).await);
+    // What the host's Odoo config says (the database settings with `from_odoo_config`)
+    // applies to every check after this one.
+    let mut prepared = t.clone();
+    checks.push(odoo_conf(&mut prepared, transport).await);
+    let t = &prepared;
     let (tools, server) = pg_tools(t, transport).await;
     checks.push(tools);
     let db = database(t, transport, server.as_ref()).await;
     let db_exists = db.1;
     checks.push(db.0);
+    checks.push(role(t));
     let (data_dir, filestore) = data_dir(t, transport, db_exists).await;
     checks.push(data_dir);
     checks.push(hardlinks(t, transport, filestore.as_deref()).await);
@@ -267,6 +277,102 @@ async fn odoo(t: &Target, transport: &dyn Transport) -> Check {
                 stdout.trim()
             ),
             "check that `command` runs odoo-bin",
+        ),
+    }
+}
+
+/// The host's Odoo config file against odd.toml: the addons path the running server
+/// loads names the release through `<deploy_dir>/current` (and the host folders odd.toml
+/// lists), its `data_dir` is odd.toml's (the filestore odd snapshots is the one Odoo
+/// writes), and its `logfile` is the log odd reads through startup.
+async fn odoo_conf(t: &mut Target, transport: &dyn Transport) -> Check {
+    const NAME: &str = "odoo conf";
+    let used = t.installation.read_host && t.installation.use_odoo_config;
+    let Some(path) = t.odoo.config.clone() else {
+        return Check::skip(
+            NAME,
+            "not checked: odd.toml names no Odoo config file (`config` in [odoo])",
+        );
+    };
+    if !used && !t.installation.db_from_odoo_config {
+        return Check::skip(
+            NAME,
+            format!(
+                "not checked: odd.toml does not use {} (`use_odoo_config = false`)",
+                path.display()
+            ),
+        );
+    }
+    let fix_conf = format!(
+        "make {} and [environments.{}] agree (README: \"Setting up a server for odd\")",
+        path.display(),
+        t.environment
+    );
+    if let Err(e) = t.prepare(transport).await {
+        return Check::fail(NAME, e.to_string(), fix_conf);
+    }
+    let mut problems = t.installation_problems.clone();
+    if let Some(conf) = t.odoo_conf.as_ref().filter(|_| used) {
+        let logfile = conf.get("logfile").map(PathBuf::from);
+        match (&logfile, &t.odoo_log) {
+            (Some(theirs), Some(ours)) if theirs != ours => problems.push(format!(
+                "logfile in {} is {}, odd.toml's log_file is {}: odd would read another log than Odoo writes",
+                path.display(),
+                theirs.display(),
+                ours.display()
+            )),
+            (Some(theirs), None) => problems.push(format!(
+                "Odoo writes its log to {} (logfile in {}), odd.toml sets no log_file: the startup log odd reads would not hold Odoo's lines",
+                theirs.display(),
+                path.display()
+            )),
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Check::ok(
+            NAME,
+            format!(
+                "{}: addons_path names the release through {}, data_dir and logfile as odd.toml's",
+                path.display(),
+                t.layout.current().display()
+            ),
+        )
+    } else {
+        Check::fail(NAME, problems.join("; "), fix_conf)
+    }
+}
+
+/// The PostgreSQL role Odoo uses is not `postgres`: Odoo refuses to run as it
+/// (`Using the database user 'postgres' is a security risk, aborting.`). The role is the
+/// host config's `db_user` when it names one (what the running server uses), else
+/// odd.toml's database user.
+fn role(t: &Target) -> Check {
+    const NAME: &str = "role";
+    let (role, from) = match t
+        .odoo_conf
+        .as_ref()
+        .and_then(|c| c.db_user().map(|u| (u, c)))
+    {
+        Some((user, conf)) => (
+            Some(user.to_owned()),
+            format!("db_user in {}", conf.path.display()),
+        ),
+        None => (t.db.user.clone(), "odd.toml's database user".to_owned()),
+    };
+    match role.as_deref() {
+        Some("postgres") => Check::fail(
+            NAME,
+            format!("Odoo would connect as `postgres` ({from}): Odoo refuses the superuser role"),
+            "create a role for Odoo (`createuser --createdb odoo`), own its databases by it, and set db_user to it",
+        ),
+        Some(r) => Check::ok(
+            NAME,
+            format!("Odoo connects as `{r}` ({from}), not `postgres`"),
+        ),
+        None => Check::ok(
+            NAME,
+            "no role named: PostgreSQL's default, the login user's name (not `postgres`)",
         ),
     }
 }

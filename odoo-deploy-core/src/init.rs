@@ -170,6 +170,13 @@ fn series_of(text: &str) -> Option<String> {
 
 /// The starter `odd.toml` for what was detected.
 pub fn starter_config(detected: &Detected) -> String {
+    let series = detected.series.as_deref().unwrap_or("18.0");
+    format!("{}{ENVIRONMENTS}", project_section(detected, series))
+}
+
+/// The header and `[project]` table for what was detected, with `series` when the
+/// repository's manifests name none.
+pub fn project_section(detected: &Detected, series: &str) -> String {
     let paths = if detected.addons_paths.is_empty() {
         "\"addons\"".to_owned()
     } else {
@@ -180,8 +187,8 @@ pub fn starter_config(detected: &Detected) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let series = detected.series.as_deref().unwrap_or("18.0");
-    TEMPLATE
+    let series = detected.series.as_deref().unwrap_or(series);
+    PROJECT
         .replace("@ADDONS_PATHS@", &paths)
         .replace("@SERIES@", series)
         .replace("@REQUIRED_MODULES@", &required_modules(&detected.leaves))
@@ -204,7 +211,7 @@ fn required_modules(leaves: &[(String, PathBuf)]) -> String {
     text
 }
 
-const TEMPLATE: &str = r#"# odd.toml — how odd deploys this Odoo project. Written by `odd init`; edit freely.
+const PROJECT: &str = r#"# odd.toml — how odd deploys this Odoo project. Written by `odd init`; edit freely.
 # Secrets are never written here: name an environment variable (…_env) or a file (…_file).
 
 [project]
@@ -218,7 +225,9 @@ series = "@SERIES@"
 # should stay uninstalled.
 @REQUIRED_MODULES@
 
-[environments.staging]
+"#;
+
+const ENVIRONMENTS: &str = r#"[environments.staging]
 # "local" runs commands on this machine; "ssh" on `host` below.
 transport = "ssh"
 host = { address = "staging.example.com", user = "odoo" }

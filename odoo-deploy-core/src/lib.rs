@@ -16,6 +16,7 @@
 //!   against exact patterns before use.
 //! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
+//! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -88,6 +89,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+pub mod adopt;
 pub mod advisory;
 pub mod archive;
 pub mod backup;

@@ -52,8 +52,10 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         [
             "host",
             "odoo",
+            "odoo conf",
             "pg tools",
             "database",
+            "role",
             "data_dir",
             "hardlinks",
             "disk",
@@ -88,6 +90,11 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         q(&odoo_deploy_fixtures::fixtures_dir().join("odoo-standin/odoo-service")),
         q(&demo.pidfile)
     );
+    let old_client = std::path::Path::new("/usr/lib/postgresql/13/bin");
+    assert!(
+        old_client.join("pg_dump").is_file(),
+        "PostgreSQL 13's client tools are missing: run scripts/system-deps as root"
+    );
     let faults: Vec<(&str, String, String, &str)> = vec![
         (
             "odoo",
@@ -106,6 +113,14 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             format!("pg_bin_dir = {}", q(cluster.bin_dir())),
             "pg_bin_dir = \"/nonexistent/bin\"".to_owned(),
             "`psql --version` failed",
+        ),
+        // Client tools genuinely older than the server: bullseye's PostgreSQL 13 client
+        // (scripts/system-deps installs it) against the harness's cluster.
+        (
+            "pg tools",
+            format!("pg_bin_dir = {}", q(cluster.bin_dir())),
+            format!("pg_bin_dir = {}", q(old_client)),
+            "psql 13, pg_dump 13, pg_restore 13 — a dump would fail",
         ),
         (
             "database",
@@ -145,9 +160,41 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             "cannot be created",
         ),
     ];
+    // The host's Odoo config follows odd.toml's paths, so that only the fault made fails
+    // (a data_dir, log or deploy_dir that odd.toml and Odoo disagree on is a fault of
+    // its own: `odoo conf`, below).
+    let conf_path = demo.odoo_conf();
+    let conf = std::fs::read_to_string(&conf_path).expect("odoo.conf");
+    let line_of = |key: &str| {
+        conf.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("{key} in {conf}"))
+            .to_owned()
+    };
     for (check, from, to, says) in &faults {
         std::fs::write(demo.config_path(), &config).expect("odd.toml");
         edit_config(&demo, &[(from, to)]);
+        let mirrored = match *check {
+            "data_dir" => Some((
+                line_of("data_dir"),
+                "data_dir = /nonexistent/data".to_owned(),
+            )),
+            "log" => Some((
+                line_of("logfile"),
+                "logfile = /nonexistent/odoo.log".to_owned(),
+            )),
+            "deploy_dir" => Some((
+                line_of("addons_path"),
+                format!(
+                    "addons_path = {}",
+                    demo.odoo_log.join("odd/current/custom_addons").display()
+                ),
+            )),
+            _ => None,
+        };
+        if let Some((line, new)) = &mirrored {
+            std::fs::write(&conf_path, conf.replace(line.as_str(), new)).expect("odoo.conf");
+        }
         let (code, report) = doctor(&demo);
         assert_eq!(code, 1, "{check}: {report:#}");
         assert_eq!(failed(&report), [*check], "{to}: {report:#}");
@@ -175,8 +222,57 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
             "the fix under the failure:\n{text}"
         );
         assert!(text.ends_with("\n1 check(s) failed.\n"), "{text}");
+        std::fs::write(&conf_path, &conf).expect("odoo.conf");
     }
     std::fs::write(demo.config_path(), &config).expect("odd.toml");
+
+    // Faults of the host's Odoo config, one at a time: the role Odoo runs as, and its
+    // data_dir, addons_path and logfile against odd.toml's.
+    let conf_faults = [
+        (
+            "role",
+            line_of("db_user"),
+            "db_user = postgres".to_owned(),
+            "Odoo would connect as `postgres`",
+        ),
+        (
+            "odoo conf",
+            line_of("data_dir"),
+            format!("data_dir = {}", dir.path().join("other-data").display()),
+            "odd would snapshot another filestore than the one Odoo writes",
+        ),
+        (
+            "odoo conf",
+            line_of("addons_path"),
+            format!("addons_path = {}", demo.odoo_addons().display()),
+            "the running server would not load the deployed code",
+        ),
+        (
+            "odoo conf",
+            line_of("logfile"),
+            format!("logfile = {}", dir.path().join("other.log").display()),
+            "odd would read another log than Odoo writes",
+        ),
+    ];
+    for (check, from, to, says) in &conf_faults {
+        std::fs::write(&conf_path, conf.replace(from.as_str(), to)).expect("odoo.conf");
+        let (code, report) = doctor(&demo);
+        std::fs::write(&conf_path, &conf).expect("odoo.conf");
+        assert_eq!(code, 1, "{to}: {report:#}");
+        assert_eq!(failed(&report), [*check], "{to}: {report:#}");
+        let line = report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == *check))
+            .expect("the check");
+        assert!(
+            line["detail"].as_str().is_some_and(|d| d.contains(says)),
+            "{to}: {line:#}"
+        );
+        assert!(
+            line["fix"].as_str().is_some_and(|f| !f.is_empty()),
+            "{line:#}"
+        );
+    }
 
     // A deploy_dir an operator made readable by everyone: its dumps and ledger would be.
     {
@@ -187,7 +283,7 @@ fn a_good_host_passes_and_each_fault_is_named_alone() {
         std::fs::set_permissions(&demo.deploy_dir, mode(0o700)).expect("chmod");
         assert_eq!(code, 1, "{report:#}");
         assert_eq!(failed(&report), ["private"], "{report:#}");
-        let line = &report["checks"][11];
+        let line = &report["checks"][13];
         assert!(
             line["detail"]
                 .as_str()

@@ -8,6 +8,7 @@ mod deploy;
 mod docs;
 mod doctor;
 mod exit_codes;
+mod from_host;
 mod graph;
 mod hooks;
 mod init;
