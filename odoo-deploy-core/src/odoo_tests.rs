@@ -435,11 +435,16 @@ async fn changed_since(
         .collect())
 }
 
-/// The template's key and name for a set of dependencies with their checksums.
-pub fn template_name(series_hint: &str, checksums: &BTreeMap<String, String>) -> (String, String) {
+/// The template's name and key for a set of dependencies with their checksums, made by
+/// `installation` (the Odoo command and data_dir: a template is of one installation, and
+/// its filestore lives in that data_dir). The name is `odd_tpl_<set>_<key>`: `set` hashes
+/// the installation and the module names, `key` also their checksums, so a changed
+/// dependency gives another name with the same `set` prefix.
+pub fn template_name(installation: &str, checksums: &BTreeMap<String, String>) -> (String, String) {
     let mut set = Sha256::new();
     let mut key = Sha256::new();
-    key.update(format!("odd test template 1\n{series_hint}\n"));
+    set.update(format!("odd test template 1\n{installation}\n"));
+    key.update(format!("odd test template 1\n{installation}\n"));
     for (name, sum) in checksums {
         set.update(format!("{name}\n"));
         key.update(format!("{name} {sum}\n"));
@@ -708,7 +713,12 @@ impl Ctx<'_> {
                 .filter_map(|d| chosen.dirs.get(d).map(|p| (d.as_str(), p.as_path()))),
             &rules,
         )?;
-        let (database, key) = template_name(&self.settings.odoo_command.join(" "), &sums);
+        let installation = format!(
+            "{:?} {}",
+            self.settings.odoo_command,
+            self.settings.data_dir.display()
+        );
+        let (database, key) = template_name(&installation, &sums);
         crate::untrusted::database(&database)?;
         if let Some(oid) = self.oid(&database).await? {
             events.event(Event::Notice {
@@ -803,6 +813,13 @@ impl Ctx<'_> {
         )
         .await?;
         let built_store = self.filestore(&building);
+        // A filestore left under the template's name by a template dropped elsewhere.
+        self.transport
+            .check(
+                &pgcmd::remove_all(&self.filestore(&database)),
+                &crate::transport::Discard,
+            )
+            .await?;
         if self.transport.exists(&built_store).await? {
             self.transport
                 .rename(&built_store, &self.filestore(&database))

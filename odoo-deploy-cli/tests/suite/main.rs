@@ -13,6 +13,7 @@ mod init;
 mod installation;
 mod manifest;
 mod matrix;
+mod odoo_tests;
 mod recovery;
 mod rollback;
 mod security;
