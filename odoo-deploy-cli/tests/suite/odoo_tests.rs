@@ -1,6 +1,7 @@
 //! `odd test` end to end: the stand-in odoo-bin (its `--test-enable`), a real PostgreSQL
 //! cluster, the tested fixture project (passing, failing and erroring at_install and
 //! post_install tests).
+#![allow(clippy::unwrap_used)] // support code of tests: a failed step is a failed test
 
 use std::path::PathBuf;
 use std::process::Command;
