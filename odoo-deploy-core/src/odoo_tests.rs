@@ -108,6 +108,8 @@ pub struct JobReport {
     pub exit_code: Option<i32>,
     /// Seconds from the copy of the template to Odoo's end.
     pub seconds: f64,
+    /// Seconds the copy of the template (database and filestore) took.
+    pub copy_seconds: f64,
     /// Odoo's own `odoo.tests.result` counts.
     pub summary: Option<Summary>,
     /// What went wrong outside the tests (Odoo could not load, its counts disagree).
@@ -872,8 +874,12 @@ impl Ctx<'_> {
                 )
                 .await?;
         }
+        let copy_seconds = started.elapsed().as_secs_f64();
         events.event(Event::Notice {
-            message: format!("testing {} on {database}", modules.join(", ")),
+            message: format!(
+                "testing {} on {database} (template copied in {copy_seconds:.2} s)",
+                modules.join(", ")
+            ),
         });
         let tags: Vec<String> = modules.iter().map(|m| format!("/{m}")).collect();
         let port = free_port();
@@ -895,6 +901,7 @@ impl Ctx<'_> {
             modules,
             exit_code: None,
             seconds: 0.0,
+            copy_seconds,
             summary: None,
             problem: None,
             detail: None,
