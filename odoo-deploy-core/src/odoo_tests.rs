@@ -988,3 +988,63 @@ fn free_port() -> u16 {
 pub fn filestore_of(data_dir: &Path, db: &str) -> PathBuf {
     data_dir.join("filestore").join(db)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Chosen, split, template_name};
+
+    fn chosen(modules: &[(&str, &[&str])]) -> Chosen {
+        Chosen {
+            modules: modules.iter().map(|(m, _)| (*m).to_owned()).collect(),
+            dependencies: vec!["base".to_owned()],
+            selected_by: String::new(),
+            dirs: BTreeMap::new(),
+            depends: modules
+                .iter()
+                .map(|(m, d)| ((*m).to_owned(), d.iter().map(|s| (*s).to_owned()).collect()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_module_stays_with_the_modules_under_test_it_depends_on() {
+        let c = chosen(&[
+            ("a", &["base"]),
+            ("b", &["a"]),
+            ("c", &["base"]),
+            ("d", &["c", "b"]),
+            ("e", &["base"]),
+            ("f", &["base"]),
+        ]);
+        // a-b-d-c are one piece (d joins both), e and f alone.
+        assert_eq!(split(&c, 2), [vec!["a", "b", "c", "d"], vec!["e", "f"]]);
+        assert_eq!(split(&c, 1), [vec!["a", "b", "c", "d", "e", "f"]]);
+        assert_eq!(split(&c, 8).len(), 3, "never more databases than pieces");
+    }
+
+    #[test]
+    fn a_changed_checksum_keeps_the_set_prefix_and_changes_the_name() {
+        let mut sums = BTreeMap::from([
+            ("base".to_owned(), "1".repeat(40)),
+            ("mail".to_owned(), "2".repeat(40)),
+        ]);
+        let (first, key) = template_name("odoo-bin /data", &sums);
+        assert!(
+            first.starts_with("odd_tpl_") && first.len() == 8 + 12 + 1 + 12,
+            "{first}"
+        );
+        assert_eq!(&key[..12], &first[21..]);
+        sums.insert("mail".to_owned(), "3".repeat(40));
+        let (second, _) = template_name("odoo-bin /data", &sums);
+        assert_ne!(first, second);
+        assert_eq!(first[..21], second[..21]);
+        let (other, _) = template_name("other-odoo /data", &sums);
+        assert_ne!(
+            other[..21],
+            second[..21],
+            "another installation, another set"
+        );
+    }
+}
