@@ -35,7 +35,7 @@ use crate::backup::commands::{self as pgcmd, MAINTENANCE_DB, PgTools};
 use crate::checksum::{self, ChecksumError, ChecksumRules};
 use crate::command::RemoteCommand;
 use crate::event::{Event, EventSink};
-use crate::graph::AddonGraph;
+use crate::graph::{AddonGraph, SkipReason};
 use crate::odoo::LogWatch;
 use crate::transport::{Transport, TransportError, tail_of};
 
@@ -339,7 +339,20 @@ pub async fn choose(settings: &Settings, transport: &dyn Transport) -> Result<Ch
         if let Some(reason) = graph.skipped().get(name) {
             return Err(TestError::NotTestable {
                 module: name.clone(),
-                reason: format!("{reason:?}"),
+                reason: match reason {
+                    SkipReason::NotInstallable => "its manifest says installable: False".to_owned(),
+                    SkipReason::MissingDependencies { modules } => format!(
+                        "it depends on {}, on no addons path (add the folder to [test].addons_paths)",
+                        modules.join(", ")
+                    ),
+                    SkipReason::DependencyLoop => "it is part of a dependency loop".to_owned(),
+                    SkipReason::DependsOnSkipped { modules } => {
+                        format!(
+                            "it depends on {}, which cannot be installed",
+                            modules.join(", ")
+                        )
+                    }
+                },
             });
         }
         for dep in graph.depends(name).unwrap_or(&[]) {
@@ -965,6 +978,12 @@ fn problem(log: &TestLog, code: Option<i32>) -> Option<String> {
                     code.unwrap_or(-1)
                 )
             })
+        }
+        (_, Some(s)) if s.tests == tests && s.failed == failed && s.errors == errors => {
+            Some(format!(
+                "odoo-bin exited {} after its test summary",
+                code.map_or_else(|| "none (killed)".to_owned(), |c| c.to_string())
+            ))
         }
         (_, Some(s)) => Some(format!(
             "Odoo counted {} failed, {} error(s) of {} tests; its log shows {failed}, {errors} of {tests} (exit {})",
