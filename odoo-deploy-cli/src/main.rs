@@ -42,6 +42,8 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Deploy the current commit: plan, back up, update, verify, or roll back.
     Deploy(commands::deploy::Args),
+    /// Odoo tests of the changed modules on throwaway databases (a cached template).
+    Test(commands::test::Args),
     /// Undo the last deploy (or all after --to), or recover from an interrupted one.
     Rollback(commands::rollback::Args),
     /// What is deployed, the lock, the last outcome.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&args),
         Command::Doctor(args) => commands::doctor::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
+        Command::Test(args) => commands::test::run(&args),
         Command::Rollback(args) => commands::rollback::run(&args),
         Command::Status(args) => commands::status::status(&args),
         Command::History(args) => commands::status::history(&args),

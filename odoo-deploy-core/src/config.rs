@@ -19,6 +19,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::command::Secret;
+pub use test::{TestConfig, TestDatabase};
+
+mod test;
 
 /// The name of the configuration file at the root of a project.
 pub const CONFIG_FILE: &str = "odd.toml";
@@ -30,6 +33,8 @@ pub struct Config {
     pub project: Project,
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
+    /// `[test]`: Odoo and PostgreSQL for `odd test`.
+    pub test: Option<TestConfig>,
 }
 
 /// `[project]`: what the code is.
@@ -662,6 +667,9 @@ impl LoadedConfig {
             .collect();
         for (name, env) in &self.config.environments {
             self.validate_environment(name, env, &names, &mut problems);
+        }
+        if let Some(test) = &self.config.test {
+            self.validate_test(test, &mut problems);
         }
         problems
     }

@@ -15,6 +15,8 @@
 //! - [`untrusted`] — what a host says back (listings, ledger, journal, metadata), checked
 //!   against exact patterns before use.
 //! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
+//! - [`odoo_tests`] — `odd test`: Odoo tests on throwaway databases copied from a cached
+//!   template; results read from the log, JUnit XML.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
 //! - [`event`] — what the engine reports (output lines, …).
@@ -117,6 +119,7 @@ pub mod lock;
 pub mod manifest;
 pub mod odoo;
 pub mod odoo_conf;
+pub mod odoo_tests;
 pub mod ops;
 #[warn(missing_docs)]
 pub mod plan;

@@ -12,6 +12,7 @@ pub(crate) mod manifest;
 pub(crate) mod plan;
 pub(crate) mod rollback;
 pub(crate) mod status;
+pub(crate) mod test;
 
 use std::path::PathBuf;
 

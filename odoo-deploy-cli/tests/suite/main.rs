@@ -15,6 +15,7 @@ mod init;
 mod installation;
 mod manifest;
 mod matrix;
+mod odoo_tests;
 mod recovery;
 mod rollback;
 mod security;
