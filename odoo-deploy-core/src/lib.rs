@@ -56,6 +56,7 @@ pub mod odoo_conf;
 pub mod ops;
 pub mod plan;
 pub mod privacy;
+pub mod refresh;
 pub mod release;
 pub mod rollback;
 pub mod service;
