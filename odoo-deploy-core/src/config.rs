@@ -820,12 +820,15 @@ impl LoadedConfig {
                     None,
                 ));
             } else if !names.contains(&source.as_str()) {
-                problems.push(self.invalid(
-                    from,
-                    format!("`refresh.from` names an unknown environment `{source}`"),
-                    "not an environment",
-                    suggestion(source, names.iter().copied()).map(|s| format!("did you mean `{s}`?")),
-                ));
+                problems.push(
+                    self.invalid(
+                        from,
+                        format!("`refresh.from` names an unknown environment `{source}`"),
+                        "not an environment",
+                        suggestion(source, names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?")),
+                    ),
+                );
             }
         }
         if let Some(var) = &refresh.seed_env

@@ -76,7 +76,9 @@ pub enum RefreshError {
         evidence: Vec<String>,
     },
     /// A step failed and putting staging's previous database back failed too.
-    #[error("refresh failed at {step}: {reason}; restoring staging's previous database failed too: {restore}")]
+    #[error(
+        "refresh failed at {step}: {reason}; restoring staging's previous database failed too: {restore}"
+    )]
     #[diagnostic(code(odd::refresh::restore_failed))]
     RestoreFailed {
         step: String,
@@ -121,8 +123,14 @@ pub fn refuse(loaded: &LoadedConfig, target: &str, source: &str) -> Result<(), R
         .map_err(|e| RefreshError::refused(e.to_string(), e.help.clone()))?;
     if env.protected {
         return Err(RefreshError::refused(
-            format!("`{target}` is protected (`protected = true` in odd.toml): a refresh would replace its data"),
-            Some("refresh a staging environment from it instead: odd refresh STAGING --from ".to_owned() + target),
+            format!(
+                "`{target}` is protected (`protected = true` in odd.toml): a refresh would replace its data"
+            ),
+            Some(
+                "refresh a staging environment from it instead: odd refresh STAGING --from "
+                    .to_owned()
+                    + target,
+            ),
         ));
     }
     let requiring: Vec<&str> = loaded
@@ -131,7 +139,10 @@ pub fn refuse(loaded: &LoadedConfig, target: &str, source: &str) -> Result<(), R
         .iter()
         .filter(|(name, e)| {
             name.as_str() != source
-                && e.get_ref().requires.as_ref().is_some_and(|r| r.get_ref() == target)
+                && e.get_ref()
+                    .requires
+                    .as_ref()
+                    .is_some_and(|r| r.get_ref() == target)
         })
         .map(|(name, _)| name.as_str())
         .collect();
@@ -154,7 +165,10 @@ pub fn same_host(a: &Environment, b: &Environment) -> bool {
         (None, None) => a.transport == b.transport,
         (Some(x), Some(y)) => {
             let (x, y) = (x.get_ref(), y.get_ref());
-            a.transport == b.transport && x.address == y.address && x.port == y.port && x.user == y.user
+            a.transport == b.transport
+                && x.address == y.address
+                && x.port == y.port
+                && x.user == y.user
         }
         _ => false,
     }
@@ -182,7 +196,11 @@ pub enum CopyMethod {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum SourceBackup {
     /// This verified backup, taken `age_secs` ago.
-    Reuse { id: String, backup: BackupKind, age_secs: u64 },
+    Reuse {
+        id: String,
+        backup: BackupKind,
+        age_secs: u64,
+    },
     /// A new dump, taken while the source keeps running.
     NewDump,
 }
@@ -279,8 +297,14 @@ impl std::fmt::Debug for RefreshRequest<'_> {
 pub async fn plan(req: &RefreshRequest<'_>) -> Result<RefreshPlan, RefreshError> {
     let (t, s) = (req.staging, req.source);
     refuse(req.loaded, &t.environment, &s.environment)?;
-    let staging_env = req.loaded.environment(&t.environment).map_err(|e| RefreshError::refused(e.to_string(), None))?;
-    let source_env = req.loaded.environment(&s.environment).map_err(|e| RefreshError::refused(e.to_string(), None))?;
+    let staging_env = req
+        .loaded
+        .environment(&t.environment)
+        .map_err(|e| RefreshError::refused(e.to_string(), None))?;
+    let source_env = req
+        .loaded
+        .environment(&s.environment)
+        .map_err(|e| RefreshError::refused(e.to_string(), None))?;
     let host = same_host(staging_env, source_env);
     let cluster = same_cluster(t, s, host);
     let release = crate::state::current_release(req.staging_transport, &t.layout)
@@ -288,20 +312,32 @@ pub async fn plan(req: &RefreshRequest<'_>) -> Result<RefreshPlan, RefreshError>
         .map_err(|e| RefreshError::refused(e.to_string(), None))?
         .ok_or_else(|| {
             RefreshError::refused(
-                format!("`{}` has no current release: deploy it before refreshing its data", t.environment),
+                format!(
+                    "`{}` has no current release: deploy it before refreshing its data",
+                    t.environment
+                ),
                 None,
             )
         })?;
     let ledger = crate::state::read_ledger(req.staging_transport, &t.layout)
         .await
         .map_err(|e| RefreshError::refused(e.to_string(), None))?;
-    let commit = ledger
-        .current()
-        .map(|r| r.commit.clone())
-        .ok_or_else(|| RefreshError::refused(format!("`{}` has no successful deploy in its ledger", t.environment), None))?;
+    let commit = ledger.current().map(|r| r.commit.clone()).ok_or_else(|| {
+        RefreshError::refused(
+            format!("`{}` has no successful deploy in its ledger", t.environment),
+            None,
+        )
+    })?;
     let source_backup = pick_backup(req, cluster).await?;
     let copy = match (&source_backup, cluster, host) {
-        (SourceBackup::Reuse { backup: BackupKind::Snapshot, .. }, true, _) => CopyMethod::TemplateCopy,
+        (
+            SourceBackup::Reuse {
+                backup: BackupKind::Snapshot,
+                ..
+            },
+            true,
+            _,
+        ) => CopyMethod::TemplateCopy,
         (_, _, true) => CopyMethod::RestoreOnHost,
         _ => CopyMethod::Streamed,
     };
@@ -320,33 +356,59 @@ pub async fn plan(req: &RefreshRequest<'_>) -> Result<RefreshPlan, RefreshError>
     let mut steps = vec![
         format!("lock {} and stop its Odoo", t.environment),
         match &source_backup {
-            SourceBackup::Reuse { id, backup, age_secs } => {
-                format!("reuse {}'s verified {backup} {id} ({age_secs} s old)", s.environment)
+            SourceBackup::Reuse {
+                id,
+                backup,
+                age_secs,
+            } => {
+                format!(
+                    "reuse {}'s verified {backup} {id} ({age_secs} s old)",
+                    s.environment
+                )
             }
-            SourceBackup::NewDump => format!("take a verified dump of {} (it keeps running)", s.environment),
+            SourceBackup::NewDump => format!(
+                "take a verified dump of {} (it keeps running)",
+                s.environment
+            ),
         },
         match copy {
-            CopyMethod::TemplateCopy => format!("copy it into {new_database} by template copy, filestore by hard links"),
-            CopyMethod::RestoreOnHost => format!("restore it into {new_database} on {}, filestore by hard links", t.host),
+            CopyMethod::TemplateCopy => {
+                format!("copy it into {new_database} by template copy, filestore by hard links")
+            }
+            CopyMethod::RestoreOnHost => format!(
+                "restore it into {new_database} on {}, filestore by hard links",
+                t.host
+            ),
             CopyMethod::Streamed => format!(
                 "stream it from {} to {} through odd and restore it into {new_database}, filestore from its archive",
                 s.host, t.host
             ),
         },
-        format!("set web.base.url = {}, a fresh database.uuid and database.secret", t.base_url),
+        format!(
+            "set web.base.url = {}, a fresh database.uuid and database.secret",
+            t.base_url
+        ),
         format!("neutralize with {neutralize}"),
         format!(
             "check fail-closed: {}",
             neutralize::REQUIRED_CHECKS.join(", ")
         ),
-        format!("anonymise {} column(s), counted afterwards", anonymise.len()),
+        format!(
+            "anonymise {} column(s), counted afterwards",
+            anonymise.len()
+        ),
         format!(
             "put it in place of {} (kept aside as {previous_database} until verified)",
             t.db.name
         ),
-        format!("update the modules whose code differs from release {release}, verify module states"),
+        format!(
+            "update the modules whose code differs from release {release}, verify module states"
+        ),
         "start Odoo, check health, startup log and smoke".to_owned(),
-        format!("record the refresh in {}'s ledger and drop {previous_database}", t.environment),
+        format!(
+            "record the refresh in {}'s ledger and drop {previous_database}",
+            t.environment
+        ),
     ];
     steps.shrink_to_fit();
     Ok(RefreshPlan {
@@ -364,22 +426,32 @@ pub async fn plan(req: &RefreshRequest<'_>) -> Result<RefreshPlan, RefreshError>
     })
 }
 
-async fn pick_backup(req: &RefreshRequest<'_>, cluster: bool) -> Result<SourceBackup, RefreshError> {
+async fn pick_backup(
+    req: &RefreshRequest<'_>,
+    cluster: bool,
+) -> Result<SourceBackup, RefreshError> {
     let s = req.source;
     let target = s.backup_target(None);
     let list = Backups::new(req.source_transport, &target)
         .list()
         .await
-        .map_err(|e| RefreshError::refused(format!("cannot list {}'s backups: {e}", s.environment), None))?;
+        .map_err(|e| {
+            RefreshError::refused(
+                format!("cannot list {}'s backups: {e}", s.environment),
+                None,
+            )
+        })?;
     let now_ms = crate::clock::now_unix() * 1000;
-    let max_ms = i64::try_from(req.settings.max_backup_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let max_ms =
+        i64::try_from(req.settings.max_backup_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let usable = |m: &&BackupMetadata| {
         matches!(m.origin, crate::backup::Origin::Taken)
             && m.database == s.db.name
             && !m.verification.checks.is_empty()
             && now_ms - m.created_at_ms <= max_ms
             && (m.kind == BackupKind::Dump || cluster)
-            && (m.kind == BackupKind::Snapshot || m.dump_format == Some(crate::backup::DumpFormat::Custom))
+            && (m.kind == BackupKind::Snapshot
+                || m.dump_format == Some(crate::backup::DumpFormat::Custom))
     };
     // Newest first; on one cluster a snapshot is preferred (a template copy).
     let mut candidates: Vec<&BackupMetadata> = list.backups.iter().filter(usable).collect();
@@ -443,7 +515,10 @@ fn failed(step: &str, reason: impl Into<String>, evidence: Vec<String>) -> Refre
 /// # Errors
 /// [`RefreshError::Failed`] with staging's previous database in place and Odoo stopped;
 /// [`RefreshError::RestoreFailed`] when even that could not be done.
-pub async fn execute(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshReport, RefreshError> {
+pub async fn execute(
+    req: &RefreshRequest<'_>,
+    plan: &RefreshPlan,
+) -> Result<RefreshReport, RefreshError> {
     let t = req.staging;
     let lock = crate::lock::EnvLock::new(&t.environment, t.layout.lock());
     req.staging_transport.mkdir_p(&t.layout.deploy_dir).await?;
@@ -471,11 +546,17 @@ pub async fn execute(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<Ref
     result
 }
 
-async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshReport, RefreshError> {
+async fn locked(
+    req: &RefreshRequest<'_>,
+    plan: &RefreshPlan,
+) -> Result<RefreshReport, RefreshError> {
     let t = req.staging;
     let tx = req.staging_transport;
     let started_at = crate::clock::now_unix();
-    let mut run = Run { req, steps: Vec::new() };
+    let mut run = Run {
+        req,
+        steps: Vec::new(),
+    };
 
     let mark = run.start("stop", format!("{}'s Odoo", t.environment));
     tx.check(&t.service.stop(), &Discard).await?;
@@ -511,7 +592,10 @@ async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshR
     };
 
     // The swap: the copy takes staging's names, the previous ones kept aside.
-    let mark = run.start("swap", format!("{} in place of {}", plan.new_database, t.db.name));
+    let mark = run.start(
+        "swap",
+        format!("{} in place of {}", plan.new_database, t.db.name),
+    );
     swap(req, &plan.new_database, &plan.previous_database).await?;
     run.done("swap", mark, true);
 
@@ -520,7 +604,8 @@ async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshR
         Ok(updated) => updated,
         Err(e) => {
             let _ = tx.check(&t.service.stop(), &Discard).await;
-            let failed_name = crate::backup::derived_name(&t.db.name, "refresh-failed", &stamp_now());
+            let failed_name =
+                crate::backup::derived_name(&t.db.name, "refresh-failed", &stamp_now());
             let back = swap_back(req, &plan.previous_database, &failed_name).await;
             return Err(match back {
                 Ok(()) => e,
@@ -549,7 +634,7 @@ async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshR
         environment: t.environment.clone(),
         commit: plan.commit.clone(),
         previous_commit: Some(plan.commit.clone()),
-        who: format!("{}@{}", req.operator.who, req.operator.machine),
+        who: req.operator.who.clone(),
         started_at,
         finished_at: Some(crate::clock::now_unix()),
         outcome: Outcome::Succeeded,
@@ -577,11 +662,16 @@ async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshR
     }
     // Verified: the previous database and filestore go.
     let prev_fs = t.data_dir.join("filestore").join(&plan.previous_database);
-    let dropped = tx.check_output(&t.pg.drop_database(&t.db, &plan.previous_database)).await;
+    let dropped = tx
+        .check_output(&t.pg.drop_database(&t.db, &plan.previous_database))
+        .await;
     let removed = tx.check(&commands::remove_all(&prev_fs), &Discard).await;
     if dropped.is_err() || removed.is_err() {
         (req.progress)(RefreshEvent::Notice {
-            message: format!("the previous database {} could not be dropped: drop it by hand", plan.previous_database),
+            message: format!(
+                "the previous database {} could not be dropped: drop it by hand",
+                plan.previous_database
+            ),
         });
     }
     Ok(RefreshReport {
@@ -597,7 +687,9 @@ async fn locked(req: &RefreshRequest<'_>, plan: &RefreshPlan) -> Result<RefreshR
 
 fn step_of(e: &RefreshError) -> String {
     match e {
-        RefreshError::Failed { step, .. } | RefreshError::RestoreFailed { step, .. } => step.clone(),
+        RefreshError::Failed { step, .. } | RefreshError::RestoreFailed { step, .. } => {
+            step.clone()
+        }
         _ => "refresh".to_owned(),
     }
 }
@@ -607,7 +699,10 @@ async fn source_params(req: &RefreshRequest<'_>) -> Result<BTreeMap<String, Secr
     let s = req.source;
     let out = req
         .source_transport
-        .check_output(&s.pg.psql(&s.db, &s.db.name, &[], neutralize::SOURCE_PARAMS_SQL))
+        .check_output(
+            &s.pg
+                .psql(&s.db, &s.db.name, &[], neutralize::SOURCE_PARAMS_SQL),
+        )
         .await?;
     Ok(String::from_utf8_lossy(&out)
         .lines()
@@ -654,9 +749,14 @@ async fn prepare_copy(
 
     // Staging's settings, then Odoo's neutralize.
     let mark = run.start("settings", plan.steps[3].clone());
-    tx.check_output(&t.pg.psql(new_conn, &new_conn.name, &[("base_url", t.base_url.as_str())], neutralize::SETUP_SQL))
-        .await
-        .map_err(|e| failed("settings", e.to_string(), Vec::new()))?;
+    tx.check_output(&t.pg.psql(
+        new_conn,
+        &new_conn.name,
+        &[("base_url", t.base_url.as_str())],
+        neutralize::SETUP_SQL,
+    ))
+    .await
+    .map_err(|e| failed("settings", e.to_string(), Vec::new()))?;
     run.done("settings", mark, true);
 
     let allowed = req.settings.allowed_crons.join("\n");
@@ -665,8 +765,10 @@ async fn prepare_copy(
         let odoo = t.odoo_for_release(&plan.release);
         let cmd = odoo.neutralize(&new_conn.name).timeout(UPDATE_TIMEOUT);
         let out = tx.output(&cmd).await?;
-        let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-        let mut watch = LogWatch::new(&t.allow_log_errors, 20).map_err(|e| failed("neutralize", e.to_string(), Vec::new()))?;
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        let mut watch = LogWatch::new(&t.allow_log_errors, 20)
+            .map_err(|e| failed("neutralize", e.to_string(), Vec::new()))?;
         for line in text.lines() {
             watch.line(line);
         }
@@ -674,15 +776,28 @@ async fn prepare_copy(
         if !out.status.success() || !failures.is_empty() {
             return Err(failed(
                 "neutralize",
-                format!("odoo-bin neutralize exited {:?}{}", out.status.code(), if failures.is_empty() { String::new() } else { format!(" and logged {}", failures.join("; ")) }),
+                format!(
+                    "odoo-bin neutralize exited {:?}{}",
+                    out.status.code(),
+                    if failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and logged {}", failures.join("; "))
+                    }
+                ),
                 watch.tail(),
             ));
         }
         "odoo-bin neutralize"
     } else {
-        tx.check_output(&t.pg.psql(new_conn, &new_conn.name, &[("allowed", allowed.as_str())], neutralize::BUILTIN_PROFILE_SQL))
-            .await
-            .map_err(|e| failed("neutralize", e.to_string(), Vec::new()))?;
+        tx.check_output(&t.pg.psql(
+            new_conn,
+            &new_conn.name,
+            &[("allowed", allowed.as_str())],
+            neutralize::BUILTIN_PROFILE_SQL,
+        ))
+        .await
+        .map_err(|e| failed("neutralize", e.to_string(), Vec::new()))?;
         "built-in SQL profile"
     };
     run.done("neutralize", mark, true);
@@ -695,7 +810,10 @@ async fn prepare_copy(
         .as_ref()
         .map(|c| neutralize::split_catcher(c.get_ref()))
         .unwrap_or_default();
-    let uuid = source_params.get("database.uuid").map(|s| String::from_utf8_lossy(s.expose()).into_owned()).unwrap_or_default();
+    let uuid = source_params
+        .get("database.uuid")
+        .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+        .unwrap_or_default();
     let secret = source_params
         .get("database.secret")
         .cloned()
@@ -714,7 +832,10 @@ async fn prepare_copy(
     );
     // Production's secret is a secret: never in argv.
     let cmd = with_secret_vars(cmd, &[("source_secret", &secret)]);
-    let out = tx.check_output(&cmd).await.map_err(|e| failed("checks", e.to_string(), Vec::new()))?;
+    let out = tx
+        .check_output(&cmd)
+        .await
+        .map_err(|e| failed("checks", e.to_string(), Vec::new()))?;
     let report = NeutralizeReport {
         method: neutralized.to_owned(),
         checks: neutralize::parse_checks(&String::from_utf8_lossy(&out)),
@@ -727,7 +848,11 @@ async fn prepare_copy(
     if !bad.is_empty() {
         return Err(failed(
             "checks",
-            format!("{} check(s) failed on the copy: {}", bad.len(), bad.join("; ")),
+            format!(
+                "{} check(s) failed on the copy: {}",
+                bad.len(),
+                bad.join("; ")
+            ),
             bad,
         ));
     }
@@ -741,12 +866,20 @@ async fn prepare_copy(
     Ok((meta.id, report, anonymised))
 }
 
-async fn anonymise_copy(req: &RefreshRequest<'_>, conn: &DbConn) -> Result<AnonymiseReport, (String, Vec<String>)> {
+async fn anonymise_copy(
+    req: &RefreshRequest<'_>,
+    conn: &DbConn,
+) -> Result<AnonymiseReport, (String, Vec<String>)> {
     let t = req.staging;
     let tx = req.staging_transport;
     let rules = anonymise::rules(req.settings);
     let out = tx
-        .check_output(&t.pg.psql(conn, &conn.name, &[], &anonymise::existing_columns_sql(&rules)))
+        .check_output(&t.pg.psql(
+            conn,
+            &conn.name,
+            &[],
+            &anonymise::existing_columns_sql(&rules),
+        ))
         .await
         .map_err(|e| (e.to_string(), Vec::new()))?;
     let present: BTreeSet<(String, String)> = String::from_utf8_lossy(&out)
@@ -761,19 +894,29 @@ async fn anonymise_copy(req: &RefreshRequest<'_>, conn: &DbConn) -> Result<Anony
     let (kept, absent): (Vec<_>, Vec<_>) = rules
         .into_iter()
         .partition(|r| present.contains(&(r.table.clone(), r.column.clone())));
-    report.absent = absent.iter().map(|r| format!("{}.{}", r.table, r.column)).collect();
+    report.absent = absent
+        .iter()
+        .map(|r| format!("{}.{}", r.table, r.column))
+        .collect();
     let seed = match &req.seed {
         Some(s) => String::from_utf8_lossy(s.expose()).into_owned(),
         None => random_seed(),
     };
     let keep = req.settings.keep_logins.join("\n");
     let sql = anonymise::transaction_sql(&kept, &req.settings.keep_logins);
-    let cmd = t.pg.psql(conn, &conn.name, &[("keep_logins", keep.as_str())], &sql);
+    let cmd =
+        t.pg.psql(conn, &conn.name, &[("keep_logins", keep.as_str())], &sql);
     // The seed is a key: it travels as a secret variable, never in argv or logs.
     let cmd = with_secret_vars(cmd, &[("seed", &Secret::new(seed))]);
-    let out = tx.output(&cmd).await.map_err(|e| (e.to_string(), Vec::new()))?;
+    let out = tx
+        .output(&cmd)
+        .await
+        .map_err(|e| (e.to_string(), Vec::new()))?;
     report.read(&String::from_utf8_lossy(&out.stdout));
-    let counted = kept.iter().filter(|r| r.action != settings::RuleAction::Keep).count();
+    let counted = kept
+        .iter()
+        .filter(|r| r.action != settings::RuleAction::Keep)
+        .count();
     if !out.status.success() || !report.clean(counted) {
         let left: Vec<String> = report
             .left
@@ -784,7 +927,11 @@ async fn anonymise_copy(req: &RefreshRequest<'_>, conn: &DbConn) -> Result<Anony
         return Err((
             format!(
                 "the anonymisation did not verify{}",
-                if out.status.success() { String::new() } else { format!(": {}", crate::transport::tail_of(&out.stderr)) }
+                if out.status.success() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::transport::tail_of(&out.stderr))
+                }
             ),
             left,
         ));
@@ -842,45 +989,75 @@ async fn copy_database(
     let dump_dir = s.backup_dir.join(&meta.id);
     match plan.copy {
         CopyMethod::TemplateCopy => {
-            let template = meta.snapshot_database.clone().ok_or("the snapshot names no database")?;
-            tx.check_output(&t.pg.copy_database(&t.db, &template, &new_conn.name)).await.map_err(e)?;
+            let template = meta
+                .snapshot_database
+                .clone()
+                .ok_or("the snapshot names no database")?;
+            tx.check_output(&t.pg.copy_database(&t.db, &template, &new_conn.name))
+                .await
+                .map_err(e)?;
             match &meta.snapshot_filestore {
                 Some(fs) if tx.exists(fs).await.map_err(e)? => {
-                    tx.check(&commands::hardlink_copy(fs, new_fs), &Discard).await.map_err(e)?;
+                    tx.check(&commands::hardlink_copy(fs, new_fs), &Discard)
+                        .await
+                        .map_err(e)?;
                 }
                 _ => tx.mkdir_p(new_fs).await.map_err(e)?,
             }
         }
         CopyMethod::RestoreOnHost => {
-            tx.check_output(&t.pg.create_empty_database(&t.db, &new_conn.name)).await.map_err(e)?;
-            tx.check(&t.pg.pg_restore(new_conn, &new_conn.name, &dump_dir.join("db.dump")), &Discard)
+            tx.check_output(&t.pg.create_empty_database(&t.db, &new_conn.name))
                 .await
                 .map_err(e)?;
+            tx.check(
+                &t.pg
+                    .pg_restore(new_conn, &new_conn.name, &dump_dir.join("db.dump")),
+                &Discard,
+            )
+            .await
+            .map_err(e)?;
             let live = s.data_dir.join("filestore").join(&s.db.name);
             let linked = tx.exists(&live).await.map_err(e)?
-                && tx.check(&commands::hardlink_copy(&live, new_fs), &Discard).await.is_ok();
+                && tx
+                    .check(&commands::hardlink_copy(&live, new_fs), &Discard)
+                    .await
+                    .is_ok();
             if !linked {
                 // Another filesystem: the dump's archive.
                 let _ = tx.check(&commands::remove_all(new_fs), &Discard).await;
                 tx.mkdir_p(new_fs).await.map_err(e)?;
-                tx.check(&commands::tar_extract(&dump_dir.join("filestore.tar"), new_fs), &Discard)
-                    .await
-                    .map_err(e)?;
+                tx.check(
+                    &commands::tar_extract(&dump_dir.join("filestore.tar"), new_fs),
+                    &Discard,
+                )
+                .await
+                .map_err(e)?;
             }
         }
         CopyMethod::Streamed => {
-            tx.check_output(&t.pg.create_empty_database(&t.db, &new_conn.name)).await.map_err(e)?;
-            let incoming = t.layout.deploy_dir.join(format!("refresh-{}", plan.new_database));
+            tx.check_output(&t.pg.create_empty_database(&t.db, &new_conn.name))
+                .await
+                .map_err(e)?;
+            let incoming = t
+                .layout
+                .deploy_dir
+                .join(format!("refresh-{}", plan.new_database));
             tx.mkdir_p(&incoming).await.map_err(e)?;
             let result = async {
                 let dump = incoming.join("db.dump");
                 stream(sx, &dump_dir.join("db.dump"), tx, &dump).await?;
-                tx.check(&t.pg.pg_restore(new_conn, &new_conn.name, &dump), &Discard).await.map_err(e)?;
-                tx.check(&commands::remove_all(&dump), &Discard).await.map_err(e)?;
+                tx.check(&t.pg.pg_restore(new_conn, &new_conn.name, &dump), &Discard)
+                    .await
+                    .map_err(e)?;
+                tx.check(&commands::remove_all(&dump), &Discard)
+                    .await
+                    .map_err(e)?;
                 let tar = incoming.join("filestore.tar");
                 stream(sx, &dump_dir.join("filestore.tar"), tx, &tar).await?;
                 tx.mkdir_p(new_fs).await.map_err(e)?;
-                tx.check(&commands::tar_extract(&tar, new_fs), &Discard).await.map_err(e)
+                tx.check(&commands::tar_extract(&tar, new_fs), &Discard)
+                    .await
+                    .map_err(e)
             }
             .await;
             let _ = tx.check(&commands::remove_all(&incoming), &Discard).await;
@@ -911,14 +1088,24 @@ async fn stream(
     if sent == got {
         Ok(got)
     } else {
-        Err(format!("{} bytes read from {} but {got} written to {}", sent, from.display(), to.display()))
+        Err(format!(
+            "{} bytes read from {} but {got} written to {}",
+            sent,
+            from.display(),
+            to.display()
+        ))
     }
 }
 
-async fn drop_new(req: &RefreshRequest<'_>, conn: &DbConn, fs: &Path) -> Result<(), TransportError> {
+async fn drop_new(
+    req: &RefreshRequest<'_>,
+    conn: &DbConn,
+    fs: &Path,
+) -> Result<(), TransportError> {
     let t = req.staging;
     let tx = req.staging_transport;
-    tx.check_output(&t.pg.drop_database(&t.db, &conn.name)).await?;
+    tx.check_output(&t.pg.drop_database(&t.db, &conn.name))
+        .await?;
     tx.check(&commands::remove_all(fs), &Discard).await
 }
 
@@ -926,7 +1113,8 @@ async fn swap(req: &RefreshRequest<'_>, new: &str, aside: &str) -> Result<(), Tr
     let t = req.staging;
     let tx = req.staging_transport;
     let fs = |db: &str| t.data_dir.join("filestore").join(db);
-    tx.check_output(&t.pg.swap_databases(&t.db, &t.db.name, new, aside)).await?;
+    tx.check_output(&t.pg.swap_databases(&t.db, &t.db.name, new, aside))
+        .await?;
     if tx.exists(&fs(&t.db.name)).await? {
         tx.rename(&fs(&t.db.name), &fs(aside)).await?;
     }
@@ -935,11 +1123,16 @@ async fn swap(req: &RefreshRequest<'_>, new: &str, aside: &str) -> Result<(), Tr
 
 /// Puts the previous database (kept as `previous`) back; the refreshed one becomes
 /// `failed` (kept for a look, with its filestore).
-async fn swap_back(req: &RefreshRequest<'_>, previous: &str, failed: &str) -> Result<(), TransportError> {
+async fn swap_back(
+    req: &RefreshRequest<'_>,
+    previous: &str,
+    failed: &str,
+) -> Result<(), TransportError> {
     let t = req.staging;
     let tx = req.staging_transport;
     let fs = |db: &str| t.data_dir.join("filestore").join(db);
-    tx.check_output(&t.pg.swap_databases(&t.db, &t.db.name, previous, failed)).await?;
+    tx.check_output(&t.pg.swap_databases(&t.db, &t.db.name, previous, failed))
+        .await?;
     if tx.exists(&fs(&t.db.name)).await? {
         tx.rename(&fs(&t.db.name), &fs(failed)).await?;
     }
@@ -951,7 +1144,11 @@ async fn swap_back(req: &RefreshRequest<'_>, previous: &str, failed: &str) -> Re
 
 /// After the swap: the modules whose code differs, module states, start, health, the
 /// startup log, smoke. Returns what was updated.
-async fn finish(run: &mut Run<'_, '_>, plan: &RefreshPlan, staging_sums: Option<&str>) -> Result<UpdateSet, RefreshError> {
+async fn finish(
+    run: &mut Run<'_, '_>,
+    plan: &RefreshPlan,
+    staging_sums: Option<&str>,
+) -> Result<UpdateSet, RefreshError> {
     let req = run.req;
     let t = req.staging;
     let tx = req.staging_transport;
@@ -964,8 +1161,10 @@ async fn finish(run: &mut Run<'_, '_>, plan: &RefreshPlan, staging_sums: Option<
         let odoo = t.odoo_for_release(&plan.release);
         let cmd = odoo.update(&t.db.name, &set, Some(UPDATE_TIMEOUT));
         let out = tx.output(&cmd).await?;
-        let mut watch = LogWatch::new(&t.allow_log_errors, 20).map_err(|e| failed("update", e.to_string(), Vec::new()))?;
-        let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        let mut watch = LogWatch::new(&t.allow_log_errors, 20)
+            .map_err(|e| failed("update", e.to_string(), Vec::new()))?;
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
         for line in text.lines() {
             watch.line(line);
         }
@@ -974,19 +1173,33 @@ async fn finish(run: &mut Run<'_, '_>, plan: &RefreshPlan, staging_sums: Option<
             run.done("update", mark, false);
             return Err(failed(
                 "update",
-                format!("odoo-bin exited {:?}{}", out.status.code(), if failures.is_empty() { String::new() } else { format!(" and logged {}", failures.join("; ")) }),
+                format!(
+                    "odoo-bin exited {:?}{}",
+                    out.status.code(),
+                    if failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and logged {}", failures.join("; "))
+                    }
+                ),
                 watch.tail(),
             ));
         }
     }
     if let Some(json) = staging_sums {
-        tx.check_output(&crate::state::set_param_command(&t.pg, &t.db, ODD_CHECKSUMS_KEY, json))
-            .await?;
+        tx.check_output(&crate::state::set_param_command(
+            &t.pg,
+            &t.db,
+            ODD_CHECKSUMS_KEY,
+            json,
+        ))
+        .await?;
     }
     let after = crate::state::read_db(tx, &t.pg, &t.db)
         .await
         .map_err(|e| failed("verify modules", e.to_string(), Vec::new()))?;
-    let problems = crate::odoo::check_module_states(&after.modules, &BTreeMap::new(), &t.required, &t.series);
+    let problems =
+        crate::odoo::check_module_states(&after.modules, &BTreeMap::new(), &t.required, &t.series);
     if !problems.is_empty() {
         run.done("update", mark, false);
         return Err(failed(
@@ -1022,7 +1235,10 @@ async fn finish(run: &mut Run<'_, '_>, plan: &RefreshPlan, staging_sums: Option<
 ///
 /// # Errors
 /// Staging has no stored checksums (it was never deployed by odd).
-pub fn update_set(staging_sums: Option<&str>, copy: &crate::state::DbState) -> Result<UpdateSet, RefreshError> {
+pub fn update_set(
+    staging_sums: Option<&str>,
+    copy: &crate::state::DbState,
+) -> Result<UpdateSet, RefreshError> {
     let Some(json) = staging_sums else {
         return Err(failed(
             "update",
@@ -1030,8 +1246,13 @@ pub fn update_set(staging_sums: Option<&str>, copy: &crate::state::DbState) -> R
             Vec::new(),
         ));
     };
-    let ours = StoredChecksums::parse(ODD_CHECKSUMS_KEY, json)
-        .map_err(|e| failed("update", format!("staging's stored checksums: {e}"), Vec::new()))?;
+    let ours = StoredChecksums::parse(ODD_CHECKSUMS_KEY, json).map_err(|e| {
+        failed(
+            "update",
+            format!("staging's stored checksums: {e}"),
+            Vec::new(),
+        )
+    })?;
     let theirs = StoredChecksums::from_params(&copy.params)
         .ok()
         .flatten()

@@ -107,10 +107,16 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
                         output::say(&format!("  | {line}"));
                     }
                 }
-                return Err(CliError::Classified(Status::RolledBack, miette::Report::new(e)));
+                return Err(CliError::Classified(
+                    Status::RolledBack,
+                    miette::Report::new(e),
+                ));
             }
             Err(e @ RefreshError::RestoreFailed { .. }) => {
-                return Err(CliError::Classified(Status::NotRestored, miette::Report::new(e)));
+                return Err(CliError::Classified(
+                    Status::NotRestored,
+                    miette::Report::new(e),
+                ));
             }
             Err(e) => return Err(refused(e)),
         };

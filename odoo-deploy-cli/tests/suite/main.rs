@@ -14,6 +14,7 @@ mod installation;
 mod manifest;
 mod matrix;
 mod recovery;
+mod refresh;
 mod rollback;
 mod security;
 mod soak;

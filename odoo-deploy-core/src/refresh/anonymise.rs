@@ -128,9 +128,9 @@ fn expression(rule: &Rule) -> String {
     match rule.action {
         RuleAction::Keep => col,
         RuleAction::Null => "NULL".to_owned(),
-        RuleAction::Hash => format!(
-            "encode(sha256(convert_to(:'seed' || ':' || {col}::text, 'UTF8')), 'hex')"
-        ),
+        RuleAction::Hash => {
+            format!("encode(sha256(convert_to(:'seed' || ':' || {col}::text, 'UTF8')), 'hex')")
+        }
         RuleAction::Fake => match rule.fake {
             FakeKind::Text => format!("substr({h}, 1, 16)"),
             FakeKind::Name => format!("'Person ' || upper(substr({h}, 1, 8))"),
@@ -143,7 +143,9 @@ fn expression(rule: &Rule) -> String {
             ),
             FakeKind::City => format!("'City ' || upper(substr({h}, 1, 6))"),
             FakeKind::Zip => {
-                format!("lpad(((('x' || substr({h}, 1, 8))::bit(32)::bigint) % 100000)::text, 5, '0')")
+                format!(
+                    "lpad(((('x' || substr({h}, 1, 8))::bit(32)::bigint) % 100000)::text, 5, '0')"
+                )
             }
             FakeKind::Login => format!("'user-' || substr({h}, 1, 12)"),
             FakeKind::Html => format!("'<p>Message ' || substr({h}, 1, 12) || '</p>'"),
@@ -295,7 +297,11 @@ mod tests {
         let rules = rules(&config);
         let email = rules.iter().find(|r| r.column == "email").expect("email");
         assert_eq!(email.action, RuleAction::Keep);
-        assert!(rules.iter().any(|r| r.column == "vat" && r.action == RuleAction::Hash));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.column == "vat" && r.action == RuleAction::Hash)
+        );
         assert_eq!(rules.len(), default_profile().len() + 1);
     }
 

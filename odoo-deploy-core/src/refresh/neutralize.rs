@@ -214,7 +214,10 @@ mod tests {
         // crons failed; shipping printed nothing and fails closed.
         assert_eq!(failed, ["crons", "shipping_providers"]);
         assert_eq!(
-            checks.iter().find(|c| c.name == "crons").map(|c| c.detail.as_str()),
+            checks
+                .iter()
+                .find(|c| c.name == "crons")
+                .map(|c| c.detail.as_str()),
             Some("Mail: Email Queue Manager")
         );
     }
@@ -237,7 +240,10 @@ mod tests {
             split_catcher("mailpit:1025"),
             ("mailpit".to_owned(), "1025".to_owned())
         );
-        assert_eq!(split_catcher("mailpit"), ("mailpit".to_owned(), String::new()));
+        assert_eq!(
+            split_catcher("mailpit"),
+            ("mailpit".to_owned(), String::new())
+        );
     }
 
     #[test]

@@ -138,7 +138,9 @@ mod tests {
     fn identifiers_are_plain_lowercase_names_only() {
         assert!(is_identifier("res_partner"));
         assert!(is_identifier("x_studio_1"));
-        for bad in ["", "1a", "Res", "a b", "a;b", "a\"b", "a$(x)", "a'b", "a\nb"] {
+        for bad in [
+            "", "1a", "Res", "a b", "a;b", "a\"b", "a$(x)", "a'b", "a\nb",
+        ] {
             assert!(!is_identifier(bad), "{bad:?}");
         }
         assert_eq!(table_of("res.partner").as_deref(), Some("res_partner"));

@@ -31,7 +31,9 @@ fn reason(r: Result<(), RefreshError>) -> String {
 
 #[test]
 fn production_marked_protected_is_never_a_target() {
-    let l = loaded(&(env("production", "protected = true\nrequires = \"staging\"") + &env("staging", "")));
+    let l = loaded(
+        &(env("production", "protected = true\nrequires = \"staging\"") + &env("staging", "")),
+    );
     let why = reason(refuse(&l, "production", "staging"));
     assert!(why.contains("`production` is protected"), "{why}");
     // The other way round is the refresh odd is for; production requiring staging is fine.
@@ -76,7 +78,8 @@ fn copy_with(sums: &str, installed: &[&str]) -> DbState {
         initialized: true,
         ..DbState::default()
     };
-    db.params.insert(ODD_CHECKSUMS_KEY.to_owned(), sums.to_owned());
+    db.params
+        .insert(ODD_CHECKSUMS_KEY.to_owned(), sums.to_owned());
     db.modules = installed
         .iter()
         .map(|n| ModuleRow {
@@ -91,7 +94,10 @@ fn copy_with(sums: &str, installed: &[&str]) -> DbState {
 #[test]
 fn modules_whose_code_differs_are_updated_and_missing_ones_installed() {
     let staging = r#"{"base": "a", "sale": "s2", "acme": "x1", "acme_new": "n1"}"#;
-    let copy = copy_with(r#"{"base": "a", "sale": "s1", "acme": "x1"}"#, &["base", "sale", "acme"]);
+    let copy = copy_with(
+        r#"{"base": "a", "sale": "s1", "acme": "x1"}"#,
+        &["base", "sale", "acme"],
+    );
     let set = update_set(Some(staging), &copy).expect("set");
     assert_eq!(set.update.iter().collect::<Vec<_>>(), ["sale"]);
     assert_eq!(set.install.iter().collect::<Vec<_>>(), ["acme_new"]);
@@ -111,7 +117,8 @@ fn secret_variables_never_reach_argv() {
         user: None,
         password: None,
     };
-    let cmd = crate::backup::PgTools::default().psql(&conn, "s", &[("a", "1")], "SELECT :'seed';\n");
+    let cmd =
+        crate::backup::PgTools::default().psql(&conn, "s", &[("a", "1")], "SELECT :'seed';\n");
     let cmd = with_secret_vars(cmd, &[("seed", &Secret::new("k3y"))]);
     let shown = cmd.display_redacted();
     assert!(!shown.contains("k3y"), "{shown}");
@@ -127,10 +134,16 @@ fn secret_variables_never_reach_argv() {
 #[test]
 fn same_host_means_same_address_port_and_user() {
     let l = loaded(
-        &(env("a", "transport = \"ssh\"\nhost = { address = \"h\", user = \"u1\" }")
-            + &env("b", "transport = \"ssh\"\nhost = { address = \"h\", user = \"u2\" }")
-            + &env("c", "transport = \"ssh\"\nhost = { address = \"h\", user = \"u1\" }")
-            + &env("d", "")
+        &(env(
+            "a",
+            "transport = \"ssh\"\nhost = { address = \"h\", user = \"u1\" }",
+        ) + &env(
+            "b",
+            "transport = \"ssh\"\nhost = { address = \"h\", user = \"u2\" }",
+        ) + &env(
+            "c",
+            "transport = \"ssh\"\nhost = { address = \"h\", user = \"u1\" }",
+        ) + &env("d", "")
             + &env("e", "")),
     );
     let e = |n: &str| l.environment(n).expect("env");
