@@ -158,8 +158,7 @@ fn exempt(table: &str, column: &str, keep_logins: &[String]) -> Option<String> {
     if table != "res_users" || column != "login" {
         return None;
     }
-    let mut list: Vec<String> = TECHNICAL_LOGINS.iter().map(|s| (*s).to_owned()).collect();
-    list.extend(keep_logins.iter().cloned());
+    let _ = keep_logins; // they travel as the `keep_logins` variable
     Some(format!(
         "\"login\" = ANY (string_to_array(:'keep_logins', E'\\n')) OR \"login\" IN ({})",
         TECHNICAL_LOGINS
@@ -218,10 +217,14 @@ pub fn transaction_sql(rules: &[Rule], keep_logins: &[String]) -> String {
     }
     sql.push_str("CREATE TEMP TABLE odd_left (what text, n bigint) ON COMMIT DROP;\n");
     for r in rules.iter().filter(|r| r.action != RuleAction::Keep) {
+        // Kept rows (listed logins) hold their own value on purpose.
+        let skip = exempt(&r.table, &r.column, keep_logins)
+            .map(|c| format!(" AND NOT ({c})"))
+            .unwrap_or_default();
         let _ = writeln!(
             sql,
             "INSERT INTO odd_left SELECT '{t}.{c}', count(*) FROM \"{t}\" \
-             WHERE lower(\"{c}\"::text) IN (SELECT v FROM odd_original);",
+             WHERE lower(\"{c}\"::text) IN (SELECT v FROM odd_original){skip};",
             t = r.table,
             c = r.column
         );
