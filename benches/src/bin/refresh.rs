@@ -60,7 +60,10 @@ async fn main() {
             .stderr(std::process::Stdio::null());
         c
     };
-    run(&mut odoo(&["-d", src, "-i", "mail", "--stop-after-init"]), "stand-in -i mail");
+    run(
+        &mut odoo(&["-d", src, "-i", "mail", "--stop-after-init"]),
+        "stand-in -i mail",
+    );
     let t = run(
         Command::new(bin.join("pgbench"))
             .args(["-i", "-q", "-s", &scale.to_string()])
@@ -94,7 +97,10 @@ async fn main() {
         secs(t.elapsed())
     );
     let size = pg
-        .psql(src, "SELECT pg_size_pretty(pg_database_size(current_database()))")
+        .psql(
+            src,
+            "SELECT pg_size_pretty(pg_database_size(current_database()))",
+        )
         .expect("size");
     println!("source database: {}", size.trim());
 
@@ -136,9 +142,14 @@ async fn main() {
     rows.push(("copy: template copy", t.elapsed()));
     let base_url = "http://staging.example";
     let t = Instant::now();
-    tx.check_output(&tools.psql(&conn(new), new, &[("base_url", base_url)], neutralize::SETUP_SQL))
-        .await
-        .expect("settings");
+    tx.check_output(&tools.psql(
+        &conn(new),
+        new,
+        &[("base_url", base_url)],
+        neutralize::SETUP_SQL,
+    ))
+    .await
+    .expect("settings");
     rows.push(("settings (base URL, uuid, secret)", t.elapsed()));
     let t = run(&mut odoo(&["neutralize", "-d", new]), "neutralize");
     rows.push(("odoo-bin neutralize (stand-in)", t));
@@ -168,14 +179,23 @@ async fn main() {
     let config = RefreshConfig::default();
     let rules = anonymise::rules(&config);
     let present = String::from_utf8_lossy(
-        &tx.check_output(&tools.psql(&conn(new), new, &[], &anonymise::existing_columns_sql(&rules)))
-            .await
-            .expect("columns"),
+        &tx.check_output(&tools.psql(
+            &conn(new),
+            new,
+            &[],
+            &anonymise::existing_columns_sql(&rules),
+        ))
+        .await
+        .expect("columns"),
     )
     .into_owned();
     let rules: Vec<_> = rules
         .into_iter()
-        .filter(|r| present.lines().any(|l| l == format!("{}|{}", r.table, r.column)))
+        .filter(|r| {
+            present
+                .lines()
+                .any(|l| l == format!("{}|{}", r.table, r.column))
+        })
         .collect();
     let sql = anonymise::transaction_sql(&rules, &config.keep_logins);
     let cmd = with_secret_vars(
