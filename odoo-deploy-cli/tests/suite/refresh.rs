@@ -49,11 +49,12 @@ fn odd_with(config: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 struct Pair {
-    _dir: tempfile::TempDir,
     production: Demo,
     staging: Demo,
     /// The combined odd.toml (staging's project) naming both environments.
     config: std::path::PathBuf,
+    /// Dropped last: the demos stop their Odoo through pid files inside it.
+    _dir: tempfile::TempDir,
 }
 
 impl Pair {
@@ -115,10 +116,10 @@ impl Pair {
         let config = dir.path().join("odd.toml");
         fs::write(&config, combined).expect("write odd.toml");
         Self {
-            _dir: dir,
             production,
             staging,
             config,
+            _dir: dir,
         }
     }
 
