@@ -174,7 +174,11 @@ fn exempt(table: &str, column: &str, keep_logins: &[String]) -> Option<String> {
 /// `left|table.column|n`), and a `COMMIT` reached only when every `left` count is zero.
 /// Variables: `seed`, `keep_logins` (one per line).
 pub fn transaction_sql(rules: &[Rule], keep_logins: &[String]) -> String {
-    let mut sql = String::from("BEGIN;\nCREATE TEMP TABLE odd_original (v text) ON COMMIT DROP;\n");
+    // The originals' sorts and the counts' hash lookups stay in memory (default 4 MB
+    // spills a million values to disk), for this transaction only.
+    let mut sql = String::from(
+        "BEGIN;\nSET LOCAL work_mem = '256MB';\nCREATE TEMP TABLE odd_original (v text) ON COMMIT DROP;\n",
+    );
     let tracked: Vec<&Rule> = rules.iter().filter(|r| r.is_tracked()).collect();
     for r in &tracked {
         let skip = exempt(&r.table, &r.column, keep_logins)
