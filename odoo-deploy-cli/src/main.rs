@@ -60,6 +60,8 @@ enum Command {
     Backups(commands::backup::ListArgs),
     /// Restore a backup (the current database and filestore are kept aside).
     Restore(commands::backup::RestoreArgs),
+    /// Copy another environment's data here, neutralized and anonymised, with this one's code.
+    Refresh(commands::refresh::Args),
     /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print odd's man page (roff), e.g. `odd man > odd.1`.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => commands::backup::run(&args),
         Command::Backups(args) => commands::backup::list(&args),
         Command::Restore(args) => commands::backup::restore(&args),
+        Command::Refresh(args) => commands::refresh::run(&args),
         Command::Completions(args) => commands::docs::completions(&args),
         Command::Man(args) => commands::docs::man(&args),
     };

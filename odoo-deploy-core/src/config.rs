@@ -69,6 +69,12 @@ pub struct Environment {
     /// Show the plan and ask before deploying (`--yes` answers for CI).
     #[serde(default)]
     pub approval: bool,
+    /// Production: never the target of `odd refresh`.
+    #[serde(default)]
+    pub protected: bool,
+    /// How `odd refresh` copies another environment's data here.
+    #[serde(default)]
+    pub refresh: crate::refresh::settings::RefreshConfig,
     #[serde(default)]
     pub window: WindowConfig,
     #[serde(default)]
@@ -725,6 +731,7 @@ impl LoadedConfig {
                 );
             }
         }
+        self.validate_refresh(name, env, names, problems);
         if env.odoo.command.get_ref().is_empty() {
             problems.push(self.invalid(
                 &env.odoo.command,
@@ -813,6 +820,59 @@ impl LoadedConfig {
                     message,
                     "this rule",
                     Some("days are mon..sun, times HH:MM (to may be 24:00)".to_owned()),
+                ));
+            }
+        }
+    }
+
+    fn validate_refresh(
+        &self,
+        name: &str,
+        env: &Environment,
+        names: &[&str],
+        problems: &mut Vec<ConfigError>,
+    ) {
+        use crate::refresh::settings::{is_identifier, table_of};
+        let refresh = &env.refresh;
+        if let Some(from) = &refresh.from {
+            let source = from.get_ref();
+            if source == name {
+                problems.push(self.invalid(
+                    from,
+                    format!("environment `{name}` is refreshed from itself"),
+                    "here",
+                    None,
+                ));
+            } else if !names.contains(&source.as_str()) {
+                problems.push(
+                    self.invalid(
+                        from,
+                        format!("`refresh.from` names an unknown environment `{source}`"),
+                        "not an environment",
+                        suggestion(source, names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?")),
+                    ),
+                );
+            }
+        }
+        if let Some(var) = &refresh.seed_env
+            && !crate::command::is_env_name(var.get_ref())
+        {
+            problems.push(self.invalid(
+                var,
+                format!("`{}` is not an environment variable name", var.get_ref()),
+                "expected [A-Za-z_][A-Za-z0-9_]*",
+                None,
+            ));
+        }
+        for rule in &refresh.anonymise {
+            let r = rule.get_ref();
+            if table_of(&r.model).is_none() || !is_identifier(&r.field) {
+                problems.push(self.invalid(
+                    rule,
+                    format!("`{}`.`{}` is not a model and field odd can name in SQL", r.model, r.field),
+                    "this rule",
+                    Some("models are like `res.partner`, fields like `email`: lowercase letters, digits, `_`".to_owned()),
                 ));
             }
         }

@@ -124,6 +124,7 @@ pub mod ops;
 #[warn(missing_docs)]
 pub mod plan;
 pub mod privacy;
+pub mod refresh;
 pub mod release;
 pub mod rollback;
 #[warn(missing_docs)]

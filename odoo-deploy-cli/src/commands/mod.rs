@@ -10,6 +10,7 @@ pub(crate) mod graph;
 pub(crate) mod init;
 pub(crate) mod manifest;
 pub(crate) mod plan;
+pub(crate) mod refresh;
 pub(crate) mod rollback;
 pub(crate) mod status;
 pub(crate) mod test;

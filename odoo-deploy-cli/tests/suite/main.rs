@@ -17,6 +17,7 @@ mod manifest;
 mod matrix;
 mod odoo_tests;
 mod recovery;
+mod refresh;
 mod rollback;
 mod security;
 mod soak;
