@@ -30,6 +30,9 @@ pub struct Config {
     pub project: Project,
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
+    /// `[lint]`: what `odd lint` runs besides odd's own checks ([`crate::lint`]).
+    #[serde(default)]
+    pub lint: crate::lint::LintConfig,
 }
 
 /// `[project]`: what the code is.
@@ -599,7 +602,7 @@ impl LoadedConfig {
         ))
     }
 
-    fn invalid<T>(
+    pub(crate) fn invalid<T>(
         &self,
         at: &Spanned<T>,
         message: String,
@@ -659,6 +662,7 @@ impl LoadedConfig {
         for (name, env) in &self.config.environments {
             self.validate_environment(name, env, &names, &mut problems);
         }
+        crate::lint::validate(self, &mut problems);
         problems
     }
 
