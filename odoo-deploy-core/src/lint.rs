@@ -672,18 +672,16 @@ fn files_of(root: &Path, targets: &[Target], extensions: &[String]) -> Vec<Strin
             let name = name.to_string_lossy();
             let path = entry.path();
             match entry.file_type() {
-                Ok(t) if t.is_dir() => {
-                    if !name.starts_with('.') && name != "__pycache__" {
-                        walk(&path, extensions, out);
-                    }
+                Ok(t) if t.is_dir() && !name.starts_with('.') && name != "__pycache__" => {
+                    walk(&path, extensions, out);
                 }
-                Ok(t) if t.is_file() => {
-                    if path
-                        .extension()
-                        .is_some_and(|e| extensions.iter().any(|x| e == x.as_str()))
-                    {
-                        out.push(path);
-                    }
+                Ok(t)
+                    if t.is_file()
+                        && path
+                            .extension()
+                            .is_some_and(|e| extensions.iter().any(|x| e == x.as_str())) =>
+                {
+                    out.push(path);
                 }
                 _ => {}
             }

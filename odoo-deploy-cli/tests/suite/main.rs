@@ -11,6 +11,7 @@ mod exit_codes;
 mod graph;
 mod init;
 mod installation;
+mod lint;
 mod manifest;
 mod matrix;
 mod recovery;
