@@ -32,8 +32,7 @@ enum Command {
     Graph(commands::graph::Args),
     /// Check addons paths: every problem at once.
     Check(commands::check::Args),
-    /// odd's checks and the project's linters, on the changed modules or all: text, JSON,
-    /// GitHub annotations, JUnit, SARIF.
+    /// odd's checks and the project's linters, on the changed modules or all.
     Lint(commands::lint::Args),
     /// Write a commented starter odd.toml for this project.
     Init(commands::init::Args),
