@@ -937,3 +937,34 @@ severities = { E = "error", E501 = "note" }"#,
         assert!(!FailOn::Warning.fails(Severity::Note));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// README's `[lint]` example is a valid `odd.toml` table.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split_once("## Linting: `odd lint`")
+            .map(|(_, rest)| rest)
+            .expect("README's lint section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|block| block.split("```").next())
+            .expect("a toml block");
+        let text =
+            format!("[project]\naddons_paths = [\"addons\"]\nseries = \"18.0\"\n\n{example}");
+        let loaded = crate::config::LoadedConfig::parse(std::path::Path::new("odd.toml"), text)
+            .expect("README's example parses");
+        let linters: Vec<&str> = loaded
+            .config
+            .lint
+            .linters
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(linters, ["flake8", "pylint"]);
+        assert_eq!(loaded.config.lint.fail_on, super::FailOn::Error);
+    }
+}
