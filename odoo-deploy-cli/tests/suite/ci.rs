@@ -194,6 +194,10 @@ fn the_pipelines_odd_commands_run_end_to_end_against_staging_and_production() {
         Demo::build(&dir.path().join("staging"), cluster, Reach::Ssh(sshd)).expect("staging");
     let production =
         Demo::build(&dir.path().join("production"), cluster, Reach::Ssh(sshd)).expect("production");
+    // Its Odoo config as for the versions deployed here (no submodule folder before v6).
+    production
+        .checkout(1)
+        .expect("production's host files for v1");
     let prod_toml = std::fs::read_to_string(production.config_path()).expect("odd.toml");
     let prod_env = prod_toml
         .split_once("[environments.demo]\n")
@@ -212,22 +216,41 @@ fn the_pipelines_odd_commands_run_end_to_end_against_staging_and_production() {
         .expect("odd.toml with staging, production and a linter");
     let repo = staging.repo.path().to_owned();
     let summary = dir.path().join("step-summary.md");
-    // A folder with only `odd` in it for the PATH (target/debug holds other binaries,
-    // one of them called `ssh`).
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_odd"), bin.join("odd")).expect("symlink");
+    // As each job sets itself up: odd in .odd/bin (the lint job's artifact), which
+    // .git/info/exclude lists (the checkouts below rewrite it).
+    let bin = repo.join(".odd/bin");
+    let job_setup = |repo: &Path| {
+        std::fs::create_dir_all(repo.join(".odd/bin")).expect(".odd/bin");
+        let odd = repo.join(".odd/bin/odd");
+        if !odd.exists() {
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_odd"), &odd).expect("symlink");
+        }
+        let exclude = repo.join(".git/info/exclude");
+        let mut text = std::fs::read_to_string(&exclude).unwrap_or_default();
+        if !text.contains("/.odd/") {
+            text.push_str("/.odd/\n");
+            std::fs::write(&exclude, text).expect("exclude");
+        }
+    };
     let lines = odd_lines("github-actions.yml");
     let mut seen: Vec<(bool, String)> = Vec::new();
     let mut expect = |version: usize, line: &str, base: &str, name: &str| {
         let (code, said) = sh(&repo, &bin, line, base, &summary);
+        // Each line is a job of its own, on a fresh checkout: what one wrote (a report)
+        // is not in the next one's tree (odd.toml, excluded from git, stays).
+        let clean = Command::new("git")
+            .args(["clean", "-fdq"])
+            .current_dir(&repo)
+            .status()
+            .expect("git clean");
+        assert!(clean.success(), "git clean");
         let want = readme_code(name);
         seen.push((
             code == want,
             format!("v{version} {line} → {code} (README: {want} {name})"),
         ));
         if code != want {
-            eprintln!("--- v{version} `{line}` said:\n{said}");
+            eprintln!("--- v{version} `{line}` exited {code}, said:\n{said}");
         }
         said
     };
@@ -246,6 +269,7 @@ fn the_pipelines_odd_commands_run_end_to_end_against_staging_and_production() {
 
     // v1: the whole pipeline succeeds, production after staging.
     staging.checkout(1).expect("v1");
+    job_setup(&repo);
     pipeline(1, "v1", &mut expect);
     let shown = std::fs::read_to_string(&summary).expect("the step summary");
     let v1 = staging.repo.sha(1).expect("v1").to_owned();
@@ -258,6 +282,7 @@ fn the_pipelines_odd_commands_run_end_to_end_against_staging_and_production() {
     // v2: production before staging ran it is refused by its `requires` gate (3), nothing
     // changed; then the pipeline in order goes through.
     staging.checkout(2).expect("v2");
+    job_setup(&repo);
     let deploy_production = lines
         .iter()
         .find(|l| l.starts_with("odd deploy production"))
@@ -272,13 +297,14 @@ fn the_pipelines_odd_commands_run_end_to_end_against_staging_and_production() {
     // v4: acme_report's update fails on staging; the deploy rolls back (4) and the
     // pipeline stops there: production keeps v2.
     staging.checkout(4).expect("v4");
+    job_setup(&repo);
     for line in &lines {
         if line.starts_with("odd test ") {
             continue;
         }
         if line.starts_with("odd deploy staging") {
             let said = expect(4, line, "v3", "rolled_back");
-            assert!(said.contains("rolled back"), "{said}");
+            assert!(said.contains("ROLLED BACK and verified"), "{said}");
             break;
         }
         expect(4, line, "v3", "success");
