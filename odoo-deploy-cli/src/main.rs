@@ -32,6 +32,8 @@ enum Command {
     Graph(commands::graph::Args),
     /// Check addons paths: every problem at once.
     Check(commands::check::Args),
+    /// odd's checks and the project's linters, on the changed modules or all.
+    Lint(commands::lint::Args),
     /// Write a commented starter odd.toml for this project.
     Init(commands::init::Args),
     /// Modules a deploy would install, update and remove, and why.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Manifest(args) => commands::manifest::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Lint(args) => commands::lint::run(&args),
         Command::Init(args) => commands::init::run(&args),
         Command::Changes(args) => commands::changes::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

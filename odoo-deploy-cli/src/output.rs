@@ -164,6 +164,7 @@ fn status_of_report(report: &miette::Report) -> Status {
         || report.is::<odoo_deploy_core::graph::UnknownModules>()
         || report.is::<ScanError>()
         || report.is::<odoo_deploy_core::manifest::ManifestError>()
+        || report.is::<odoo_deploy_core::lint::LintError>()
     {
         return Status::BadInput;
     }

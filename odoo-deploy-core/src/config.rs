@@ -35,6 +35,10 @@ pub struct Config {
     pub environments: BTreeMap<String, Spanned<Environment>>,
     /// `[test]`: Odoo and PostgreSQL for `odd test`.
     pub test: Option<TestConfig>,
+
+    /// `[lint]`: what `odd lint` runs besides odd's own checks ([`crate::lint`]).
+    #[serde(default)]
+    pub lint: crate::lint::LintConfig,
 }
 
 /// `[project]`: what the code is.
@@ -614,7 +618,7 @@ impl LoadedConfig {
         ))
     }
 
-    fn invalid<T>(
+    pub(crate) fn invalid<T>(
         &self,
         at: &Spanned<T>,
         message: String,
@@ -677,6 +681,8 @@ impl LoadedConfig {
         if let Some(test) = &self.config.test {
             self.validate_test(test, &mut problems);
         }
+
+        crate::lint::validate(self, &mut problems);
         problems
     }
 

@@ -187,6 +187,29 @@ impl Git {
             .arg(path)
     }
 
+    /// Files that differ between `rev` and the work tree (committed since, staged or not),
+    /// relative to the work tree, NUL-separated; deleted files included.
+    pub fn changed_since(&self, rev: &str) -> RemoteCommand {
+        self.git()
+            .arg("diff")
+            .arg("--name-only")
+            .arg("--relative")
+            .arg("--no-renames")
+            .arg("-z")
+            .arg("--end-of-options")
+            .arg(format!("{rev}^{{commit}}"))
+            .arg("--")
+    }
+
+    /// Files in the work tree git does not track and does not ignore, NUL-separated.
+    pub fn untracked(&self) -> RemoteCommand {
+        self.git()
+            .arg("ls-files")
+            .arg("--others")
+            .arg("--exclude-standard")
+            .arg("-z")
+    }
+
     /// Parses [`Git::log_path`]'s output.
     pub fn parse_log(output: &str) -> Vec<CommitInfo> {
         output

@@ -21,6 +21,8 @@
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
+//! - [`lint`] — `odd lint`: odd's checks and the project's linters, findings normalised,
+//!   reported as GitHub annotations, JUnit XML and SARIF.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
 //!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
 //!   [`journal`] — each step written on the host before and after it runs; [`detached`] —
@@ -115,6 +117,7 @@ pub mod init;
 pub mod installation;
 pub mod journal;
 pub mod ledger;
+pub mod lint;
 pub mod lock;
 pub mod manifest;
 pub mod odoo;

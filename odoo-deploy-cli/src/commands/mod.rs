@@ -8,6 +8,7 @@ pub(crate) mod docs;
 pub(crate) mod doctor;
 pub(crate) mod graph;
 pub(crate) mod init;
+pub(crate) mod lint;
 pub(crate) mod manifest;
 pub(crate) mod plan;
 pub(crate) mod refresh;

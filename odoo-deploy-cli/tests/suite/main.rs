@@ -4,6 +4,7 @@
 mod support;
 
 mod check;
+mod ci;
 mod deploy;
 mod docs;
 mod doctor;
@@ -13,6 +14,7 @@ mod graph;
 mod hooks;
 mod init;
 mod installation;
+mod lint;
 mod manifest;
 mod matrix;
 mod odoo_tests;
