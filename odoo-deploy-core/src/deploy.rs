@@ -197,6 +197,7 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         ok: true,
     });
     let heartbeat = heartbeat(&ctx.transport, &lock);
+    let (plan_inline, plan_digest) = store_plan(ctx, plan).await;
 
     let record = DeployRecord {
         id: plan.release.clone(),
@@ -209,7 +210,8 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         outcome: Outcome::Running,
         reason: None,
         evidence: Vec::new(),
-        plan: serde_json::to_value(plan).ok(),
+        plan: plan_inline,
+        plan_digest,
         changes: summary(&plan.changes, &plan.update),
         backups: Vec::new(),
         steps: Vec::new(),
@@ -468,7 +470,17 @@ pub async fn resume(
         .await
         .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
     let found = journal::assess(&entries, &record.id);
-    let plan = crate::plan::resume(t, record, clock::now_unix(), who);
+    // The plan it ran (its file, checked against the digest its line names).
+    let mut ran = record.clone();
+    ran.plan = state::read_plan(transport, &t.layout, record)
+        .await
+        .map_err(|e| {
+            DeployError::NotReady(format!(
+                "{e}; `odd rollback {}` brings it back instead",
+                t.environment
+            ))
+        })?;
+    let plan = crate::plan::resume(t, &ran, clock::now_unix(), who);
     let lock = EnvLock::new(&t.environment, t.layout.lock());
     let info = LockInfo {
         owner: who.to_owned(),
@@ -1340,6 +1352,36 @@ const SET_ASIDE_SQL: &str = r#"SELECT count(pg_terminate_backend(pid)) FROM pg_s
  WHERE datname = :'cur' AND pid <> pg_backend_pid() \gset
 ALTER DATABASE :"cur" RENAME TO :"aside";
 "#;
+
+/// Stores the plan in its own file on the host; the ledger line names it by digest
+/// (`(None, Some(digest))`). Should the file not be written, the line carries the plan
+/// itself, as lines of older versions did, and a notice says so.
+async fn store_plan(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+) -> (Option<serde_json::Value>, Option<String>) {
+    let Ok(value) = serde_json::to_value(plan) else {
+        return (None, None);
+    };
+    match state::store_plan(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &plan.release,
+        &value,
+    )
+    .await
+    {
+        Ok(digest) => (None, Some(digest)),
+        Err(e) => {
+            ctx.events.event(Event::Notice {
+                message: format!(
+                    "the plan could not be stored beside the run ({e}): the ledger line carries it"
+                ),
+            });
+            (Some(value), None)
+        }
+    }
+}
 
 async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {
     if let Err(e) = append_record(ctx.transport.as_ref(), &ctx.target.layout, record).await {

@@ -1036,6 +1036,7 @@ mod tests {
             reason: None,
             evidence: Vec::new(),
             plan: None,
+            plan_digest: None,
             changes: ChangeSummary::default(),
             backups: vec![snap(n)],
             steps: Vec::new(),

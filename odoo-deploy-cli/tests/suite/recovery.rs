@@ -370,8 +370,43 @@ fn what_odd_writes_on_the_host_goes_with_its_release() {
         ledger.lines().count(),
         ids.len()
     );
+    // Each line names its plan by digest; the plan lives in runs/ and goes with its
+    // release like the update's files.
+    for line in ledger.lines() {
+        let record: Value = serde_json::from_str(line).expect("a ledger line");
+        assert!(record.get("plan").is_none(), "no plan in the line: {line}");
+        assert!(
+            line.len() < LEDGER_LINE_AT_MOST,
+            "{} bytes: {line}",
+            line.len()
+        );
+        let id = record["id"].as_str().expect("id");
+        let plan = demo.deploy_dir.join("runs").join(format!("{id}-plan.json"));
+        if id == ids[0] {
+            assert!(!plan.exists(), "v1's plan went with its release");
+            continue;
+        }
+        let bytes = std::fs::read(&plan).expect("the plan beside the run");
+        let sum = Command::new("sha256sum")
+            .arg(&plan)
+            .output()
+            .expect("sha256sum");
+        let sum = String::from_utf8_lossy(&sum.stdout);
+        let digest = sum.split_whitespace().next().expect("a digest");
+        assert_eq!(record["plan_digest"], digest, "{line}");
+        let plan: Value = serde_json::from_slice(&bytes).expect("plan JSON");
+        assert_eq!(plan["release"], id, "the plan of that deploy");
+    }
     let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
     assert_eq!(code, 0);
     let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
     assert_eq!(history.len(), 3, "no deploy is lost from the history");
+    let (code, text, _) = odd(&demo, &["history", "demo"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().all(|l| l.contains("succeeded")), "{text}");
 }
+
+/// A ledger line of a deploy that succeeded, whatever its plan: its steps, changes and
+/// reason (a plan alone was ~9 KB on the demo).
+const LEDGER_LINE_AT_MOST: usize = 4096;
