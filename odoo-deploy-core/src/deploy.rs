@@ -79,6 +79,18 @@ pub enum DeployError {
         )
     )]
     Unrecovered { env: String, id: String },
+    #[error("the update lock of database {database} is held by {cause}; nothing was changed")]
+    #[diagnostic(
+        code(odd::deploy::update_lock),
+        help(
+            "going on would start Odoo on a database another program is updating: wait for it to finish, then run `odd deploy {env} --resume` again"
+        )
+    )]
+    UpdateLockHeld {
+        env: String,
+        database: String,
+        cause: String,
+    },
 }
 
 /// How a deploy ended.
@@ -515,13 +527,24 @@ pub async fn resume(
         })
         .await
         {
-            Ok((ended, _)) => {
+            Ok((ended, left)) => {
                 for h in ended {
                     ctx.events.event(Event::Notice {
                         message: format!(
                             "ended the update lock session odd's dead run of {} left ({h})",
                             h.odd_deploy().unwrap_or_default()
                         ),
+                    });
+                }
+                // click-odoo-update's, or a live odd's: never ended, and nothing runs
+                // over it.
+                if !left.is_empty() {
+                    heartbeat.abort();
+                    let _ = lock.release(transport).await;
+                    return Err(DeployError::UpdateLockHeld {
+                        env: t.environment.clone(),
+                        database: t.db.name.clone(),
+                        cause: crate::advisory::explain(&left, &t.environment),
                     });
                 }
             }

@@ -410,3 +410,102 @@ fn what_odd_writes_on_the_host_goes_with_its_release() {
 /// A ledger line of a deploy that succeeded, whatever its plan: its steps, changes and
 /// reason (a plan alone was ~9 KB on the demo).
 const LEDGER_LINE_AT_MOST: usize = 4096;
+
+/// Runs `odd deploy demo --yes` until it reaches `step` (the executor's test hook), then
+/// SIGKILLs it there; returns the deploy's id.
+fn killed_at(demo: &Demo, scratch: &Path, step: &str) -> String {
+    let pause = scratch.join("pause");
+    let reached = scratch.join("pause.reached");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--config"])
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .env("ODD_PAUSE_AT", step)
+        .env("ODD_PAUSE_FILE", &pause)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("odd runs");
+    let deadline = Instant::now() + LOADED;
+    while !reached.exists() {
+        if let Some(code) = child.try_wait().expect("wait") {
+            panic!("odd ended ({code}) before {step}");
+        }
+        assert!(Instant::now() < deadline, "{step} never began");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let s = status(demo);
+    assert_eq!(s["journal_last"]["step"], step, "{s:#}");
+    s["latest"]["id"].as_str().expect("an id").to_owned()
+}
+
+#[test]
+fn resume_ends_a_dead_runs_update_lock_and_refuses_any_other_holder() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = deployed_v1(&dir.path().join("demo"), cluster, Reach::Local);
+    demo.checkout(2).expect("v2");
+    // Killed once its update completed: --resume goes forward from the verification.
+    let id = killed_at(&demo, dir.path(), "verify modules");
+    let data = digest(cluster, &demo.db);
+
+    for (app, cause) in [
+        ("click-odoo-update", "another program, not odd"),
+        // An odd whose deploy is not this environment's: live, as far as odd can tell.
+        ("odd-lock-20261201T000000Z-elsewhere", "a live odd run"),
+    ] {
+        let (holder, pid) = hold_update_lock(cluster, &demo.db, app);
+        let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+        let text = said(&stderr);
+        assert_eq!(code, 3, "refused: {stderr}");
+        assert!(
+            text.contains("the update lock of database")
+                && text.contains(cause)
+                && text.contains(&format!("pid {pid}"))
+                && text.contains(app)
+                && text.contains(" s old")
+                && text.contains("nothing was changed"),
+            "{stderr}"
+        );
+        assert_eq!(
+            sql(
+                cluster,
+                &demo.db,
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")
+            ),
+            "1",
+            "{app}'s session is never ended"
+        );
+        assert_eq!(digest(cluster, &demo.db), data, "nothing was changed");
+        let s = status(&demo);
+        assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+        assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+        assert_eq!(
+            s["journal_last"]["step"], "verify modules",
+            "the resume wrote nothing: {s:#}"
+        );
+        assert_ne!(s["lock"]["state"], "held", "{s:#}");
+        release(cluster, &demo.db, holder, &pid);
+    }
+
+    // A holder of this environment's dead run is ended, and the resume goes on.
+    let app = format!("odd-lock-{id}");
+    let (mut holder, pid) = hold_update_lock(cluster, &demo.db, &app);
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        said(&stderr).contains(&format!(
+            "ended the update lock session odd's dead run of {id} left (pid {pid}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(sessions(cluster, &demo.db, &app), "0", "{stderr}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let s = status(&demo);
+    assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+    assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+}
