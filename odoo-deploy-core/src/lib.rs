@@ -21,7 +21,8 @@
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
 //!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
 //!   [`journal`] — each step written on the host before and after it runs; [`detached`] —
-//!   the update run detached on the host: followed, waited for, or ended by a recovery.
+//!   the update run detached on the host: followed, waited for, or ended by a recovery;
+//!   [`retention`] — what a deploy or a rollback prunes on the host afterwards.
 //!
 //! The library never prints and never exits: it returns values and typed errors, and
 //! reports progress as events that the caller renders.
@@ -57,6 +58,7 @@ pub mod ops;
 pub mod plan;
 pub mod privacy;
 pub mod release;
+pub mod retention;
 pub mod rollback;
 pub mod service;
 pub mod startup_log;

@@ -509,3 +509,108 @@ fn resume_ends_a_dead_runs_update_lock_and_refuses_any_other_holder() {
     assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
     assert_eq!(s["lock"]["state"], "free", "{s:#}");
 }
+
+/// The names in a directory (none when it is absent).
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_rollback_prunes_to_retention_but_never_what_it_restored_or_the_way_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    let mut ids = Vec::new();
+    for v in 1..=3 {
+        demo.checkout(v).expect("checkout");
+        let (code, _, stderr) = deploy(&demo, &[]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+        ids.push(
+            status(&demo)["latest"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let copies = || {
+        let like = demo.db.replace('_', "\\_");
+        let databases = sql(
+            cluster,
+            &demo.db,
+            &format!(
+                "SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '{like}-%'"
+            ),
+        );
+        let filestores: Vec<String> = names(&demo.data_dir.join("filestore"))
+            .into_iter()
+            .filter(|n| *n != demo.db)
+            .collect();
+        (databases, filestores)
+    };
+    let (databases, filestores) = copies();
+    assert!(
+        databases.split(',').count() >= 2 && filestores.len() >= 2,
+        "the deploys kept their snapshots (retention 3): {databases} {filestores:?}"
+    );
+    assert_eq!(names(&demo.deploy_dir.join("releases")), ids);
+    // The operator lowers the retention, then rolls v3 back.
+    edit_config(
+        &demo,
+        &[(
+            "odoo = { command = [",
+            "odoo = { keep_releases = 0, command = [",
+        )],
+    );
+    let mut text = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
+    text.push_str("backup = { keep_snapshots = 1, keep_dumps = 1 }\n");
+    std::fs::write(demo.config_path(), text).expect("odd.toml");
+    let data_before_rollback = crate::deploy::digest(cluster, &demo.db);
+
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = status(&demo);
+    assert_eq!(s["release"], ids[1].as_str(), "v2 is current: {s:#}");
+    // v3's release goes (keep_releases = 0); v2's and the one a rollback of v2 needs stay.
+    assert_eq!(
+        names(&demo.deploy_dir.join("releases")),
+        [ids[0].clone(), ids[1].clone()]
+    );
+    let runs = names(&demo.deploy_dir.join("runs"));
+    assert!(
+        !runs.iter().any(|n| n.starts_with(&ids[2])),
+        "v3's update files and plan went with its release: {runs:?}"
+    );
+    // One copy is kept (keep_snapshots = 1): the one this rollback set aside, the only
+    // copy of what v3's database held; the older snapshots are pruned.
+    let (databases, filestores) = copies();
+    assert!(
+        databases.split(',').count() == 1 && databases.contains("-replaced-"),
+        "{databases}"
+    );
+    assert_eq!(filestores.len(), 1, "{filestores:?}");
+    assert!(filestores[0].contains("-replaced-"), "{filestores:?}");
+    let replaced = sql(
+        cluster,
+        &databases,
+        "SELECT count(*) FROM ir_module_module WHERE state = 'installed'",
+    );
+    assert_ne!(replaced, "0", "the copy set aside is a whole database");
+    assert_ne!(
+        crate::deploy::digest(cluster, &demo.db),
+        data_before_rollback,
+        "the restored snapshot is live"
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    assert_eq!(code, 0);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(history.len(), 3, "no deploy is lost from the history");
+    assert_eq!(history[2]["outcome"], "reverted");
+}
