@@ -5,6 +5,9 @@
 //! appends its record when it starts and again each time it changes (a step finished,
 //! the outcome known); the last line of an id is its current state. Appending a line is
 //! the only write, so a crash can at worst leave a torn last line, which reading skips.
+//! A record names the plan that ran by its digest; the plan itself lives beside the
+//! run's other files and is pruned with its release (see [`crate::state::read_plan`]),
+//! so a line stays small whatever the plan's size.
 
 use std::collections::HashMap;
 
