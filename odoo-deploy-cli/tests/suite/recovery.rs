@@ -48,8 +48,8 @@ fn journal_stop_ms(demo: &Demo, id: &str) -> i64 {
 fn deployed_v1(dir: &Path, cluster: &PgCluster, reach: Reach<'_>) -> Demo {
     let demo = Demo::build(dir, cluster, reach).expect("demo");
     demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "the v1 deploy: {stderr}");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "the v1 deploy: {stderr}\n{:#}", crate::deploy::report(&events));
     demo
 }
 
