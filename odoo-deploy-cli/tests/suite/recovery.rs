@@ -49,7 +49,12 @@ fn deployed_v1(dir: &Path, cluster: &PgCluster, reach: Reach<'_>) -> Demo {
     let demo = Demo::build(dir, cluster, reach).expect("demo");
     demo.checkout(1).expect("v1");
     let (code, events, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "the v1 deploy: {stderr}\n{:#}", crate::deploy::report(&events));
+    assert_eq!(
+        code,
+        0,
+        "the v1 deploy: {stderr}\n{:#}",
+        crate::deploy::report(&events)
+    );
     demo
 }
 
