@@ -2,7 +2,9 @@
 //! (the real `odd`, real PostgreSQL, the harness sshd and the stand-in Odoo): the update
 //! lock it held dies with it or is ended by the recovery, the orphaned update is stopped
 //! before anything is restored, the downtime covers the dead run's outage — and a
-//! holder of the update lock that is not a dead odd's is never ended.
+//! holder of the update lock that is not a dead odd's is never ended, by `odd rollback`,
+//! `odd unlock` or `odd deploy --resume`. Then what odd leaves on the host: compact
+//! ledger lines naming plans pruned with their releases, and retention after a rollback.
 
 use std::path::Path;
 use std::process::Command;
