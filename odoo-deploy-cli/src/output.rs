@@ -181,7 +181,7 @@ fn status_of_report(report: &miette::Report) -> Status {
     }
     if let Some(error) = report.downcast_ref::<DeployError>() {
         return match error {
-            DeployError::NotReady(_) => Status::Refused,
+            DeployError::NotReady(_) | DeployError::UpdateLockHeld { .. } => Status::Refused,
             DeployError::Lock(error) => status_of_lock(error),
             DeployError::Unrecovered { .. } => Status::NotRestored,
         };

@@ -92,6 +92,23 @@ pub enum DeployError {
         /// The deploy (or `odd rollback` of it) that died.
         id: String,
     },
+    #[error("the update lock of database {database} is held by {cause}; nothing was changed")]
+    #[diagnostic(
+        code(odd::deploy::update_lock),
+        help(
+            "going on would start Odoo on a database another program is updating: wait for it to finish, then run `odd deploy {env} --resume` again"
+        )
+    )]
+    /// `--resume` found the database's update lock held by another program (or a live
+    /// odd run): nothing was changed.
+    UpdateLockHeld {
+        /// The environment.
+        env: String,
+        /// The database whose update lock is held.
+        database: String,
+        /// Who holds it: pid, application name and age.
+        cause: String,
+    },
 }
 
 /// How a deploy ended.
@@ -160,6 +177,7 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         ok: true,
     });
     let heartbeat = heartbeat(&ctx.transport, &lock);
+    let (plan_inline, plan_digest) = store_plan(ctx, plan).await;
 
     let record = DeployRecord {
         id: plan.release.clone(),
@@ -172,7 +190,8 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
         outcome: Outcome::Running,
         reason: None,
         evidence: Vec::new(),
-        plan: serde_json::to_value(plan).ok(),
+        plan: plan_inline,
+        plan_digest,
         changes: summary(&plan.changes, &plan.update),
         backups: Vec::new(),
         steps: Vec::new(),
@@ -451,7 +470,17 @@ pub async fn resume(
         .await
         .map_err(|e| DeployError::Lock(LockError::Transport(e)))?;
     let found = journal::assess(&entries, &record.id);
-    let plan = crate::plan::resume(t, record, clock::now_unix(), who);
+    // The plan it ran (its file, checked against the digest its line names).
+    let mut ran = record.clone();
+    ran.plan = state::read_plan(transport, &t.layout, record)
+        .await
+        .map_err(|e| {
+            DeployError::NotReady(format!(
+                "{e}; `odd rollback {}` brings it back instead",
+                t.environment
+            ))
+        })?;
+    let plan = crate::plan::resume(t, &ran, clock::now_unix(), who);
     let lock = EnvLock::new(&t.environment, t.layout.lock());
     let info = LockInfo {
         owner: who.to_owned(),
@@ -486,13 +515,24 @@ pub async fn resume(
         })
         .await
         {
-            Ok((ended, _)) => {
+            Ok((ended, left)) => {
                 for h in ended {
                     ctx.events.event(Event::Notice {
                         message: format!(
                             "ended the update lock session odd's dead run of {} left ({h})",
                             h.odd_deploy().unwrap_or_default()
                         ),
+                    });
+                }
+                // click-odoo-update's, or a live odd's: never ended, and nothing runs
+                // over it.
+                if !left.is_empty() {
+                    heartbeat.abort();
+                    let _ = lock.release(transport).await;
+                    return Err(DeployError::UpdateLockHeld {
+                        env: t.environment.clone(),
+                        database: t.db.name.clone(),
+                        cause: crate::advisory::explain(&left, &t.environment),
                     });
                 }
             }
@@ -545,6 +585,36 @@ pub async fn update_run(
 ) -> Result<Option<(PathBuf, Option<i32>)>, TransportError> {
     let run = DetachedRun::update(layout, id, 0);
     Ok(run.state(transport).await?.map(|code| (run.log, code)))
+}
+
+/// Stores the plan in its own file on the host; the ledger line names it by digest
+/// (`(None, Some(digest))`). Should the file not be written, the line carries the plan
+/// itself, as lines of older versions did, and a notice says so.
+async fn store_plan(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+) -> (Option<serde_json::Value>, Option<String>) {
+    let Ok(value) = serde_json::to_value(plan) else {
+        return (None, None);
+    };
+    match state::store_plan(
+        ctx.transport.as_ref(),
+        &ctx.target.layout,
+        &plan.release,
+        &value,
+    )
+    .await
+    {
+        Ok(digest) => (None, Some(digest)),
+        Err(e) => {
+            ctx.events.event(Event::Notice {
+                message: format!(
+                    "the plan could not be stored beside the run ({e}): the ledger line carries it"
+                ),
+            });
+            (Some(value), None)
+        }
+    }
 }
 
 async fn append(ctx: &DeployContext<'_>, record: &DeployRecord) {

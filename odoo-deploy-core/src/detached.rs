@@ -465,7 +465,8 @@ async fn group_alive(transport: &dyn Transport, pgid: u32) -> Result<bool, Trans
 }
 
 /// The files of `runs/` (their names) that belong to no release in `keep`: an update
-/// run's files are named `<release>-update-<i>.…`; other names are left alone.
+/// run's files are named `<release>-update-<i>.…`, a deploy's plan `<release>-plan.json`;
+/// other names are left alone.
 pub fn runs_to_prune<'n>(
     names: impl IntoIterator<Item = &'n str>,
     keep: &std::collections::BTreeSet<String>,
@@ -473,11 +474,15 @@ pub fn runs_to_prune<'n>(
     names
         .into_iter()
         .filter(|name| {
-            // Only `<release id>-update-…` files are odd's; anything else is left alone.
+            // Only `<release id>-update-…` and `<release id>-plan.json` files are odd's;
+            // anything else is left alone.
+            let release = name
+                .rfind("-update-")
+                .map(|at| &name[..at])
+                .or_else(|| name.strip_suffix(crate::release::PLAN_FILE_SUFFIX));
             !name.contains('/')
-                && name.rfind("-update-").is_some_and(|at| {
-                    crate::untrusted::release_id(&name[..at]).is_ok() && !keep.contains(&name[..at])
-                })
+                && release
+                    .is_some_and(|r| crate::untrusted::release_id(r).is_ok() && !keep.contains(r))
         })
         .collect()
 }
@@ -544,7 +549,10 @@ mod tests {
             format!("{}-update-0.status.pid", rid(1)),
             format!("{}-update-0.log", rid(2)),
             format!("{}-update-1.status", rid(3)),
+            format!("{}-plan.json", rid(1)),
+            format!("{}-plan.json", rid(2)),
             "notes.txt".to_owned(),
+            "../victim-plan.json".to_owned(),
             "../victim-update-0.log".to_owned(),
             "x\n-update-0.log".to_owned(),
         ]
@@ -555,6 +563,7 @@ mod tests {
                 format!("{}-update-0.log", rid(1)),
                 format!("{}-update-0.status", rid(1)),
                 format!("{}-update-0.status.pid", rid(1)),
+                format!("{}-plan.json", rid(1)),
             ]
         );
     }

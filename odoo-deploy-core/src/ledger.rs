@@ -5,6 +5,9 @@
 //! appends its record when it starts and again each time it changes (a step finished,
 //! the outcome known); the last line of an id is its current state. Appending a line is
 //! the only write, so a crash can at worst leave a torn last line, which reading skips.
+//! A record names the plan that ran by its digest; the plan itself lives beside the
+//! run's other files and is pruned with its release (see [`crate::state::read_plan`]),
+//! so a line stays small whatever the plan's size.
 
 use std::collections::HashMap;
 
@@ -89,8 +92,15 @@ pub struct DeployRecord {
     /// Lines of evidence (e.g. the failing part of Odoo's log).
     #[serde(default)]
     pub evidence: Vec<String>,
-    /// The plan that ran, as its JSON value (secrets already redacted).
+    /// The plan that ran, as its JSON value (secrets already redacted), in the lines of
+    /// older versions of odd; a line now names the plan by [`Self::plan_digest`] instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
+    /// The SHA-256 (hex) of the plan that ran, stored beside the run's other files on the
+    /// host (`runs/<id>-plan.json`, see [`crate::release::Layout::plan_file`]) and pruned
+    /// with its release: a line stays a few hundred bytes, whatever the plan's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
     #[serde(default)]
     pub changes: ChangeSummary,
     /// Backups taken for this deploy.
@@ -282,6 +292,7 @@ mod tests {
             reason: None,
             evidence: Vec::new(),
             plan: None,
+            plan_digest: None,
             changes: ChangeSummary::default(),
             backups: Vec::new(),
             steps: Vec::new(),
@@ -341,6 +352,28 @@ mod tests {
         let ledger = Ledger::parse(&text);
         assert_eq!(ledger.records().len(), 1);
         assert_eq!(ledger.unreadable_lines(), &[2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_line_names_its_plan_and_an_old_line_carrying_one_still_reads() {
+        let mut new = record(&rid(1), &sha(1), Outcome::Succeeded, Some(900));
+        new.plan_digest = Some("ab".repeat(32));
+        let line = Ledger::line(&new).expect("json");
+        assert!(!line.contains("\"plan\""), "no plan in the line: {line}");
+        assert!(line.contains(&"ab".repeat(32)), "{line}");
+        // A line of an older odd, with its whole plan.
+        let mut old = record(&rid(2), &sha(2), Outcome::Succeeded, Some(800));
+        old.plan = Some(serde_json::json!({"first_install": true, "steps": ["a", "b"]}));
+        let old_line = Ledger::line(&old).expect("json");
+        assert!(old_line.contains("\"plan\":{"), "{old_line}");
+        let ledger = Ledger::parse(&format!("{old_line}{line}"));
+        assert_eq!(ledger.records(), [old.clone(), new.clone()]);
+        assert_eq!(ledger.get(&rid(2)).and_then(|r| r.plan.clone()), old.plan);
+        assert_eq!(ledger.get(&rid(1)).and_then(|r| r.plan.clone()), None);
+        // Compaction keeps the old line's plan: it is the only copy.
+        let twice = format!("{old_line}{line}{line}");
+        let compact = Ledger::parse(&twice).compacted().expect("a line to drop");
+        assert_eq!(Ledger::parse(&compact).records(), [old, new]);
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
 //!   polling); [`rollback`] — `odd rollback`, undoing a deploy or recovering a dead one;
 //!   [`journal`] — each step written on the host before and after it runs; [`detached`] —
-//!   the update run detached on the host: followed, waited for, or ended by a recovery.
+//!   the update run detached on the host: followed, waited for, or ended by a recovery;
+//!   [`retention`] — what a deploy or a rollback prunes on the host afterwards.
 //!
 //! - [`runbook`] — the runbook as phases: the [`runbook::Phase`] trait, the executor, one
 //!   file per step (and the rollback step that undoes it), the operator's hooks.
@@ -129,6 +130,7 @@ pub mod plan;
 pub mod privacy;
 pub mod refresh;
 pub mod release;
+pub mod retention;
 pub mod rollback;
 #[warn(missing_docs)]
 pub mod runbook;

@@ -66,6 +66,12 @@ impl Layout {
         )
     }
 
+    /// The plan deploy `id` ran, as JSON (its ledger line holds its digest); it lives
+    /// with the update runs' files and is pruned with them, with its release.
+    pub fn plan_file(&self, id: &str) -> PathBuf {
+        self.runs().join(format!("{id}{PLAN_FILE_SUFFIX}"))
+    }
+
     /// Where an uploaded archive waits to be unpacked.
     pub fn incoming(&self, id: &str) -> PathBuf {
         self.releases().join(format!(".{id}.tar"))
@@ -121,6 +127,9 @@ impl Layout {
             .arg(self.release(id)))
     }
 }
+
+/// The end of a plan file's name in `runs/` (after the release id).
+pub const PLAN_FILE_SUFFIX: &str = "-plan.json";
 
 /// A release id: sortable by time, naming the commit (`20261122T041500Z-0123abcd`).
 pub fn release_id(unix_seconds: i64, commit: &str) -> String {

@@ -652,6 +652,23 @@ pub async fn execute(
             notices.push(format!("the ledger could not be written: {e}"));
         }
     }
+    // As after a deploy, retention applies (else each rollback leaves its undone release
+    // and a `-replaced-` copy until the next deploy) — never to the release now current,
+    // the one a rollback of it would switch to, nor what this one restored and replaced.
+    // After a failed rollback nothing is pruned: an operator may need all of it.
+    if result.is_ok() {
+        let keep = crate::retention::Keep {
+            current: &plan.to_release,
+            releases: ledger
+                .get(&plan.to_release)
+                .and_then(|r| r.previous_release.as_deref())
+                .into_iter()
+                .collect(),
+            backups: plan.snapshot.iter().chain(&replaced).cloned().collect(),
+            commit: plan.commit.as_deref(),
+        };
+        notices.extend(crate::retention::apply(transport, t, &keep).await);
+    }
     // Only once the ledger tells the outcome: a run that dies before is run again.
     let end = JournalEntry::now(id, journal::ROLLBACK_END, deploy::ended(result.is_ok()));
     let mut written = journal::append(transport, &t.layout, &end).await;
@@ -1034,6 +1051,7 @@ mod tests {
             reason: None,
             evidence: Vec::new(),
             plan: None,
+            plan_digest: None,
             changes: ChangeSummary::default(),
             backups: vec![snap(n)],
             steps: Vec::new(),

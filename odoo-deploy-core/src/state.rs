@@ -3,8 +3,10 @@
 //! current release.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use crate::backup::{DbConn, PgTools};
 use crate::checksum::{CLICK_ODOO_CHECKSUMS_KEY, EXCLUDE_PATTERNS_KEY, ODD_CHECKSUMS_KEY};
@@ -170,6 +172,91 @@ pub async fn read_ledger(
     Ok(Ledger::parse(&String::from_utf8_lossy(&bytes)))
 }
 
+/// Why the plan a ledger line names could not be read back.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanFileError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+    #[error("the plan of deploy {id} is gone from the host ({path}): pruned with its release?")]
+    #[diagnostic(code(odd::ledger::plan_gone))]
+    Gone { id: String, path: PathBuf },
+    #[error("the plan of deploy {id} ({path}) is not the one its ledger line names: {why}")]
+    #[diagnostic(
+        code(odd::ledger::plan_altered),
+        help("the file was changed or damaged after the deploy wrote it; it is not used")
+    )]
+    Altered {
+        id: String,
+        path: PathBuf,
+        why: String,
+    },
+}
+
+/// The SHA-256 of a plan file's bytes, in hex: what a ledger line records.
+pub fn plan_digest(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Stores the plan deploy `id` runs in its own file on the host (see
+/// [`Layout::plan_file`]) and returns its digest, for the ledger line to name it.
+///
+/// # Errors
+/// The file cannot be written, or the plan cannot be serialized.
+pub async fn store_plan(
+    transport: &dyn Transport,
+    layout: &Layout,
+    id: &str,
+    plan: &serde_json::Value,
+) -> Result<String, TransportError> {
+    let bytes = serde_json::to_vec(plan).map_err(|e| TransportError::Io {
+        host: transport.host().to_owned(),
+        context: format!("serializing the plan of {id}"),
+        source: std::io::Error::other(e),
+    })?;
+    transport.mkdir_p(&layout.runs()).await?;
+    transport.write_file(&layout.plan_file(id), &bytes).await?;
+    Ok(plan_digest(&bytes))
+}
+
+/// The plan `record` ran: the one its line carries (a ledger of an older odd), or the
+/// file its digest names, checked against that digest. `None` when the line names none.
+///
+/// # Errors
+/// The file is gone, altered, or cannot be read.
+pub async fn read_plan(
+    transport: &dyn Transport,
+    layout: &Layout,
+    record: &crate::ledger::DeployRecord,
+) -> Result<Option<serde_json::Value>, PlanFileError> {
+    if let Some(plan) = &record.plan {
+        return Ok(Some(plan.clone()));
+    }
+    let Some(digest) = &record.plan_digest else {
+        return Ok(None);
+    };
+    let path = layout.plan_file(&record.id);
+    if !transport.exists(&path).await? {
+        return Err(PlanFileError::Gone {
+            id: record.id.clone(),
+            path,
+        });
+    }
+    let bytes = transport.read_file(&path).await?;
+    let altered = |why: String| PlanFileError::Altered {
+        id: record.id.clone(),
+        path: path.clone(),
+        why,
+    };
+    let found = plan_digest(&bytes);
+    if !found.eq_ignore_ascii_case(digest) {
+        return Err(altered(format!("SHA-256 {found}, the line says {digest}")));
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| altered(e.to_string()))
+}
+
 /// The release `current` points to, if any.
 pub async fn current_release(
     transport: &dyn Transport,
@@ -185,6 +272,63 @@ pub async fn current_release(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::LocalTransport;
+
+    fn record_naming(id: &str, digest: Option<String>) -> crate::ledger::DeployRecord {
+        let line = format!(
+            r#"{{"id":"{id}","environment":"staging","commit":"{}","previous_commit":null,"who":"ops@laptop","started_at":1,"finished_at":null,"outcome":"running","reason":null,"downtime_ms":null,"window_override":null,"previous_release":null}}"#,
+            crate::testing::sha(1)
+        );
+        let mut record = crate::ledger::Ledger::parse(&line)
+            .latest()
+            .cloned()
+            .expect("a record");
+        record.plan_digest = digest;
+        record
+    }
+
+    #[tokio::test]
+    async fn a_stored_plan_is_read_back_only_as_it_was_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let transport = LocalTransport::new();
+        let id = crate::testing::rid(1);
+        let plan = serde_json::json!({"release": id, "first_install": true});
+        let digest = store_plan(&transport, &layout, &id, &plan)
+            .await
+            .expect("stored");
+        assert_eq!(digest.len(), 64, "SHA-256 in hex: {digest}");
+        let record = record_naming(&id, Some(digest.clone()));
+        assert_eq!(
+            read_plan(&transport, &layout, &record).await.expect("read"),
+            Some(plan.clone())
+        );
+        // A line of an older odd carries its plan: read as it is.
+        let mut old = record_naming(&id, None);
+        old.plan = Some(serde_json::json!({"first_install": false}));
+        assert_eq!(
+            read_plan(&transport, &layout, &old).await.expect("read"),
+            old.plan
+        );
+        assert_eq!(
+            read_plan(&transport, &layout, &record_naming(&id, None))
+                .await
+                .expect("read"),
+            None,
+            "a line naming no plan"
+        );
+        // Changed after the deploy wrote it: refused, not used.
+        std::fs::write(layout.plan_file(&id), br#"{"first_install": false}"#).expect("write");
+        let err = read_plan(&transport, &layout, &record)
+            .await
+            .expect_err("altered");
+        assert!(matches!(err, PlanFileError::Altered { .. }), "{err}");
+        std::fs::remove_file(layout.plan_file(&id)).expect("rm");
+        let err = read_plan(&transport, &layout, &record)
+            .await
+            .expect_err("gone");
+        assert!(matches!(err, PlanFileError::Gone { .. }), "{err}");
+    }
 
     #[test]
     fn state_output_parses() {

@@ -389,6 +389,15 @@ fn secrets_appear_in_no_event_log_plan_or_ledger() {
     let ledger = std::fs::read_to_string(demo.deploy_dir.join("ledger.jsonl")).expect("ledger");
     let odoo_log = std::fs::read_to_string(&demo.odoo_log).unwrap_or_default();
     let mut seen = vec![stdout, stderr, ledger, odoo_log];
+    // The plans the ledger's lines name, beside the runs.
+    let plans: Vec<String> = std::fs::read_dir(demo.deploy_dir.join("runs"))
+        .expect("runs")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with("-plan.json"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("a plan"))
+        .collect();
+    assert!(plans.len() >= 2, "the plans of the deploys: {plans:?}");
+    seen.extend(plans);
     for (_, out, err) in [plan_text, plan_json, text_deploy, history, status] {
         seen.push(out);
         seen.push(err);

@@ -2,7 +2,9 @@
 //! (the real `odd`, real PostgreSQL, the harness sshd and the stand-in Odoo): the update
 //! lock it held dies with it or is ended by the recovery, the orphaned update is stopped
 //! before anything is restored, the downtime covers the dead run's outage — and a
-//! holder of the update lock that is not a dead odd's is never ended.
+//! holder of the update lock that is not a dead odd's is never ended, by `odd rollback`,
+//! `odd unlock` or `odd deploy --resume`. Then what odd leaves on the host: compact
+//! ledger lines naming plans pruned with their releases, and retention after a rollback.
 
 use std::path::Path;
 use std::process::Command;
@@ -48,8 +50,13 @@ fn journal_stop_ms(demo: &Demo, id: &str) -> i64 {
 fn deployed_v1(dir: &Path, cluster: &PgCluster, reach: Reach<'_>) -> Demo {
     let demo = Demo::build(dir, cluster, reach).expect("demo");
     demo.checkout(1).expect("v1");
-    let (code, _, stderr) = deploy(&demo, &[]);
-    assert_eq!(code, 0, "the v1 deploy: {stderr}");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(
+        code,
+        0,
+        "the v1 deploy: {stderr}\n{:#}",
+        crate::deploy::report(&events)
+    );
     demo
 }
 
@@ -370,8 +377,247 @@ fn what_odd_writes_on_the_host_goes_with_its_release() {
         ledger.lines().count(),
         ids.len()
     );
+    // Each line names its plan by digest; the plan lives in runs/ and goes with its
+    // release like the update's files.
+    for line in ledger.lines() {
+        let record: Value = serde_json::from_str(line).expect("a ledger line");
+        assert!(record.get("plan").is_none(), "no plan in the line: {line}");
+        assert!(
+            line.len() < LEDGER_LINE_AT_MOST,
+            "{} bytes: {line}",
+            line.len()
+        );
+        let id = record["id"].as_str().expect("id");
+        let plan = demo.deploy_dir.join("runs").join(format!("{id}-plan.json"));
+        if id == ids[0] {
+            assert!(!plan.exists(), "v1's plan went with its release");
+            continue;
+        }
+        let bytes = std::fs::read(&plan).expect("the plan beside the run");
+        let sum = Command::new("sha256sum")
+            .arg(&plan)
+            .output()
+            .expect("sha256sum");
+        let sum = String::from_utf8_lossy(&sum.stdout);
+        let digest = sum.split_whitespace().next().expect("a digest");
+        assert_eq!(record["plan_digest"], digest, "{line}");
+        let plan: Value = serde_json::from_slice(&bytes).expect("plan JSON");
+        assert_eq!(plan["release"], id, "the plan of that deploy");
+    }
     let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
     assert_eq!(code, 0);
     let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
     assert_eq!(history.len(), 3, "no deploy is lost from the history");
+    let (code, text, _) = odd(&demo, &["history", "demo"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().all(|l| l.contains("succeeded")), "{text}");
+}
+
+/// A ledger line of a deploy that succeeded, whatever its plan: its steps, changes and
+/// reason (a plan alone was ~9 KB on the demo).
+const LEDGER_LINE_AT_MOST: usize = 4096;
+
+/// Runs `odd deploy demo --yes` until it reaches `step` (the executor's test hook), then
+/// SIGKILLs it there; returns the deploy's id.
+fn killed_at(demo: &Demo, scratch: &Path, step: &str) -> String {
+    let pause = scratch.join("pause");
+    let reached = scratch.join("pause.reached");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_odd"))
+        .args(["deploy", "demo", "--yes", "--config"])
+        .arg(demo.config_path())
+        .env("NO_COLOR", "1")
+        .env("ODD_PAUSE_AT", step)
+        .env("ODD_PAUSE_FILE", &pause)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("odd runs");
+    let deadline = Instant::now() + LOADED;
+    while !reached.exists() {
+        if let Some(code) = child.try_wait().expect("wait") {
+            panic!("odd ended ({code}) before {step}");
+        }
+        assert!(Instant::now() < deadline, "{step} never began");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let s = status(demo);
+    assert_eq!(s["journal_last"]["step"], step, "{s:#}");
+    s["latest"]["id"].as_str().expect("an id").to_owned()
+}
+
+#[test]
+fn resume_ends_a_dead_runs_update_lock_and_refuses_any_other_holder() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = deployed_v1(&dir.path().join("demo"), cluster, Reach::Local);
+    demo.checkout(2).expect("v2");
+    // Killed once its update completed: --resume goes forward from the verification.
+    let id = killed_at(&demo, dir.path(), "verify modules");
+    let data = digest(cluster, &demo.db);
+
+    for (app, cause) in [
+        ("click-odoo-update", "another program, not odd"),
+        // An odd whose deploy is not this environment's: live, as far as odd can tell.
+        ("odd-lock-20261201T000000Z-elsewhere", "a live odd run"),
+    ] {
+        let (holder, pid) = hold_update_lock(cluster, &demo.db, app);
+        let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+        let text = said(&stderr);
+        assert_eq!(code, 3, "refused: {stderr}");
+        assert!(
+            text.contains("the update lock of database")
+                && text.contains(cause)
+                && text.contains(&format!("pid {pid}"))
+                && text.contains(app)
+                && text.contains(" s old")
+                && text.contains("nothing was changed"),
+            "{stderr}"
+        );
+        assert_eq!(
+            sql(
+                cluster,
+                &demo.db,
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")
+            ),
+            "1",
+            "{app}'s session is never ended"
+        );
+        assert_eq!(digest(cluster, &demo.db), data, "nothing was changed");
+        let s = status(&demo);
+        assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+        assert_eq!(s["latest"]["outcome"], "running", "{s:#}");
+        assert_eq!(
+            s["journal_last"]["step"], "verify modules",
+            "the resume wrote nothing: {s:#}"
+        );
+        assert_ne!(s["lock"]["state"], "held", "{s:#}");
+        release(cluster, &demo.db, holder, &pid);
+    }
+
+    // A holder of this environment's dead run is ended, and the resume goes on.
+    let app = format!("odd-lock-{id}");
+    let (mut holder, pid) = hold_update_lock(cluster, &demo.db, &app);
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        said(&stderr).contains(&format!(
+            "ended the update lock session odd's dead run of {id} left (pid {pid}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(sessions(cluster, &demo.db, &app), "0", "{stderr}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let s = status(&demo);
+    assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+    assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+}
+
+/// The names in a directory (none when it is absent).
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_rollback_prunes_to_retention_but_never_what_it_restored_or_the_way_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::build(dir.path(), cluster, Reach::Local).expect("demo");
+    let mut ids = Vec::new();
+    for v in 1..=3 {
+        demo.checkout(v).expect("checkout");
+        let (code, _, stderr) = deploy(&demo, &[]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+        ids.push(
+            status(&demo)["latest"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let copies = || {
+        let like = demo.db.replace('_', "\\_");
+        let databases = sql(
+            cluster,
+            &demo.db,
+            &format!(
+                "SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE '{like}-%'"
+            ),
+        );
+        let filestores: Vec<String> = names(&demo.data_dir.join("filestore"))
+            .into_iter()
+            .filter(|n| *n != demo.db)
+            .collect();
+        (databases, filestores)
+    };
+    let (databases, filestores) = copies();
+    assert!(
+        databases.split(',').count() >= 2 && filestores.len() >= 2,
+        "the deploys kept their snapshots (retention 3): {databases} {filestores:?}"
+    );
+    assert_eq!(names(&demo.deploy_dir.join("releases")), ids);
+    // The operator lowers the retention, then rolls v3 back.
+    edit_config(
+        &demo,
+        &[(
+            "odoo = { command = [",
+            "odoo = { keep_releases = 0, command = [",
+        )],
+    );
+    let mut text = std::fs::read_to_string(demo.config_path()).expect("odd.toml");
+    text.push_str("backup = { keep_snapshots = 1, keep_dumps = 1 }\n");
+    std::fs::write(demo.config_path(), text).expect("odd.toml");
+    let data_before_rollback = crate::deploy::digest(cluster, &demo.db);
+
+    let (code, _, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = status(&demo);
+    assert_eq!(s["release"], ids[1].as_str(), "v2 is current: {s:#}");
+    // v3's release goes (keep_releases = 0); v2's and the one a rollback of v2 needs stay.
+    assert_eq!(
+        names(&demo.deploy_dir.join("releases")),
+        [ids[0].clone(), ids[1].clone()]
+    );
+    let runs = names(&demo.deploy_dir.join("runs"));
+    assert!(
+        !runs.iter().any(|n| n.starts_with(&ids[2])),
+        "v3's update files and plan went with its release: {runs:?}"
+    );
+    // One copy is kept (keep_snapshots = 1): the one this rollback set aside, the only
+    // copy of what v3's database held; the older snapshots are pruned.
+    let (databases, filestores) = copies();
+    assert!(
+        databases.split(',').count() == 1 && databases.contains("-replaced-"),
+        "{databases}"
+    );
+    assert_eq!(filestores.len(), 1, "{filestores:?}");
+    assert!(filestores[0].contains("-replaced-"), "{filestores:?}");
+    let replaced = sql(
+        cluster,
+        &databases,
+        "SELECT count(*) FROM ir_module_module WHERE state = 'installed'",
+    );
+    assert_ne!(replaced, "0", "the copy set aside is a whole database");
+    assert_ne!(
+        crate::deploy::digest(cluster, &demo.db),
+        data_before_rollback,
+        "the restored snapshot is live"
+    );
+    let (code, history, _) = odd(&demo, &["history", "demo", "--json"], &[]);
+    assert_eq!(code, 0);
+    let history: Vec<Value> = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(history.len(), 3, "no deploy is lost from the history");
+    assert_eq!(history[2]["outcome"], "reverted");
 }

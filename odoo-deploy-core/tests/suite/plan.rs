@@ -74,6 +74,7 @@ fn record(env: &str, id: &str, commit: &str, downtime: u64) -> DeployRecord {
         reason: None,
         evidence: Vec::new(),
         plan: None,
+        plan_digest: None,
         changes: ChangeSummary::default(),
         backups: Vec::new(),
         steps: Vec::new(),
