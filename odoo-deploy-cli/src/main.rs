@@ -58,6 +58,8 @@ enum Command {
     Backups(commands::backup::ListArgs),
     /// Restore a backup (the current database and filestore are kept aside).
     Restore(commands::backup::RestoreArgs),
+    /// The project's container image: `odd image build` tags it by commit and pushes it.
+    Image(commands::image::Args),
     /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print odd's man page (roff), e.g. `odd man > odd.1`.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => commands::backup::run(&args),
         Command::Backups(args) => commands::backup::list(&args),
         Command::Restore(args) => commands::backup::restore(&args),
+        Command::Image(args) => commands::image::run(&args),
         Command::Completions(args) => commands::docs::completions(&args),
         Command::Man(args) => commands::docs::man(&args),
     };

@@ -28,8 +28,28 @@ pub const CONFIG_FILE: &str = "odd.toml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub project: Project,
+    /// `[image]`: the project's container image (`odd image build`).
+    pub image: Option<Spanned<ImageConfig>>,
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
+}
+
+/// `[image]`: how `odd image build` builds and names the project's image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// The image's repository, registry included (`registry.example.com/acme/odoo`): tags
+    /// are `<repository>:sha-<12>` and, with `--branch`, `<repository>:<branch>`.
+    pub repository: Spanned<String>,
+    /// The operator's Dockerfile, relative to the project root, read from the commit.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: PathBuf,
+    /// `org.opencontainers.image.source`; the `origin` remote's URL when absent.
+    pub source: Option<String>,
+}
+
+fn default_dockerfile() -> PathBuf {
+    PathBuf::from("Dockerfile")
 }
 
 /// `[project]`: what the code is.
@@ -658,6 +678,20 @@ impl LoadedConfig {
             .collect();
         for (name, env) in &self.config.environments {
             self.validate_environment(name, env, &names, &mut problems);
+        }
+        if let Some(image) = &self.config.image {
+            let repository = &image.get_ref().repository;
+            if let Err(why) = crate::image::check_repository(repository.get_ref()) {
+                problems.push(self.invalid(
+                    repository,
+                    format!("`{}` is not an image repository: {why}", repository.get_ref()),
+                    "this repository",
+                    Some(
+                        "write it as Docker does: lowercase, e.g. \"registry.example.com:5000/acme/odoo\" (no tag)"
+                            .to_owned(),
+                    ),
+                ));
+            }
         }
         problems
     }

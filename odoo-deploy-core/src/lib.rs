@@ -16,6 +16,8 @@
 //!   against exact patterns before use.
 //! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
+//! - [`image`] — `odd image build`: the project's container image from a commit, labelled
+//!   and tagged by it, pushed to the configured registry.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`deploy`] — executing a plan (the update runs detached on the host, followed by
@@ -45,6 +47,7 @@ pub mod git;
 pub mod graph;
 mod hook;
 pub mod http;
+pub mod image;
 pub mod init;
 pub mod installation;
 pub mod journal;
