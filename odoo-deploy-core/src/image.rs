@@ -191,7 +191,7 @@ pub fn inspect_command(reference: &str) -> RemoteCommand {
         .arg("inspect")
         .arg("--format")
         .arg("{{json .Id}}\n{{json .RepoDigests}}")
-        .arg("--end-of-options")
+        .arg("--")
         .arg(reference)
 }
 

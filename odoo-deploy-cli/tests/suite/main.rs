@@ -9,6 +9,7 @@ mod docs;
 mod doctor;
 mod exit_codes;
 mod graph;
+mod image;
 mod init;
 mod installation;
 mod manifest;
