@@ -239,8 +239,14 @@ pub struct ServiceConfig {
     pub unit: Option<String>,
     /// `compose`: the service name.
     pub compose_service: Option<String>,
-    /// `compose`: the compose file.
+    /// `compose`: the compose file (the operator's; odd never edits it).
     pub compose_file: Option<PathBuf>,
+    /// `compose`: the argv of compose (`["docker", "compose"]` or `["docker-compose"]`);
+    /// detected on the host when absent (v2 first).
+    pub compose_command: Option<Vec<String>>,
+    /// `compose`: services stopped and started with Odoo's, on the same image (cron,
+    /// workers).
+    pub compose_services_with: Option<Vec<String>>,
     /// `command`: argv that starts Odoo (it must return once Odoo runs in the background).
     pub start: Option<Vec<String>>,
     /// `command`: argv that stops Odoo and waits until it is gone.
@@ -832,7 +838,10 @@ impl LoadedConfig {
         let s = service.get_ref();
         let missing: &[(&str, bool)] = match s.strategy.get_ref() {
             Strategy::Systemd => &[("unit", s.unit.is_some())],
-            Strategy::Compose => &[("compose_service", s.compose_service.is_some())],
+            Strategy::Compose => &[
+                ("compose_service", s.compose_service.is_some()),
+                ("compose_file", s.compose_file.is_some()),
+            ],
             Strategy::Command => &[
                 ("start", s.start.as_ref().is_some_and(|v| !v.is_empty())),
                 ("stop", s.stop.as_ref().is_some_and(|v| !v.is_empty())),
@@ -911,6 +920,16 @@ impl LoadedConfig {
                     key,
                     format!("`{key} = {name:?}` is empty or starts with `-`, which programs read as an option"),
                     None,
+                ));
+            }
+        }
+        for name in service.compose_services_with.iter().flatten() {
+            if !crate::compose::is_service_name(name) {
+                problems.push(self.invalid_key(
+                    within.clone(),
+                    "compose_services_with",
+                    format!("`{name:?}` is not a compose service name"),
+                    Some("letters, digits, `_`, `-` and `.`, not first".to_owned()),
                 ));
             }
         }

@@ -16,6 +16,8 @@
 //!   against exact patterns before use.
 //! - [`startup_log`] — where Odoo's startup log is read from after a start, per strategy.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
+//! - [`compose`] — Odoo as a compose service: the override naming the commit's image, the
+//!   compose CLI detected, the filestore's bind mount checked on the engine.
 //! - [`image`] — `odd image build`: the project's container image from a commit, labelled
 //!   and tagged by it, pushed to the configured registry.
 //! - [`event`] — what the engine reports (output lines, …).
@@ -38,6 +40,7 @@ pub mod check;
 pub mod checksum;
 pub mod clock;
 pub mod command;
+pub mod compose;
 pub mod config;
 pub mod deploy;
 pub mod detached;

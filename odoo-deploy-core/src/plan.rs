@@ -164,6 +164,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
     let steps = steps(
         t,
         &release,
+        input.commit,
         first_install,
         input.db.exists,
         &update,
@@ -212,20 +213,28 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
     };
     let mut touched: BTreeSet<String> = update.install.clone();
     touched.extend(record.changes.effective_update.iter().cloned());
-    let resumed: Vec<Step> = steps(target, &record.id, first_install, true, &update, &touched)
-        .into_iter()
-        .filter(|s| {
-            !matches!(
-                s.kind,
-                StepKind::Lock
-                    | StepKind::CreateDatabase
-                    | StepKind::Upload
-                    | StepKind::Snapshot
-                    | StepKind::Dump
-                    | StepKind::Update
-            )
-        })
-        .collect();
+    let resumed: Vec<Step> = steps(
+        target,
+        &record.id,
+        &record.commit,
+        first_install,
+        true,
+        &update,
+        &touched,
+    )
+    .into_iter()
+    .filter(|s| {
+        !matches!(
+            s.kind,
+            StepKind::Lock
+                | StepKind::CreateDatabase
+                | StepKind::Upload
+                | StepKind::Snapshot
+                | StepKind::Dump
+                | StepKind::Update
+        )
+    })
+    .collect();
     // The restore step is always there: when the journal recorded no snapshot, the
     // rollback fails on it ("the update ran without a snapshot") rather than switching
     // the code back over an updated database.
@@ -453,9 +462,11 @@ fn step(kind: StepKind, title: impl Into<String>, commands: Vec<RemoteCommand>) 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn steps(
     t: &Target,
     release: &str,
+    commit: &str,
     first_install: bool,
     db_exists: bool,
     update: &UpdateSet,
@@ -487,11 +498,18 @@ fn steps(
             .arg(layout.releases()),
     ];
     upload.extend(layout.unpack(release));
-    steps.push(step(
-        StepKind::Upload,
-        format!("upload the commit as release {release} (git archive, streamed)"),
-        upload,
-    ));
+    let image = crate::compose::release_image(t, commit, release);
+    let title = match &image {
+        Some((reference, cmds)) => {
+            upload.extend(cmds.iter().cloned());
+            format!(
+                "upload the commit as release {release} (git archive, streamed); find or pull image {reference} and name it in the release's {}",
+                crate::compose::IMAGE_FILE
+            )
+        }
+        None => format!("upload the commit as release {release} (git archive, streamed)"),
+    };
+    steps.push(step(StepKind::Upload, title, upload));
     steps.push(step(StepKind::Stop, "stop Odoo", vec![t.service.stop()]));
     // A backup when the database will change; a code-only deploy is undone by switching
     // the release back.
@@ -530,6 +548,7 @@ fn steps(
             "update the database with Odoo stopped, detached on the host (a lost connection does not stop it), reading its log",
             vec![
                 t.service
+                    .for_release(&layout.release(release))
                     .wrap_update(odoo.update(db, update, None))
                     .timeout(crate::deploy::UPDATE_TIMEOUT)
                     .detached(&log, &status),

@@ -2,7 +2,7 @@
 //! operator's own commands. Every operation is a [`RemoteCommand`] built here and run
 //! by a transport elsewhere.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::command::RemoteCommand;
 use crate::config::{ServiceConfig, Strategy};
@@ -12,10 +12,18 @@ use crate::config::{ServiceConfig, Strategy};
 pub enum Service {
     /// `systemctl` on a unit.
     Systemd { unit: String },
-    /// `docker compose` on a service; the update runs as a one-off container of it.
+    /// `docker compose` on a service; the update runs as a one-off container of it
+    /// (see [`crate::compose`]).
     Compose {
         service: String,
         file: Option<PathBuf>,
+        /// The compose argv prefix: `docker compose` (v2) or `docker-compose` (v1).
+        cli: Vec<String>,
+        /// Services stopped and started with Odoo's (cron, workers), same image.
+        with: Vec<String>,
+        /// odd's override naming the image (`<deploy_dir>/current/compose.image.yaml`),
+        /// when the project has an `[image]`.
+        image_file: Option<PathBuf>,
     },
     /// The operator's commands.
     Command {
@@ -39,6 +47,13 @@ impl Service {
                     .clone()
                     .unwrap_or_else(|| "odoo".to_owned()),
                 file: config.compose_file.clone(),
+                cli: config
+                    .compose_command
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| vec!["docker".to_owned(), "compose".to_owned()]),
+                with: config.compose_services_with.clone().unwrap_or_default(),
+                image_file: None,
             },
             Strategy::Command => Self::Command {
                 start: config.start.clone().unwrap_or_default(),
@@ -52,7 +67,18 @@ impl Service {
     pub fn stop(&self) -> RemoteCommand {
         match self {
             Self::Systemd { unit } => RemoteCommand::new("systemctl").arg("stop").arg(unit),
-            Self::Compose { service, file } => compose(file.as_ref()).arg("stop").arg(service),
+            // Stopping needs no image: the operator's file alone (odd's override may not
+            // exist yet before a first deploy).
+            Self::Compose {
+                service,
+                file,
+                cli,
+                with,
+                ..
+            } => compose(cli, file.as_ref(), None)
+                .arg("stop")
+                .arg(service)
+                .args(with),
             Self::Command { stop, .. } => argv(stop),
         }
     }
@@ -61,10 +87,53 @@ impl Service {
     pub fn start(&self) -> RemoteCommand {
         match self {
             Self::Systemd { unit } => RemoteCommand::new("systemctl").arg("start").arg(unit),
-            Self::Compose { service, file } => {
-                compose(file.as_ref()).arg("up").arg("-d").arg(service)
-            }
+            Self::Compose {
+                service,
+                file,
+                cli,
+                with,
+                image_file,
+            } => compose(cli, file.as_ref(), image_file.as_ref())
+                .arg("up")
+                .arg("-d")
+                .arg(service)
+                .args(with),
             Self::Command { start, .. } => argv(start),
+        }
+    }
+
+    /// The compose argv prefix with the operator's file and odd's override (`None` for
+    /// other strategies).
+    pub fn compose_base(&self) -> Option<RemoteCommand> {
+        match self {
+            Self::Compose {
+                file,
+                cli,
+                image_file,
+                ..
+            } => Some(compose(cli, file.as_ref(), image_file.as_ref())),
+            _ => None,
+        }
+    }
+
+    /// The same service with the override of release directory `release_dir` (the new
+    /// image) instead of `current`'s: how the update of that release runs.
+    pub fn for_release(&self, release_dir: &Path) -> Self {
+        match self {
+            Self::Compose {
+                image_file: Some(_),
+                service,
+                file,
+                cli,
+                with,
+            } => Self::Compose {
+                service: service.clone(),
+                file: file.clone(),
+                cli: cli.clone(),
+                with: with.clone(),
+                image_file: Some(release_dir.join(crate::compose::IMAGE_FILE)),
+            },
+            other => other.clone(),
         }
     }
 
@@ -76,7 +145,9 @@ impl Service {
                 .arg("--quiet")
                 .arg(unit),
             // Succeeds only when the service's container runs.
-            Self::Compose { service, file } => compose(file.as_ref())
+            Self::Compose {
+                service, file, cli, ..
+            } => compose(cli, file.as_ref(), None)
                 .arg("exec")
                 .arg("-T")
                 .arg(service)
@@ -89,11 +160,19 @@ impl Service {
     /// one-off container of the compose service (same image, volumes and network).
     pub fn wrap_update(&self, update: RemoteCommand) -> RemoteCommand {
         match self {
-            Self::Compose { service, file } => {
-                let mut cmd = compose(file.as_ref())
+            Self::Compose {
+                service,
+                file,
+                cli,
+                image_file,
+                ..
+            } => {
+                // -T: no TTY (the update runs detached, with no terminal).
+                let mut cmd = compose(cli, file.as_ref(), image_file.as_ref())
                     .arg("run")
                     .arg("--rm")
                     .arg("--no-deps")
+                    .arg("-T")
                     .arg(service)
                     .arg(update.program());
                 cmd = cmd.args(update.get_args());
@@ -107,12 +186,15 @@ impl Service {
     }
 }
 
-fn compose(file: Option<&PathBuf>) -> RemoteCommand {
-    let cmd = RemoteCommand::new("docker").arg("compose");
-    match file {
-        Some(file) => cmd.arg("-f").arg(file),
-        None => cmd,
+fn compose(cli: &[String], file: Option<&PathBuf>, image_file: Option<&PathBuf>) -> RemoteCommand {
+    let mut cmd = argv(cli);
+    if let Some(file) = file {
+        cmd = cmd.arg("-f").arg(file);
     }
+    if let Some(image_file) = image_file {
+        cmd = cmd.arg("-f").arg(image_file);
+    }
+    cmd
 }
 
 /// The operator's argv as a command.
@@ -150,6 +232,9 @@ mod tests {
         let s = Service::Compose {
             service: "odoo".into(),
             file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker".into(), "compose".into()],
+            with: Vec::new(),
+            image_file: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -205,6 +290,7 @@ mod tests {
                 "run",
                 "--rm",
                 "--no-deps",
+                "-T",
                 "odoo",
                 "odoo",
                 "-d",
@@ -218,10 +304,70 @@ mod tests {
         let no_file = Service::Compose {
             service: "web".into(),
             file: None,
+            cli: vec!["docker".into(), "compose".into()],
+            with: Vec::new(),
+            image_file: None,
         };
         assert_eq!(
             argv_of(&no_file.stop()),
             ["docker", "compose", "stop", "web"]
+        );
+    }
+
+    #[test]
+    fn compose_v1_with_an_image_override_and_services_that_stop_with_odoo() {
+        let s = Service::Compose {
+            service: "odoo".into(),
+            file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker-compose".into()],
+            with: vec!["odoo-cron".into()],
+            image_file: Some("/srv/odd/current/compose.image.yaml".into()),
+        };
+        assert_eq!(
+            argv_of(&s.stop()),
+            [
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "stop",
+                "odoo",
+                "odoo-cron"
+            ]
+        );
+        assert_eq!(
+            argv_of(&s.start()),
+            [
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "-f",
+                "/srv/odd/current/compose.image.yaml",
+                "up",
+                "-d",
+                "odoo",
+                "odoo-cron"
+            ]
+        );
+        // The update of a release runs with that release's override: the new image.
+        let release = s.for_release(Path::new("/srv/odd/releases/20261201-1"));
+        let update = release.wrap_update(RemoteCommand::new("odoo").arg("-u").arg("x"));
+        assert_eq!(
+            argv_of(&update),
+            [
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "-f",
+                "/srv/odd/releases/20261201-1/compose.image.yaml",
+                "run",
+                "--rm",
+                "--no-deps",
+                "-T",
+                "odoo",
+                "odoo",
+                "-u",
+                "x"
+            ]
         );
     }
 

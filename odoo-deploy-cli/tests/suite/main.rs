@@ -4,6 +4,7 @@
 mod support;
 
 mod check;
+mod compose;
 mod deploy;
 mod docs;
 mod doctor;
