@@ -24,6 +24,9 @@ pub enum Service {
         /// odd's override naming the image (`<deploy_dir>/current/compose.image.yaml`),
         /// when the project has an `[image]`.
         image_file: Option<PathBuf>,
+        /// The one-off update container's name (`odd-update-<release>`), set by
+        /// [`Service::for_release`]: what is removed when its run is stopped.
+        run_name: Option<String>,
     },
     /// The operator's commands.
     Command {
@@ -54,6 +57,7 @@ impl Service {
                     .unwrap_or_else(|| vec!["docker".to_owned(), "compose".to_owned()]),
                 with: config.compose_services_with.clone().unwrap_or_default(),
                 image_file: None,
+                run_name: None,
             },
             Strategy::Command => Self::Command {
                 start: config.start.clone().unwrap_or_default(),
@@ -93,6 +97,7 @@ impl Service {
                 cli,
                 with,
                 image_file,
+                ..
             } => compose(cli, file.as_ref(), image_file.as_ref())
                 .arg("up")
                 .arg("-d")
@@ -126,12 +131,16 @@ impl Service {
                 file,
                 cli,
                 with,
+                ..
             } => Self::Compose {
                 service: service.clone(),
                 file: file.clone(),
                 cli: cli.clone(),
                 with: with.clone(),
                 image_file: Some(release_dir.join(crate::compose::IMAGE_FILE)),
+                run_name: release_dir
+                    .file_name()
+                    .map(|id| format!("odd-update-{}", id.to_string_lossy())),
             },
             other => other.clone(),
         }
@@ -165,17 +174,36 @@ impl Service {
                 file,
                 cli,
                 image_file,
+                run_name,
                 ..
             } => {
                 // -T: no TTY (the update runs detached, with no terminal).
-                let mut cmd = compose(cli, file.as_ref(), image_file.as_ref())
+                let mut run = compose(cli, file.as_ref(), image_file.as_ref())
                     .arg("run")
                     .arg("--rm")
                     .arg("--no-deps")
-                    .arg("-T")
+                    .arg("-T");
+                if let Some(name) = run_name {
+                    run = run.arg("--name").arg(name);
+                }
+                run = run
                     .arg(service)
-                    .arg(update.program());
-                cmd = cmd.args(update.get_args());
+                    .arg(update.program())
+                    .args(update.get_args());
+                let mut cmd = match run_name {
+                    // Stopping the run's process group (a rollback after odd died) ends
+                    // the compose client; the container would go on: removed with it.
+                    Some(name) => RemoteCommand::new("sh")
+                        .arg("-c")
+                        .arg(
+                            "trap 'docker rm -f -- \"$0\" >/dev/null 2>&1; exit 143' TERM INT HUP; \
+                             \"$@\" & wait $!",
+                        )
+                        .arg(name)
+                        .arg(run.program())
+                        .args(run.get_args()),
+                    None => run,
+                };
                 if let Some(t) = update.get_timeout() {
                     cmd = cmd.timeout(t);
                 }
@@ -235,6 +263,7 @@ mod tests {
             cli: vec!["docker".into(), "compose".into()],
             with: Vec::new(),
             image_file: None,
+            run_name: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -307,6 +336,7 @@ mod tests {
             cli: vec!["docker".into(), "compose".into()],
             with: Vec::new(),
             image_file: None,
+            run_name: None,
         };
         assert_eq!(
             argv_of(&no_file.stop()),
@@ -322,6 +352,7 @@ mod tests {
             cli: vec!["docker-compose".into()],
             with: vec!["odoo-cron".into()],
             image_file: Some("/srv/odd/current/compose.image.yaml".into()),
+            run_name: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -351,9 +382,13 @@ mod tests {
         // The update of a release runs with that release's override: the new image.
         let release = s.for_release(Path::new("/srv/odd/releases/20261201-1"));
         let update = release.wrap_update(RemoteCommand::new("odoo").arg("-u").arg("x"));
+        let words = argv_of(&update);
+        assert_eq!(&words[..2], ["sh", "-c"]);
+        assert!(words[2].contains("docker rm -f"), "{words:?}");
         assert_eq!(
-            argv_of(&update),
+            &words[3..],
             [
+                "odd-update-20261201-1",
                 "docker-compose",
                 "-f",
                 "/srv/acme/compose.yaml",
@@ -363,6 +398,8 @@ mod tests {
                 "--rm",
                 "--no-deps",
                 "-T",
+                "--name",
+                "odd-update-20261201-1",
                 "odoo",
                 "odoo",
                 "-u",

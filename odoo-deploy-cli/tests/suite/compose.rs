@@ -218,3 +218,104 @@ fn a_failing_containerised_update_rolls_back_to_the_previous_tag() {
     drop(demo);
     drop(registry);
 }
+
+/// Slows the stand-in's update inside the container (`secs` a module): the command odd
+/// runs in the one-off container gets `ODD_STANDIN_DELAY`.
+fn slow_containerised_update(demo: &Demo, secs: u32) {
+    crate::rollback::edit_config(
+        demo,
+        &[(
+            "odoo = { command = [\"odoo\", ",
+            &format!("odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY={secs}\", \"odoo\", "),
+        )],
+    );
+}
+
+/// Whether the one-off update container of deploy `id` exists.
+fn update_container_exists(id: &str) -> bool {
+    docker::docker(["container", "inspect", &format!("odd-update-{id}")]).is_ok()
+}
+
+#[test]
+fn odd_killed_during_the_containerised_update_resumes_or_rolls_back_as_today() {
+    if docker::skip("odd_killed_during_the_containerised_update_resumes_or_rolls_back_as_today") {
+        return;
+    }
+    let cluster = PgCluster::shared();
+    let sshd = Sshd::shared();
+    docker::allow_user(sshd.user()).expect("the ssh user may use Docker");
+    let registry = Registry::start().expect("registry");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repository = format!(
+        "{}/odd-test/compose{}",
+        registry.address(),
+        unique(dir.path())
+    );
+    let demo =
+        Demo::build_compose(dir.path(), cluster, Reach::Ssh(sshd), &repository).expect("demo");
+    let mut cleanup = Cleanup::new();
+    publish(&demo, &[1, 2, 3], &mut cleanup);
+    demo.checkout(1).expect("v1");
+    let (code, events, stderr) = deploy(&demo, &[]);
+    assert_eq!(code, 0, "{stderr}\n{events:#?}");
+
+    // v2, odd killed while the one-off container updates: the update goes on (its own
+    // session on the host), `--resume` waits for it and goes forward.
+    demo.checkout(2).expect("v2");
+    slow_containerised_update(&demo, 1);
+    let running = crate::rollback::deploy_until_the_update(&demo, &[]);
+    let id = running.id.clone();
+    crate::rollback::wait_for_update_progress(&demo, &id);
+    running.kill();
+    let (code, _, stderr) = odd(&demo, &["deploy", "demo", "--resume", "--yes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = status(&demo);
+    assert_eq!(s["latest"]["id"], id.as_str(), "{s:#}");
+    assert_eq!(s["latest"]["outcome"], "succeeded", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    assert_eq!(running_image(&demo).0, reference(&demo, 2));
+    assert!(
+        !update_container_exists(&id),
+        "the one-off container is gone (--rm)"
+    );
+    let before = digest(cluster, &demo.db);
+    let files_before = filestore_digest(&demo);
+    let (_, id_before) = running_image(&demo);
+
+    // v3 with an update too slow to end by itself, odd killed during it: `odd rollback`
+    // stops the orphaned run — its container too — before it restores.
+    demo.checkout(3).expect("v3");
+    slow_containerised_update(&demo, 60);
+    let running = crate::rollback::deploy_until_the_update(&demo, &[]);
+    let id = running.id.clone();
+    crate::rollback::wait_for_update_progress(&demo, &id);
+    running.kill();
+    assert!(
+        update_container_exists(&id),
+        "the orphaned update's container runs on"
+    );
+    let (code, stdout, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("its orphaned update was stopped (process group"),
+        "{stderr}"
+    );
+    assert!(
+        !update_container_exists(&id),
+        "the orphaned update's container was removed with its run"
+    );
+    assert_eq!(digest(cluster, &demo.db), before, "the pre-deploy data");
+    assert_eq!(
+        filestore_digest(&demo),
+        files_before,
+        "the pre-deploy files"
+    );
+    let (image, id_after) = running_image(&demo);
+    assert_eq!(image, reference(&demo, 2), "the previous tag runs again");
+    assert_eq!(id_after, id_before);
+    let s = status(&demo);
+    assert_eq!(s["latest"]["outcome"], "rolled_back", "{s:#}");
+    assert_eq!(s["lock"]["state"], "free", "{s:#}");
+    drop(demo);
+    drop(registry);
+}
