@@ -91,7 +91,7 @@ pub fn ensure_image_command(reference: &str) -> RemoteCommand {
 
 /// Prints the mounts of the service's containers (`docker inspect` JSON, one array per
 /// container), empty when it has none yet.
-pub fn mounts_command(compose: RemoteCommand, service: &str) -> RemoteCommand {
+pub fn mounts_command(compose: &RemoteCommand, service: &str) -> RemoteCommand {
     let mut cmd = RemoteCommand::new("sh")
         .arg("-c")
         .arg(
@@ -107,7 +107,7 @@ pub fn mounts_command(compose: RemoteCommand, service: &str) -> RemoteCommand {
 
 /// Prints the logs of the service's containers since `since` (Unix seconds), both
 /// streams: `docker logs` on each container compose names (v1's `logs` has no `--since`).
-pub fn logs_command(compose: RemoteCommand, service: &str, since: i64) -> RemoteCommand {
+pub fn logs_command(compose: &RemoteCommand, service: &str, since: i64) -> RemoteCommand {
     let mut cmd = RemoteCommand::new("sh")
         .arg("-c")
         .arg(
@@ -280,7 +280,7 @@ mod tests {
         let compose = RemoteCommand::new("docker-compose")
             .arg("-f")
             .arg("/srv/a b/compose.yaml");
-        let logs = logs_command(compose.clone(), "odoo", 1_700_000_000);
+        let logs = logs_command(&compose, "odoo", 1_700_000_000);
         let words = argv(&logs);
         assert_eq!(&words[..2], ["sh", "-c"]);
         assert_eq!(
@@ -294,7 +294,7 @@ mod tests {
                 "/srv/a b/compose.yaml"
             ]
         );
-        let mounts = mounts_command(compose, "odoo");
+        let mounts = mounts_command(&compose, "odoo");
         assert_eq!(
             &argv(&mounts)[3..],
             [

@@ -150,7 +150,7 @@ impl StartupLog {
                 if let Some(file) = file {
                     compose = compose.arg("-f").arg(file);
                 }
-                crate::compose::logs_command(compose, service, since)
+                crate::compose::logs_command(&compose, service, since)
             }
             Self::Command { argv } => crate::service::argv(argv),
         }

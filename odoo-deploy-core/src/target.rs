@@ -261,7 +261,7 @@ impl Target {
                 base = base.arg("-f").arg(file);
             }
             let out = transport
-                .output(&crate::compose::mounts_command(base, service))
+                .output(&crate::compose::mounts_command(&base, service))
                 .await?;
             if let Err(why) = crate::compose::judge_mounts(&out.stdout, &self.data_dir) {
                 problems.push(why);
