@@ -138,9 +138,7 @@ impl Service {
                 cli: cli.clone(),
                 with: with.clone(),
                 image_file: Some(release_dir.join(crate::compose::IMAGE_FILE)),
-                run_name: release_dir
-                    .file_name()
-                    .map(|id| format!("odd-update-{}", id.to_string_lossy())),
+                run_name: update_container_name(release_dir),
             },
             other => other.clone(),
         }
@@ -212,6 +210,19 @@ impl Service {
             _ => update,
         }
     }
+}
+
+/// The name of the one-off update container of release directory `release_dir`:
+/// `odd-update-<release>-<8 hex digits of the directory's path>`. A container name is
+/// one per engine, and a release id (time to the second, commit) is not: two
+/// environments on one engine deploying the same commit in the same second (staging and
+/// production, two checkouts) would take each other's name, and a stopped run's
+/// `docker rm -f` would end the other's update.
+pub fn update_container_name(release_dir: &Path) -> Option<String> {
+    use sha2::Digest as _;
+    let id = release_dir.file_name()?.to_string_lossy();
+    let path = sha2::Sha256::digest(release_dir.as_os_str().as_encoded_bytes());
+    Some(format!("odd-update-{id}-{}", &hex::encode(path)[..8]))
 }
 
 fn compose(cli: &[String], file: Option<&PathBuf>, image_file: Option<&PathBuf>) -> RemoteCommand {
@@ -385,10 +396,22 @@ mod tests {
         let words = argv_of(&update);
         assert_eq!(&words[..2], ["sh", "-c"]);
         assert!(words[2].contains("docker rm -f"), "{words:?}");
+        let name =
+            update_container_name(Path::new("/srv/odd/releases/20261201-1")).expect("a name");
+        assert!(
+            name.starts_with("odd-update-20261201-1-")
+                && name.len() == "odd-update-20261201-1-".len() + 8,
+            "{name}"
+        );
+        assert_ne!(
+            update_container_name(Path::new("/srv/other/releases/20261201-1")),
+            Some(name.clone()),
+            "another environment's release of the same id"
+        );
         assert_eq!(
             &words[3..],
             [
-                "odd-update-20261201-1",
+                name.as_str(),
                 "docker-compose",
                 "-f",
                 "/srv/acme/compose.yaml",
@@ -399,7 +422,7 @@ mod tests {
                 "--no-deps",
                 "-T",
                 "--name",
-                "odd-update-20261201-1",
+                name.as_str(),
                 "odoo",
                 "odoo",
                 "-u",

@@ -232,8 +232,12 @@ fn slow_containerised_update(demo: &Demo, secs: u32) {
 }
 
 /// Whether the one-off update container of deploy `id` exists.
-fn update_container_exists(id: &str) -> bool {
-    docker::docker(["container", "inspect", &format!("odd-update-{id}")]).is_ok()
+fn update_container_exists(demo: &Demo, id: &str) -> bool {
+    let name = odoo_deploy_core::service::update_container_name(
+        &demo.deploy_dir.join("releases").join(id),
+    )
+    .expect("a container name");
+    docker::docker(["container", "inspect", &name]).is_ok()
 }
 
 #[test]
@@ -275,7 +279,7 @@ fn odd_killed_during_the_containerised_update_resumes_or_rolls_back_as_today() {
     assert_eq!(s["lock"]["state"], "free", "{s:#}");
     assert_eq!(running_image(&demo).0, reference(&demo, 2));
     assert!(
-        !update_container_exists(&id),
+        !update_container_exists(&demo, &id),
         "the one-off container is gone (--rm)"
     );
     let before = digest(cluster, &demo.db);
@@ -291,7 +295,7 @@ fn odd_killed_during_the_containerised_update_resumes_or_rolls_back_as_today() {
     crate::rollback::wait_for_update_progress(&demo, &id);
     running.kill();
     assert!(
-        update_container_exists(&id),
+        update_container_exists(&demo, &id),
         "the orphaned update's container runs on"
     );
     let (code, stdout, stderr) = odd(&demo, &["rollback", "demo", "--yes"], &[]);
@@ -301,7 +305,7 @@ fn odd_killed_during_the_containerised_update_resumes_or_rolls_back_as_today() {
         "{stderr}"
     );
     assert!(
-        !update_container_exists(&id),
+        !update_container_exists(&demo, &id),
         "the orphaned update's container was removed with its run"
     );
     assert_eq!(digest(cluster, &demo.db), before, "the pre-deploy data");
