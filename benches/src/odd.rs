@@ -26,6 +26,8 @@ pub struct Run {
     pub before_steps: Duration,
     /// SSH logins counted in sshd's log during the run.
     pub auths: usize,
+    /// The downtime odd reported (stop → healthy), when it stopped Odoo.
+    pub downtime: Option<Duration>,
 }
 
 impl Run {
@@ -83,6 +85,7 @@ pub fn deploy(odd: &Path, demo: &Demo, sshd: &Sshd) -> Run {
     let mut rollback_at: Option<Instant> = None;
     let mut rollback_to_health = None;
     let mut before_steps = None;
+    let mut downtime = None;
     for line in stdout.lines() {
         let line = line.expect("odd's stdout");
         let now = Instant::now();
@@ -107,6 +110,7 @@ pub fn deploy(odd: &Path, demo: &Demo, sshd: &Sshd) -> Run {
             Some("nothing_to_do") => outcome = "nothing_to_do".to_owned(),
             Some("finished") => {
                 outcome = event["outcome"].as_str().unwrap_or("?").to_owned();
+                downtime = event["downtime_ms"].as_u64().map(Duration::from_millis);
             }
             _ => {}
         }
@@ -127,5 +131,6 @@ pub fn deploy(odd: &Path, demo: &Demo, sshd: &Sshd) -> Run {
         rollback_to_health,
         before_steps: before_steps.unwrap_or_default(),
         auths: sshd.auth_count() - auths_before,
+        downtime,
     }
 }

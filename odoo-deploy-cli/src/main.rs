@@ -64,6 +64,9 @@ enum Command {
     Restore(commands::backup::RestoreArgs),
     /// Copy another environment's data here, neutralized and anonymised, with this one's code.
     Refresh(commands::refresh::Args),
+
+    /// The project's container image: `odd image build` tags it by commit and pushes it.
+    Image(commands::image::Args),
     /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print odd's man page (roff), e.g. `odd man > odd.1`.
@@ -102,6 +105,8 @@ fn main() -> ExitCode {
         Command::Backups(args) => commands::backup::list(&args),
         Command::Restore(args) => commands::backup::restore(&args),
         Command::Refresh(args) => commands::refresh::run(&args),
+
+        Command::Image(args) => commands::image::run(&args),
         Command::Completions(args) => commands::docs::completions(&args),
         Command::Man(args) => commands::docs::man(&args),
     };

@@ -31,14 +31,33 @@ pub const CONFIG_FILE: &str = "odd.toml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub project: Project,
+    /// `[image]`: the project's container image (`odd image build`).
+    pub image: Option<Spanned<ImageConfig>>,
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
     /// `[test]`: Odoo and PostgreSQL for `odd test`.
     pub test: Option<TestConfig>,
-
     /// `[lint]`: what `odd lint` runs besides odd's own checks ([`crate::lint`]).
     #[serde(default)]
     pub lint: crate::lint::LintConfig,
+}
+
+/// `[image]`: how `odd image build` builds and names the project's image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// The image's repository, registry included (`registry.example.com/acme/odoo`): tags
+    /// are `<repository>:sha-<12>` and, with `--branch`, `<repository>:<branch>`.
+    pub repository: Spanned<String>,
+    /// The operator's Dockerfile, relative to the project root, read from the commit.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: PathBuf,
+    /// `org.opencontainers.image.source`; the `origin` remote's URL when absent.
+    pub source: Option<String>,
+}
+
+fn default_dockerfile() -> PathBuf {
+    PathBuf::from("Dockerfile")
 }
 
 /// `[project]`: what the code is.
@@ -238,8 +257,14 @@ pub struct ServiceConfig {
     pub unit: Option<String>,
     /// `compose`: the service name.
     pub compose_service: Option<String>,
-    /// `compose`: the compose file.
+    /// `compose`: the compose file (the operator's; odd never edits it).
     pub compose_file: Option<PathBuf>,
+    /// `compose`: the argv of compose (`["docker", "compose"]` or `["docker-compose"]`);
+    /// detected on the host when absent (v2 first).
+    pub compose_command: Option<Vec<String>>,
+    /// `compose`: services stopped and started with Odoo's, on the same image (cron,
+    /// workers).
+    pub compose_services_with: Option<Vec<String>>,
     /// `command`: argv that starts Odoo (it must return once Odoo runs in the background).
     pub start: Option<Vec<String>>,
     /// `command`: argv that stops Odoo and waits until it is gone.
@@ -683,6 +708,21 @@ impl LoadedConfig {
         }
 
         crate::lint::validate(self, &mut problems);
+
+        if let Some(image) = &self.config.image {
+            let repository = &image.get_ref().repository;
+            if let Err(why) = crate::image::check_repository(repository.get_ref()) {
+                problems.push(self.invalid(
+                    repository,
+                    format!("`{}` is not an image repository: {why}", repository.get_ref()),
+                    "this repository",
+                    Some(
+                        "write it as Docker does: lowercase, e.g. \"registry.example.com:5000/acme/odoo\" (no tag)"
+                            .to_owned(),
+                    ),
+                ));
+            }
+        }
         problems
     }
 
@@ -888,7 +928,10 @@ impl LoadedConfig {
         let s = service.get_ref();
         let missing: &[(&str, bool)] = match s.strategy.get_ref() {
             Strategy::Systemd => &[("unit", s.unit.is_some())],
-            Strategy::Compose => &[("compose_service", s.compose_service.is_some())],
+            Strategy::Compose => &[
+                ("compose_service", s.compose_service.is_some()),
+                ("compose_file", s.compose_file.is_some()),
+            ],
             Strategy::Command => &[
                 ("start", s.start.as_ref().is_some_and(|v| !v.is_empty())),
                 ("stop", s.stop.as_ref().is_some_and(|v| !v.is_empty())),
@@ -967,6 +1010,16 @@ impl LoadedConfig {
                     key,
                     format!("`{key} = {name:?}` is empty or starts with `-`, which programs read as an option"),
                     None,
+                ));
+            }
+        }
+        for name in service.compose_services_with.iter().flatten() {
+            if !crate::compose::is_service_name(name) {
+                problems.push(self.invalid_key(
+                    within.clone(),
+                    "compose_services_with",
+                    format!("`{name:?}` is not a compose service name"),
+                    Some("letters, digits, `_`, `-` and `.`, not first".to_owned()),
                 ));
             }
         }

@@ -80,6 +80,24 @@ impl Git {
             .arg("--untracked-files=normal")
     }
 
+    /// Exits 0 when `commit`'s tree holds `path` (a file at that path, from the top).
+    pub fn has_file(&self, commit: &str, path: &Path) -> RemoteCommand {
+        self.git()
+            .arg("cat-file")
+            .arg("-e")
+            .arg("--end-of-options")
+            .arg(format!("{commit}:{}", path.display()))
+    }
+
+    /// Prints the URL of remote `name` (exit 1 when there is none).
+    pub fn remote_url(&self, name: &str) -> RemoteCommand {
+        self.git()
+            .arg("remote")
+            .arg("get-url")
+            .arg("--end-of-options")
+            .arg(name)
+    }
+
     /// Writes the tree of `commit` as a tar archive to `out`.
     pub fn archive(&self, commit: &str, out: &Path) -> RemoteCommand {
         self.git()

@@ -19,6 +19,11 @@
 //!   template; results read from the log, JUnit XML.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
+
+//! - [`compose`] — Odoo as a compose service: the override naming the commit's image, the
+//!   compose CLI detected, the filestore's bind mount checked on the engine.
+//! - [`image`] — `odd image build`: the project's container image from a commit, labelled
+//!   and tagged by it, pushed to the configured registry.
 //! - [`event`] — what the engine reports (output lines, …).
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`lint`] — `odd lint`: odd's checks and the project's linters, findings normalised,
@@ -103,6 +108,7 @@ pub mod check;
 pub mod checksum;
 pub mod clock;
 pub mod command;
+pub mod compose;
 pub mod config;
 #[warn(missing_docs)]
 pub mod deploy;
@@ -114,6 +120,7 @@ pub mod git;
 pub mod graph;
 mod hook;
 pub mod http;
+pub mod image;
 pub mod init;
 pub mod installation;
 pub mod journal;

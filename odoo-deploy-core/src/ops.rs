@@ -467,6 +467,9 @@ pub async fn plan(
             .map_or(0, |i| i + 1);
         plan.gates.insert(at, gate);
     }
+    if let Some(gate) = crate::compose::image_gate(target, transport, &commit).await {
+        plan.gates.push(gate);
+    }
     let third_party: Vec<PathBuf> = submodules.iter().map(|s| s.path.clone()).collect();
     plan.warnings
         .extend(plan::left_uninstalled(&plan, &code.modules, &third_party));

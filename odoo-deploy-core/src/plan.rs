@@ -295,6 +295,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
     let steps = steps(
         t,
         &release,
+        input.commit,
         first_install,
         input.db.exists,
         &update,
@@ -346,7 +347,15 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
     };
     let mut touched: BTreeSet<String> = update.install.clone();
     touched.extend(record.changes.effective_update.iter().cloned());
-    let resumed: Vec<Step> = steps(target, &record.id, first_install, true, &update, &touched)
+    let resumed: Vec<Step> = steps(
+        target,
+        &record.id,
+        &record.commit,
+        first_install,
+        true,
+        &update,
+        &touched,
+    )
         .into_iter()
         .filter(|s| s.phase.on_resume() == OnResume::Run)
         .collect();
@@ -574,9 +583,11 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn steps(
     t: &Target,
     release: &str,
+    commit: &str,
     first_install: bool,
     db_exists: bool,
     update: &UpdateSet,
@@ -587,7 +598,7 @@ fn steps(
     if !db_exists {
         steps.push(create_database::CreateDatabase::new(t).step());
     }
-    steps.push(upload::Upload::new(t, release).step());
+    steps.push(upload::Upload::new(t, release, commit).step());
     steps.push(stop::Stop::new(t).step());
     // A backup when the database will change; a code-only deploy is undone by switching
     // the release back.

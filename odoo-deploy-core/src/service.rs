@@ -2,7 +2,7 @@
 //! operator's own commands. Every operation is a [`RemoteCommand`] built here and run
 //! by a transport elsewhere.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::command::RemoteCommand;
 use crate::config::{ServiceConfig, Strategy};
@@ -12,10 +12,21 @@ use crate::config::{ServiceConfig, Strategy};
 pub enum Service {
     /// `systemctl` on a unit.
     Systemd { unit: String },
-    /// `docker compose` on a service; the update runs as a one-off container of it.
+    /// `docker compose` on a service; the update runs as a one-off container of it
+    /// (see [`crate::compose`]).
     Compose {
         service: String,
         file: Option<PathBuf>,
+        /// The compose argv prefix: `docker compose` (v2) or `docker-compose` (v1).
+        cli: Vec<String>,
+        /// Services stopped and started with Odoo's (cron, workers), same image.
+        with: Vec<String>,
+        /// odd's override naming the image (`<deploy_dir>/current/compose.image.yaml`),
+        /// when the project has an `[image]`.
+        image_file: Option<PathBuf>,
+        /// The one-off update container's name (`odd-update-<release>`), set by
+        /// [`Service::for_release`]: what is removed when its run is stopped.
+        run_name: Option<String>,
     },
     /// The operator's commands.
     Command {
@@ -39,6 +50,14 @@ impl Service {
                     .clone()
                     .unwrap_or_else(|| "odoo".to_owned()),
                 file: config.compose_file.clone(),
+                cli: config
+                    .compose_command
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| vec!["docker".to_owned(), "compose".to_owned()]),
+                with: config.compose_services_with.clone().unwrap_or_default(),
+                image_file: None,
+                run_name: None,
             },
             Strategy::Command => Self::Command {
                 start: config.start.clone().unwrap_or_default(),
@@ -52,7 +71,18 @@ impl Service {
     pub fn stop(&self) -> RemoteCommand {
         match self {
             Self::Systemd { unit } => RemoteCommand::new("systemctl").arg("stop").arg(unit),
-            Self::Compose { service, file } => compose(file.as_ref()).arg("stop").arg(service),
+            // Stopping needs no image: the operator's file alone (odd's override may not
+            // exist yet before a first deploy).
+            Self::Compose {
+                service,
+                file,
+                cli,
+                with,
+                ..
+            } => compose(cli, file.as_ref(), None)
+                .arg("stop")
+                .arg(service)
+                .args(with),
             Self::Command { stop, .. } => argv(stop),
         }
     }
@@ -61,10 +91,56 @@ impl Service {
     pub fn start(&self) -> RemoteCommand {
         match self {
             Self::Systemd { unit } => RemoteCommand::new("systemctl").arg("start").arg(unit),
-            Self::Compose { service, file } => {
-                compose(file.as_ref()).arg("up").arg("-d").arg(service)
-            }
+            Self::Compose {
+                service,
+                file,
+                cli,
+                with,
+                image_file,
+                ..
+            } => compose(cli, file.as_ref(), image_file.as_ref())
+                .arg("up")
+                .arg("-d")
+                .arg(service)
+                .args(with),
             Self::Command { start, .. } => argv(start),
+        }
+    }
+
+    /// The compose argv prefix with the operator's file and odd's override (`None` for
+    /// other strategies).
+    pub fn compose_base(&self) -> Option<RemoteCommand> {
+        match self {
+            Self::Compose {
+                file,
+                cli,
+                image_file,
+                ..
+            } => Some(compose(cli, file.as_ref(), image_file.as_ref())),
+            _ => None,
+        }
+    }
+
+    /// The same service with the override of release directory `release_dir` (the new
+    /// image) instead of `current`'s: how the update of that release runs.
+    pub fn for_release(&self, release_dir: &Path) -> Self {
+        match self {
+            Self::Compose {
+                image_file: Some(_),
+                service,
+                file,
+                cli,
+                with,
+                ..
+            } => Self::Compose {
+                service: service.clone(),
+                file: file.clone(),
+                cli: cli.clone(),
+                with: with.clone(),
+                image_file: Some(release_dir.join(crate::compose::IMAGE_FILE)),
+                run_name: update_container_name(release_dir),
+            },
+            other => other.clone(),
         }
     }
 
@@ -76,7 +152,9 @@ impl Service {
                 .arg("--quiet")
                 .arg(unit),
             // Succeeds only when the service's container runs.
-            Self::Compose { service, file } => compose(file.as_ref())
+            Self::Compose {
+                service, file, cli, ..
+            } => compose(cli, file.as_ref(), None)
                 .arg("exec")
                 .arg("-T")
                 .arg(service)
@@ -89,14 +167,41 @@ impl Service {
     /// one-off container of the compose service (same image, volumes and network).
     pub fn wrap_update(&self, update: RemoteCommand) -> RemoteCommand {
         match self {
-            Self::Compose { service, file } => {
-                let mut cmd = compose(file.as_ref())
+            Self::Compose {
+                service,
+                file,
+                cli,
+                image_file,
+                run_name,
+                ..
+            } => {
+                // -T: no TTY (the update runs detached, with no terminal).
+                let mut run = compose(cli, file.as_ref(), image_file.as_ref())
                     .arg("run")
                     .arg("--rm")
                     .arg("--no-deps")
+                    .arg("-T");
+                if let Some(name) = run_name {
+                    run = run.arg("--name").arg(name);
+                }
+                run = run
                     .arg(service)
-                    .arg(update.program());
-                cmd = cmd.args(update.get_args());
+                    .arg(update.program())
+                    .args(update.get_args());
+                let mut cmd = match run_name {
+                    // Stopping the run's process group (a rollback after odd died) ends
+                    // the compose client; the container would go on: removed with it.
+                    Some(name) => RemoteCommand::new("sh")
+                        .arg("-c")
+                        .arg(
+                            "trap 'docker rm -f -- \"$0\" >/dev/null 2>&1; exit 143' TERM INT HUP; \
+                             \"$@\" & wait $!",
+                        )
+                        .arg(name)
+                        .arg(run.program())
+                        .args(run.get_args()),
+                    None => run,
+                };
                 if let Some(t) = update.get_timeout() {
                     cmd = cmd.timeout(t);
                 }
@@ -107,12 +212,28 @@ impl Service {
     }
 }
 
-fn compose(file: Option<&PathBuf>) -> RemoteCommand {
-    let cmd = RemoteCommand::new("docker").arg("compose");
-    match file {
-        Some(file) => cmd.arg("-f").arg(file),
-        None => cmd,
+/// The name of the one-off update container of release directory `release_dir`:
+/// `odd-update-<release>-<8 hex digits of the directory's path>`. A container name is
+/// one per engine, and a release id (time to the second, commit) is not: two
+/// environments on one engine deploying the same commit in the same second (staging and
+/// production, two checkouts) would take each other's name, and a stopped run's
+/// `docker rm -f` would end the other's update.
+pub fn update_container_name(release_dir: &Path) -> Option<String> {
+    use sha2::Digest as _;
+    let id = release_dir.file_name()?.to_string_lossy();
+    let path = sha2::Sha256::digest(release_dir.as_os_str().as_encoded_bytes());
+    Some(format!("odd-update-{id}-{}", &hex::encode(path)[..8]))
+}
+
+fn compose(cli: &[String], file: Option<&PathBuf>, image_file: Option<&PathBuf>) -> RemoteCommand {
+    let mut cmd = argv(cli);
+    if let Some(file) = file {
+        cmd = cmd.arg("-f").arg(file);
     }
+    if let Some(image_file) = image_file {
+        cmd = cmd.arg("-f").arg(image_file);
+    }
+    cmd
 }
 
 /// The operator's argv as a command.
@@ -150,6 +271,10 @@ mod tests {
         let s = Service::Compose {
             service: "odoo".into(),
             file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker".into(), "compose".into()],
+            with: Vec::new(),
+            image_file: None,
+            run_name: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -205,6 +330,7 @@ mod tests {
                 "run",
                 "--rm",
                 "--no-deps",
+                "-T",
                 "odoo",
                 "odoo",
                 "-d",
@@ -218,10 +344,90 @@ mod tests {
         let no_file = Service::Compose {
             service: "web".into(),
             file: None,
+            cli: vec!["docker".into(), "compose".into()],
+            with: Vec::new(),
+            image_file: None,
+            run_name: None,
         };
         assert_eq!(
             argv_of(&no_file.stop()),
             ["docker", "compose", "stop", "web"]
+        );
+    }
+
+    #[test]
+    fn compose_v1_with_an_image_override_and_services_that_stop_with_odoo() {
+        let s = Service::Compose {
+            service: "odoo".into(),
+            file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker-compose".into()],
+            with: vec!["odoo-cron".into()],
+            image_file: Some("/srv/odd/current/compose.image.yaml".into()),
+            run_name: None,
+        };
+        assert_eq!(
+            argv_of(&s.stop()),
+            [
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "stop",
+                "odoo",
+                "odoo-cron"
+            ]
+        );
+        assert_eq!(
+            argv_of(&s.start()),
+            [
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "-f",
+                "/srv/odd/current/compose.image.yaml",
+                "up",
+                "-d",
+                "odoo",
+                "odoo-cron"
+            ]
+        );
+        // The update of a release runs with that release's override: the new image.
+        let release = s.for_release(Path::new("/srv/odd/releases/20261201-1"));
+        let update = release.wrap_update(RemoteCommand::new("odoo").arg("-u").arg("x"));
+        let words = argv_of(&update);
+        assert_eq!(&words[..2], ["sh", "-c"]);
+        assert!(words[2].contains("docker rm -f"), "{words:?}");
+        let name =
+            update_container_name(Path::new("/srv/odd/releases/20261201-1")).expect("a name");
+        assert!(
+            name.starts_with("odd-update-20261201-1-")
+                && name.len() == "odd-update-20261201-1-".len() + 8,
+            "{name}"
+        );
+        assert_ne!(
+            update_container_name(Path::new("/srv/other/releases/20261201-1")),
+            Some(name.clone()),
+            "another environment's release of the same id"
+        );
+        assert_eq!(
+            &words[3..],
+            [
+                name.as_str(),
+                "docker-compose",
+                "-f",
+                "/srv/acme/compose.yaml",
+                "-f",
+                "/srv/odd/releases/20261201-1/compose.image.yaml",
+                "run",
+                "--rm",
+                "--no-deps",
+                "-T",
+                "--name",
+                name.as_str(),
+                "odoo",
+                "odoo",
+                "-u",
+                "x"
+            ]
         );
     }
 

@@ -23,10 +23,13 @@ pub enum StartupLog {
     File { path: PathBuf },
     /// The systemd unit's journal since the start (`journalctl -o cat`).
     Journal { unit: String },
-    /// The compose service's logs since the start (`docker compose logs`).
+    /// The compose service's logs since the start (`docker logs --since` of each of its
+    /// containers: v1's `logs` has no `--since`).
     Compose {
         service: String,
         file: Option<PathBuf>,
+        /// The compose argv prefix (detected on the host when odd.toml names none).
+        cli: Vec<String>,
     },
     /// The operator's `logs` argv: what it prints past what it printed before the start.
     Command { argv: Vec<String> },
@@ -63,6 +66,11 @@ impl StartupLog {
                     .clone()
                     .unwrap_or_else(|| "odoo".to_owned()),
                 file: service.compose_file.clone(),
+                cli: service
+                    .compose_command
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| vec!["docker".to_owned(), "compose".to_owned()]),
             }),
             Strategy::Command => None,
         }
@@ -137,17 +145,12 @@ impl StartupLog {
                 .arg("--output=cat")
                 .arg("--no-pager")
                 .arg("--quiet"),
-            Self::Compose { service, file } => {
-                let cmd = RemoteCommand::new("docker").arg("compose");
-                let cmd = match file {
-                    Some(file) => cmd.arg("-f").arg(file),
-                    None => cmd,
-                };
-                cmd.arg("logs")
-                    .arg("--no-color")
-                    .arg("--no-log-prefix")
-                    .arg(format!("--since={}", crate::clock::rfc3339(since)))
-                    .arg(service)
+            Self::Compose { service, file, cli } => {
+                let mut compose = crate::service::argv(cli);
+                if let Some(file) = file {
+                    compose = compose.arg("-f").arg(file);
+                }
+                crate::compose::logs_command(&compose, service, since)
             }
             Self::Command { argv } => crate::service::argv(argv),
         }
@@ -215,37 +218,37 @@ mod tests {
         let log = StartupLog::Compose {
             service: "odoo".into(),
             file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker".into(), "compose".into()],
         };
         assert_eq!(argv(&log.mark_command()), ["date", "+%s"]);
+        // `docker logs --since` of each of the service's containers (v1's `logs` has no
+        // `--since`); every value a positional parameter of the fixed script.
+        let words = argv(&log.read_command(LogMark::Since(T)));
+        assert_eq!(&words[..2], ["sh", "-c"]);
+        assert!(
+            words[2].contains("docker logs --since \"$since\""),
+            "{words:?}"
+        );
         assert_eq!(
-            argv(&log.read_command(LogMark::Since(T))),
+            &words[3..],
             [
+                "sh",
+                "1796117405",
+                "odoo",
                 "docker",
                 "compose",
                 "-f",
-                "/srv/acme/compose.yaml",
-                "logs",
-                "--no-color",
-                "--no-log-prefix",
-                "--since=2026-12-01T09:30:05Z",
-                "odoo"
+                "/srv/acme/compose.yaml"
             ]
         );
         let no_file = StartupLog::Compose {
             service: "web".into(),
             file: None,
+            cli: vec!["docker-compose".into()],
         };
         assert_eq!(
-            argv(&no_file.read_command(LogMark::Since(0))),
-            [
-                "docker",
-                "compose",
-                "logs",
-                "--no-color",
-                "--no-log-prefix",
-                "--since=1970-01-01T00:00:00Z",
-                "web"
-            ]
+            &argv(&no_file.read_command(LogMark::Since(0)))[3..],
+            ["sh", "0", "web", "docker-compose"]
         );
     }
 

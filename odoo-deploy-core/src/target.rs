@@ -67,6 +67,10 @@ pub struct Target {
     pub installation_problems: Vec<String>,
     /// The operator's hooks (`[environments.NAME.hooks]`).
     pub hooks: crate::runbook::hooks::HooksConfig,
+    /// `[image] repository`: the compose strategy runs `<repository>:sha-<12>`.
+    pub image: Option<String>,
+    /// The compose CLI is to be detected on the host (odd.toml names none).
+    pub detect_compose: bool,
 }
 
 impl Target {
@@ -83,6 +87,8 @@ impl Target {
             None => None,
         };
         let layout = Layout::new(env.odoo.deploy_dir.clone());
+        let current = layout.current();
+        let compose = *env.service.get_ref().strategy.get_ref() == crate::config::Strategy::Compose;
         let backup_dir = env
             .backup
             .dir
@@ -101,7 +107,9 @@ impl Target {
                 command: env.odoo.command.get_ref().clone(),
                 config: env.odoo.config.clone(),
                 addons_path: Vec::new(),
-                data_dir: Some(env.odoo.data_dir.clone()),
+                // In a container, data_dir is the host side of a bind mount: the image's
+                // Odoo config names its own side.
+                data_dir: (!compose).then(|| env.odoo.data_dir.clone()),
                 without_demo: None,
             },
             addons_paths: project
@@ -118,7 +126,21 @@ impl Target {
             odoo_conf: None,
             installation_problems: Vec::new(),
             hooks: env.hooks.clone(),
-            service: Service::from_config(env.service.get_ref()),
+            service: {
+                let mut service = Service::from_config(env.service.get_ref());
+                if let Service::Compose { image_file, .. } = &mut service
+                    && loaded.config.image.is_some()
+                {
+                    *image_file = Some(current.join(crate::compose::IMAGE_FILE));
+                }
+                service
+            },
+            image: loaded
+                .config
+                .image
+                .as_ref()
+                .map(|i| i.get_ref().repository.get_ref().clone()),
+            detect_compose: compose && env.service.get_ref().compose_command.is_none(),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
                 host: env.database.host.clone(),
@@ -180,6 +202,13 @@ impl Target {
     /// Odoo's order, the repository's folders inside the release (Odoo adds its own
     /// folders itself).
     pub fn odoo_for_release(&self, id: &str) -> OdooBin {
+        if matches!(self.service, Service::Compose { .. }) {
+            // The addons are in the image, where its own Odoo config names them.
+            return OdooBin {
+                without_demo: Some(!self.installation.demo),
+                ..self.odoo.clone()
+            };
+        }
         let root = self.layout.release(id);
         OdooBin {
             addons_path: self
@@ -202,6 +231,51 @@ impl Target {
     /// target keeps no copy of the file's text unmasked.
     pub async fn prepare(&mut self, transport: &dyn Transport) -> Result<(), InstallationError> {
         let mut problems = Vec::new();
+        if self.detect_compose {
+            self.detect_compose = false;
+            let found = transport
+                .output(&crate::compose::detect_command())
+                .await
+                .ok()
+                .and_then(|o| crate::compose::parse_detected(&o.stdout));
+            match found {
+                Some(detected) => {
+                    if let Service::Compose { cli, .. } = &mut self.service {
+                        cli.clone_from(&detected);
+                    }
+                    if let Some(StartupLog::Compose { cli, .. }) = &mut self.startup_log {
+                        *cli = detected;
+                    }
+                }
+                None => problems.push(
+                    "neither `docker compose` (v2) nor `docker-compose` (v1) runs on the host: \
+                     install one, or name it with `compose_command` in [service]"
+                        .to_owned(),
+                ),
+            }
+        }
+        if let Service::Compose {
+            service, file, cli, ..
+        } = &self.service
+        {
+            // The filestore odd snapshots must be the one the container writes.
+            let mut base = crate::service::argv(cli);
+            if let Some(file) = file {
+                base = base.arg("-f").arg(file);
+            }
+            let out = transport
+                .output(&crate::compose::mounts_command(&base, service))
+                .await?;
+            if let Err(why) = crate::compose::judge_mounts(&out.stdout, &self.data_dir) {
+                problems.push(why);
+            }
+            if self.image.is_none() {
+                problems.push(
+                    "the compose strategy runs the image of the commit: add [image] with its `repository` to odd.toml"
+                        .to_owned(),
+                );
+            }
+        }
         let conf = match installation::read_conf(
             &self.installation,
             self.odoo.config.as_deref(),

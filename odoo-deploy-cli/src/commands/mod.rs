@@ -7,6 +7,7 @@ pub(crate) mod deploy;
 pub(crate) mod docs;
 pub(crate) mod doctor;
 pub(crate) mod graph;
+pub(crate) mod image;
 pub(crate) mod init;
 pub(crate) mod lint;
 pub(crate) mod manifest;

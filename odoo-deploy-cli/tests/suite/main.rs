@@ -5,6 +5,8 @@ mod support;
 
 mod check;
 mod ci;
+
+mod compose;
 mod deploy;
 mod docs;
 mod doctor;
@@ -12,6 +14,8 @@ mod exit_codes;
 mod from_host;
 mod graph;
 mod hooks;
+
+mod image;
 mod init;
 mod installation;
 mod lint;

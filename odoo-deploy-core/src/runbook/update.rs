@@ -40,6 +40,7 @@ impl Update {
         Self {
             commands: vec![
                 t.service
+                    .for_release(&t.layout.release(release))
                     .wrap_update(odoo.update(&t.db.name, update, None))
                     .timeout(UPDATE_TIMEOUT)
                     .detached(&log, &status),

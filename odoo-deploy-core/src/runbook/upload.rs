@@ -16,11 +16,14 @@ use crate::transport::TransportError;
 pub struct Upload {
     release: String,
     commands: Vec<RemoteCommand>,
+    /// The compose strategy's image for this commit, found or pulled on the host and
+    /// named in the release's override file.
+    image: Option<String>,
 }
 
 impl Upload {
-    /// Release `release` of `t`.
-    pub fn new(t: &Target, release: &str) -> Self {
+    /// Release `release` of `t`, made of `commit`.
+    pub fn new(t: &Target, release: &str, commit: &str) -> Self {
         let layout = &t.layout;
         let mut commands = vec![
             RemoteCommand::new("mkdir")
@@ -29,9 +32,14 @@ impl Upload {
                 .arg(layout.releases()),
         ];
         commands.extend(layout.unpack(release));
+        let image = crate::compose::release_image(t, commit, release).map(|(reference, cmds)| {
+            commands.extend(cmds);
+            reference
+        });
         Self {
             release: release.to_owned(),
             commands,
+            image,
         }
     }
 }
@@ -42,10 +50,17 @@ impl Phase for Upload {
         StepKind::Upload
     }
     fn title(&self) -> String {
-        format!(
-            "upload the commit as release {} (git archive, streamed)",
-            self.release
-        )
+        match &self.image {
+            Some(reference) => format!(
+                "upload the commit as release {} (git archive, streamed); find or pull image {reference} and name it in the release's {}",
+                self.release,
+                crate::compose::IMAGE_FILE
+            ),
+            None => format!(
+                "upload the commit as release {} (git archive, streamed)",
+                self.release
+            ),
+        }
     }
     fn commands(&self) -> Vec<RemoteCommand> {
         self.commands.clone()
