@@ -356,9 +356,9 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         &update,
         &touched,
     )
-        .into_iter()
-        .filter(|s| s.phase.on_resume() == OnResume::Run)
-        .collect();
+    .into_iter()
+    .filter(|s| s.phase.on_resume() == OnResume::Run)
+    .collect();
     // The restore step is always there: when the journal recorded no snapshot, the
     // rollback fails on it ("the update ran without a snapshot") rather than switching
     // the code back over an updated database.

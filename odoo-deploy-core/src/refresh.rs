@@ -644,6 +644,7 @@ async fn locked(
         )),
         evidence: Vec::new(),
         plan: Some(report_json),
+        plan_digest: None,
         changes: crate::ledger::ChangeSummary {
             update: updated.update.iter().cloned().collect(),
             install: updated.install.iter().cloned().collect(),
