@@ -130,6 +130,11 @@ struct Progress {
     log_mark: Option<LogMark>,
     /// The database's update lock, from before Odoo stops until the update ends.
     advisory: Option<crate::advisory::Held>,
+    /// The release of that lock after a successful update, running while Odoo starts:
+    /// ending the session and seeing it gone takes a few psql round trips and up to a
+    /// second, which the downtime need not wait for (Odoo never takes the lock). Awaited
+    /// before the run records its outcome or rolls back.
+    releasing: Option<tokio::task::JoinHandle<()>>,
     /// Said in the ledger when this run takes a dead one forward.
     resumed: Option<String>,
 }
@@ -293,6 +298,10 @@ async fn conclude(
     heartbeat: tokio::task::JoinHandle<()>,
 ) -> DeployReport {
     let transport = ctx.transport.as_ref();
+    if let Some(releasing) = progress.releasing.take() {
+        // The lock is free before the outcome is recorded, as before a rollback.
+        let _ = releasing.await;
+    }
     match result {
         Ok(()) => {
             record.outcome = Outcome::Succeeded;
@@ -647,7 +656,11 @@ async fn run_step(
             progress.updated = true;
             let result = update(ctx, plan, step).await;
             if let Some(held) = progress.advisory.take() {
-                held.release().await;
+                if result.is_ok() {
+                    progress.releasing = Some(tokio::spawn(held.release()));
+                } else {
+                    held.release().await;
+                }
             }
             result?;
         }
