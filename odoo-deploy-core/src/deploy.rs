@@ -280,6 +280,10 @@ async fn conclude(
     heartbeat: tokio::task::JoinHandle<()>,
 ) -> DeployReport {
     let transport = ctx.transport.as_ref();
+    if let Some(releasing) = progress.releasing.take() {
+        // The lock is free before the outcome is recorded, as before a rollback.
+        let _ = releasing.await;
+    }
     match result {
         Ok(()) => {
             record.outcome = Outcome::Succeeded;

@@ -131,8 +131,45 @@ pub struct DetachedRun {
     pub status: PathBuf,
 }
 
-/// How often a detached run is polled.
+/// The pause between two polls of a detached run (each poll also waits on the host, up
+/// to [`POLL_WAIT_TENTHS`], for the status to come).
 const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long one poll waits on the host for the run's status file, in tenths of a second:
+/// the end of a run is seen within a tenth of a second, without more round trips.
+const POLL_WAIT_TENTHS: u32 = 10;
+
+/// One poll of a detached run, one round trip: waits on the host up to
+/// [`POLL_WAIT_TENTHS`] for the status file, then prints its first line (`-` while there
+/// is none) and, after it, the log from byte `offset` on. The status is read first: once
+/// it is there, the log read after it is complete.
+fn poll_command(status: &Path, log: &Path, offset: u64) -> RemoteCommand {
+    RemoteCommand::new("sh")
+        .arg("-c")
+        .arg(
+            "i=0; while [ ! -e \"$1\" ] && [ \"$i\" -lt \"$4\" ]; do sleep 0.1 || break; i=$((i+1)); done; \
+             if [ -e \"$1\" ]; then s=$(head -n 1 -- \"$1\"); printf '%s\\n' \"${s:-?}\"; else echo -; fi; \
+             tail -c \"+$3\" -- \"$2\" 2>/dev/null; exit 0",
+        )
+        .arg("sh")
+        .arg(status)
+        .arg(log)
+        .arg((offset + 1).to_string())
+        .arg(POLL_WAIT_TENTHS.to_string())
+}
+
+/// [`poll_command`]'s output: the status (`None` while there is none, or when the
+/// poll printed nothing at all) and the new log bytes.
+fn split_poll(out: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let (first, rest) = match out.iter().position(|b| *b == b'\n') {
+        Some(end) => (&out[..end], &out[end + 1..]),
+        None => (out, &out[out.len()..]),
+    };
+    if first == b"-" || out.is_empty() {
+        (None, rest)
+    } else {
+        (Some(first), rest)
+    }
+}
 /// The longest pause between two attempts to reach a host that went away.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -218,28 +255,14 @@ impl DetachedRun {
                 });
             }
             tokio::time::sleep(pause).await;
-            // The status first: once it is there, the log read after it is complete.
-            let polled = async {
-                let status = transport
-                    .output(&RemoteCommand::new("cat").arg("--").arg(&self.status))
-                    .await?;
-                let log = transport
-                    .output(
-                        &RemoteCommand::new("tail")
-                            .arg("-c")
-                            .arg(format!("+{}", offset + 1))
-                            .arg("--")
-                            .arg(&self.log),
-                    )
-                    .await?;
-                Ok::<_, TransportError>((status, log))
-            }
-            .await;
-            let (status, log) = match polled {
+            let polled = transport
+                .output(&poll_command(&self.status, &self.log, offset))
+                .await;
+            let answer = match polled {
                 Ok(answer) => {
                     unreachable_since = None;
                     pause = POLL_EVERY;
-                    answer
+                    answer.stdout
                 }
                 Err(e) => {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
@@ -255,19 +278,18 @@ impl DetachedRun {
                     continue;
                 }
             };
-            if log.status.success() {
-                offset += log.stdout.len() as u64;
-                pending.extend_from_slice(&log.stdout);
-                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    sink.line(Stream::Stdout, &line);
-                }
+            let (status, log) = split_poll(&answer);
+            offset += log.len() as u64;
+            pending.extend_from_slice(log);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                sink.line(Stream::Stdout, &line);
             }
-            if status.status.success() {
+            if let Some(text) = status {
                 if !pending.is_empty() {
                     sink.line(Stream::Stdout, &pending);
                 }
-                let text = String::from_utf8_lossy(&status.stdout);
+                let text = String::from_utf8_lossy(text);
                 let code: i32 = text.trim().parse().map_err(|_| DetachedError::Unreadable {
                     text: text.clone().into_owned(),
                     status: self.status.clone(),
@@ -497,6 +519,17 @@ pub fn pid_file(status: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_answer_is_the_status_line_then_the_log() {
+        assert_eq!(split_poll(b"-\nlog 1\nlog"), (None, &b"log 1\nlog"[..]));
+        assert_eq!(split_poll(b"0\n"), (Some(&b"0"[..]), &b""[..]));
+        assert_eq!(
+            split_poll(b"137\nlast\n"),
+            (Some(&b"137"[..]), &b"last\n"[..])
+        );
+        assert_eq!(split_poll(b""), (None, &b""[..]));
+    }
 
     #[test]
     fn a_shell_status_is_read_as_odoo_gave_it() {

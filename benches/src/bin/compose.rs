@@ -14,6 +14,9 @@
 //!   -u … --stop-after-init --no-http` (the same modules odd's plan names), the tag
 //!   switched in an override file, `compose up -d odoo`, then `GET /web/health` every
 //!   250 ms until 200 (odd's poll interval).
+//!
+//! Each round also prints odd's steps inside the window (its `step_finished` events) and
+//! the bare sequence's phases, to see where the difference is.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a bench prints its figures
 #![allow(clippy::disallowed_methods)] // the peer is an operator's script: docker and compose run as it runs them
 
@@ -60,8 +63,21 @@ fn healthy(port: u16) -> bool {
     buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
 }
 
-/// The operator's sequence for v2 on `demo` (v1 deployed): its downtime.
-fn bare(demo: &Demo, install: &[String], update: &[String]) -> Duration {
+/// The steps of odd's downtime window (stop → health), as its events timed them.
+const WINDOW: [&str; 8] = [
+    "stop",
+    "snapshot",
+    "dump",
+    "update",
+    "verify_modules",
+    "switch",
+    "start",
+    "health",
+];
+
+/// The operator's sequence for v2 on `demo` (v1 deployed): its downtime, and each
+/// phase's time (stop, update, override + up -d, health).
+fn bare(demo: &Demo, install: &[String], update: &[String]) -> (Duration, [Duration; 4]) {
     let k = demo.compose().expect("compose");
     let compose = |args: &[&str]| {
         let mut c = Command::new(&k.cli[0]);
@@ -75,6 +91,7 @@ fn bare(demo: &Demo, install: &[String], update: &[String]) -> Duration {
     let overrides = demo.deploy_dir.join("bare-override.yaml");
     let started = Instant::now();
     run(&mut compose(&["stop", "odoo"]));
+    let stopped = Instant::now();
     let mut update_cmd = Command::new("docker");
     update_cmd
         .args(["run", "--rm", "--network", "host", "--user", owner.trim()])
@@ -91,6 +108,7 @@ fn bare(demo: &Demo, install: &[String], update: &[String]) -> Duration {
         update_cmd.arg("-u").arg(update.join(","));
     }
     run(update_cmd.args(["--stop-after-init", "--no-http"]));
+    let updated = Instant::now();
     std::fs::write(
         &overrides,
         format!("services:\n  odoo:\n    image: \"{image}\"\n"),
@@ -99,12 +117,22 @@ fn bare(demo: &Demo, install: &[String], update: &[String]) -> Duration {
     let mut up = compose(&["-f"]);
     up.arg(&overrides).args(["up", "-d", "odoo"]);
     run(&mut up);
+    let up_done = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(300);
     while !healthy(demo.http_port) {
         assert!(Instant::now() < deadline, "never healthy");
         std::thread::sleep(Duration::from_millis(250));
     }
-    started.elapsed()
+    let healthy_at = Instant::now();
+    (
+        healthy_at - started,
+        [
+            stopped - started,
+            updated - stopped,
+            up_done - updated,
+            healthy_at - up_done,
+        ],
+    )
 }
 
 fn main() {
@@ -162,12 +190,34 @@ fn main() {
                 })
                 .unwrap_or_default()
         };
-        let by_hand = bare(&demos[1], &names("install"), &names("update"));
+        let (by_hand, phases) = bare(&demos[1], &names("install"), &names("update"));
         eprintln!(
             "round {round}: odd {} (snapshot {} excluded), bare {}",
             secs(down),
             secs(snapshot),
             secs(by_hand)
+        );
+        let window: Vec<String> = WINDOW
+            .iter()
+            .filter_map(|s| run_odd.step(s, false).map(|d| format!("{s} {}", secs(d))))
+            .collect();
+        let in_steps: Duration = WINDOW.iter().filter_map(|s| run_odd.step(s, false)).sum();
+        eprintln!(
+            "  odd steps: {} (between steps: {})",
+            window.join(", "),
+            secs(
+                run_odd
+                    .downtime
+                    .unwrap_or_default()
+                    .saturating_sub(in_steps)
+            )
+        );
+        eprintln!(
+            "  bare: stop {}, update {}, up -d {}, health {}",
+            secs(phases[0]),
+            secs(phases[1]),
+            secs(phases[2]),
+            secs(phases[3])
         );
         odd_down.push(down);
         bare_down.push(by_hand);

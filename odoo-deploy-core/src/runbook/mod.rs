@@ -204,6 +204,11 @@ pub struct Progress {
     pub(crate) log_mark: Option<LogMark>,
     /// The database's update lock, from before Odoo stops until the update ends.
     pub(crate) advisory: Option<crate::advisory::Held>,
+    /// The release of that lock after a successful update, running while Odoo starts:
+    /// ending the session and seeing it gone takes a few psql round trips and up to a
+    /// second, which the downtime need not wait for (Odoo never takes the lock). Awaited
+    /// before the run records its outcome or rolls back.
+    pub(crate) releasing: Option<tokio::task::JoinHandle<()>>,
     /// Said in the ledger when this run takes a dead one forward.
     pub(crate) resumed: Option<String>,
     /// Why the deploy failed, once it did (`ODD_REASON` of the failure hooks).

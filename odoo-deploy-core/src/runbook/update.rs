@@ -75,7 +75,11 @@ impl Phase for Update {
         run.progress.updated = true;
         let result = update(run.ctx, run.plan, &self.commands).await;
         if let Some(held) = run.progress.advisory.take() {
-            held.release().await;
+            if result.is_ok() {
+                run.progress.releasing = Some(tokio::spawn(held.release()));
+            } else {
+                held.release().await;
+            }
         }
         result
     }
