@@ -169,30 +169,64 @@ fn exempt(table: &str, column: &str, keep_logins: &[String]) -> Option<String> {
     ))
 }
 
+/// `(what, value)` rows of `columns` of `table`, one scan of the table: the columns
+/// without an exempt condition side by side in a `LATERAL (VALUES …)`, each column with
+/// one (kept logins) in its own branch. `value` is `lower(column::text)`.
+fn column_values(table: &str, columns: &[&Rule], keep_logins: &[String]) -> Vec<String> {
+    let mut branches = Vec::new();
+    let mut plain = Vec::new();
+    for r in columns {
+        match exempt(table, &r.column, keep_logins) {
+            Some(c) => branches.push(format!(
+                "SELECT '{table}.{col}' AS what, lower(\"{col}\"::text) AS v FROM \"{table}\" WHERE NOT ({c})",
+                col = r.column
+            )),
+            None => plain.push(format!("('{table}.{col}', \"{col}\"::text)", col = r.column)),
+        }
+    }
+    if !plain.is_empty() {
+        branches.insert(
+            0,
+            format!(
+                "SELECT odd_c.what, lower(odd_c.v) AS v FROM \"{table}\", LATERAL (VALUES {}) AS odd_c(what, v)",
+                plain.join(", ")
+            ),
+        );
+    }
+    branches
+}
+
 /// The whole transaction for the `rules` whose columns exist: originals of the tracked
 /// columns into a temporary table, one `UPDATE` per table, the counts (`rows|table|n`,
 /// `left|table.column|n`), and a `COMMIT` reached only when every `left` count is zero.
 /// Variables: `seed`, `keep_logins` (one per line).
+///
+/// The originals are collected by one `SELECT DISTINCT` over one scan per table, and
+/// counted by one query: every anonymised value of every row, hash-joined once against
+/// the originals (one hash table built, not one per column).
 pub fn transaction_sql(rules: &[Rule], keep_logins: &[String]) -> String {
-    // The originals' sorts and the counts' hash lookups stay in memory (default 4 MB
-    // spills a million values to disk), for this transaction only.
+    // The originals' hash table (millions of values) stays in memory (default 4 MB
+    // spills it to disk in batches), for this transaction only.
     let mut sql = String::from(
         "BEGIN;\nSET LOCAL work_mem = '256MB';\nCREATE TEMP TABLE odd_original (v text) ON COMMIT DROP;\n",
     );
-    let tracked: Vec<&Rule> = rules.iter().filter(|r| r.is_tracked()).collect();
-    for r in &tracked {
-        let skip = exempt(&r.table, &r.column, keep_logins)
-            .map(|c| format!(" AND NOT ({c})"))
-            .unwrap_or_default();
+    let mut tracked: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
+    for r in rules.iter().filter(|r| r.is_tracked()) {
+        tracked.entry(&r.table).or_default().push(r);
+    }
+    if !tracked.is_empty() {
+        let branches: Vec<String> = tracked
+            .iter()
+            .flat_map(|(t, cols)| column_values(t, cols, keep_logins))
+            .collect();
         let _ = writeln!(
             sql,
-            "INSERT INTO odd_original SELECT DISTINCT lower(\"{c}\"::text) FROM \"{t}\" \
-             WHERE \"{c}\" IS NOT NULL AND \"{c}\"::text <> ''{skip};",
-            c = r.column,
-            t = r.table
+            "INSERT INTO odd_original SELECT DISTINCT odd_o.v FROM (\n  {}\n) AS odd_o WHERE odd_o.v <> '';",
+            branches.join("\n  UNION ALL ")
         );
     }
-    sql.push_str("CREATE INDEX ON odd_original (v);\nANALYZE odd_original;\n");
+    // The count's planner sizes its hash table from these statistics.
+    sql.push_str("ANALYZE odd_original;\n");
     let mut tables: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
     for r in rules.iter().filter(|r| r.action != RuleAction::Keep) {
         tables.entry(&r.table).or_default().push(r);
@@ -220,17 +254,25 @@ pub fn transaction_sql(rules: &[Rule], keep_logins: &[String]) -> String {
         );
     }
     sql.push_str("CREATE TEMP TABLE odd_left (what text, n bigint) ON COMMIT DROP;\n");
-    for r in rules.iter().filter(|r| r.action != RuleAction::Keep) {
-        // Kept rows (listed logins) hold their own value on purpose.
-        let skip = exempt(&r.table, &r.column, keep_logins)
-            .map(|c| format!(" AND NOT ({c})"))
-            .unwrap_or_default();
+    if !tables.is_empty() {
+        // Every anonymised column gets a count, 0 included; kept rows (listed logins)
+        // hold their own value on purpose and are not counted.
+        let names: Vec<String> = tables
+            .values()
+            .flatten()
+            .map(|r| format!("('{}.{}')", r.table, r.column))
+            .collect();
+        let branches: Vec<String> = tables
+            .iter()
+            .flat_map(|(t, cols)| column_values(t, cols, keep_logins))
+            .collect();
         let _ = writeln!(
             sql,
-            "INSERT INTO odd_left SELECT '{t}.{c}', count(*) FROM \"{t}\" \
-             WHERE lower(\"{c}\"::text) IN (SELECT v FROM odd_original){skip};",
-            t = r.table,
-            c = r.column
+            "INSERT INTO odd_left SELECT odd_w.what, count(odd_p.what) FROM (VALUES {}) AS odd_w(what)\n  \
+             LEFT JOIN (SELECT odd_a.what FROM (\n  {}\n  ) AS odd_a WHERE odd_a.v IN (SELECT v FROM odd_original)) AS odd_p\n  \
+             ON odd_p.what = odd_w.what GROUP BY odd_w.what;",
+            names.join(", "),
+            branches.join("\n  UNION ALL ")
         );
     }
     sql.push_str(
@@ -325,6 +367,28 @@ mod tests {
         // The seed and the kept logins travel as variables.
         assert!(sql.contains(":'seed'") && sql.contains(":'keep_logins'"));
         assert!(!sql.contains("admin"));
+    }
+
+    #[test]
+    fn one_scan_per_table_for_the_originals_and_one_hash_join_for_the_count() {
+        let rules = default_profile();
+        let sql = transaction_sql(&rules, &[]);
+        // The originals: one statement, one scan of each table with tracked columns.
+        assert_eq!(sql.matches("INSERT INTO odd_original").count(), 1);
+        assert_eq!(sql.matches("FROM \"res_partner\", LATERAL").count(), 2);
+        // The count: one statement for every anonymised column, against the whole
+        // tables (no LIMIT, no TABLESAMPLE), one lookup of the originals.
+        assert_eq!(sql.matches("INSERT INTO odd_left").count(), 1);
+        assert_eq!(sql.matches("SELECT v FROM odd_original").count(), 1);
+        assert!(!sql.contains("LIMIT") && !sql.contains("TABLESAMPLE"));
+        for r in &rules {
+            assert!(
+                sql.contains(&format!("('{}.{}')", r.table, r.column)),
+                "{r:?}"
+            );
+        }
+        // Kept logins stay out of both the originals and the count.
+        assert_eq!(sql.matches("WHERE NOT (\"login\" = ANY").count(), 2);
     }
 
     #[test]
