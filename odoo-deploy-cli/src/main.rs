@@ -62,7 +62,7 @@ enum Command {
     Backups(commands::backup::ListArgs),
     /// Restore a backup (the current database and filestore are kept aside).
     Restore(commands::backup::RestoreArgs),
-    /// Copy another environment's data here, neutralized and anonymised, with this one's code.
+    /// Another environment's data copied here, neutralized and anonymised; this one's code.
     Refresh(commands::refresh::Args),
 
     /// The project's container image: `odd image build` tags it by commit and pushes it.
