@@ -99,16 +99,20 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod addon;
+#[warn(missing_docs)]
 pub mod adopt;
 pub mod advisory;
 pub mod archive;
 pub mod backup;
+#[warn(missing_docs)]
 pub mod changes;
+#[warn(missing_docs)]
 pub mod check;
 pub mod checksum;
 pub mod clock;
 pub mod command;
 pub mod compose;
+#[warn(missing_docs)]
 pub mod config;
 #[warn(missing_docs)]
 pub mod deploy;
@@ -138,6 +142,7 @@ pub mod privacy;
 pub mod refresh;
 pub mod release;
 pub mod retention;
+#[warn(missing_docs)]
 pub mod rollback;
 #[warn(missing_docs)]
 pub mod runbook;
