@@ -116,6 +116,7 @@ pub mod compose;
 pub mod config;
 #[warn(missing_docs)]
 pub mod deploy;
+#[warn(missing_docs)]
 pub mod detached;
 pub mod doctor;
 #[warn(missing_docs)]
@@ -123,6 +124,7 @@ pub mod event;
 pub mod git;
 pub mod graph;
 mod hook;
+#[warn(missing_docs)]
 pub mod http;
 pub mod image;
 pub mod init;
@@ -130,11 +132,15 @@ pub mod installation;
 pub mod journal;
 pub mod ledger;
 pub mod lint;
+#[warn(missing_docs)]
 pub mod lock;
 pub mod manifest;
+#[warn(missing_docs)]
 pub mod odoo;
 pub mod odoo_conf;
+#[warn(missing_docs)]
 pub mod odoo_tests;
+#[warn(missing_docs)]
 pub mod ops;
 #[warn(missing_docs)]
 pub mod plan;
