@@ -98,6 +98,7 @@
 //! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+#[warn(missing_docs)]
 pub mod addon;
 #[warn(missing_docs)]
 pub mod adopt;
@@ -122,18 +123,24 @@ pub mod doctor;
 #[warn(missing_docs)]
 pub mod event;
 pub mod git;
+#[warn(missing_docs)]
 pub mod graph;
 mod hook;
 #[warn(missing_docs)]
 pub mod http;
+#[warn(missing_docs)]
 pub mod image;
 pub mod init;
+#[warn(missing_docs)]
 pub mod installation;
 pub mod journal;
+#[warn(missing_docs)]
 pub mod ledger;
+#[warn(missing_docs)]
 pub mod lint;
 #[warn(missing_docs)]
 pub mod lock;
+#[warn(missing_docs)]
 pub mod manifest;
 #[warn(missing_docs)]
 pub mod odoo;
@@ -154,7 +161,9 @@ pub mod rollback;
 pub mod runbook;
 pub mod service;
 pub mod startup_log;
+#[warn(missing_docs)]
 pub mod state;
+#[warn(missing_docs)]
 pub mod target;
 pub mod transport;
 pub mod untrusted;
