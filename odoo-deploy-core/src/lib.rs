@@ -102,13 +102,16 @@
 pub mod addon;
 #[warn(missing_docs)]
 pub mod adopt;
+#[warn(missing_docs)]
 pub mod advisory;
 pub mod archive;
+#[warn(missing_docs)]
 pub mod backup;
 #[warn(missing_docs)]
 pub mod changes;
 #[warn(missing_docs)]
 pub mod check;
+#[warn(missing_docs)]
 pub mod checksum;
 pub mod clock;
 pub mod command;
@@ -119,9 +122,11 @@ pub mod config;
 pub mod deploy;
 #[warn(missing_docs)]
 pub mod detached;
+#[warn(missing_docs)]
 pub mod doctor;
 #[warn(missing_docs)]
 pub mod event;
+#[warn(missing_docs)]
 pub mod git;
 #[warn(missing_docs)]
 pub mod graph;
@@ -133,6 +138,7 @@ pub mod image;
 pub mod init;
 #[warn(missing_docs)]
 pub mod installation;
+#[warn(missing_docs)]
 pub mod journal;
 #[warn(missing_docs)]
 pub mod ledger;
@@ -144,6 +150,7 @@ pub mod lock;
 pub mod manifest;
 #[warn(missing_docs)]
 pub mod odoo;
+#[warn(missing_docs)]
 pub mod odoo_conf;
 #[warn(missing_docs)]
 pub mod odoo_tests;
@@ -153,6 +160,7 @@ pub mod ops;
 pub mod plan;
 pub mod privacy;
 pub mod refresh;
+#[warn(missing_docs)]
 pub mod release;
 pub mod retention;
 #[warn(missing_docs)]
@@ -167,6 +175,7 @@ pub mod state;
 pub mod target;
 pub mod transport;
 pub mod untrusted;
+#[warn(missing_docs)]
 pub mod window;
 
 #[cfg(test)]
