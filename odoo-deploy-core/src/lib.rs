@@ -97,85 +97,53 @@
 //! # }
 //! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
 
-#[warn(missing_docs)]
 pub mod addon;
-#[warn(missing_docs)]
 pub mod adopt;
-#[warn(missing_docs)]
 pub mod advisory;
 pub mod archive;
-#[warn(missing_docs)]
 pub mod backup;
-#[warn(missing_docs)]
 pub mod changes;
-#[warn(missing_docs)]
 pub mod check;
-#[warn(missing_docs)]
 pub mod checksum;
 pub mod clock;
 pub mod command;
 pub mod compose;
-#[warn(missing_docs)]
 pub mod config;
-#[warn(missing_docs)]
 pub mod deploy;
-#[warn(missing_docs)]
 pub mod detached;
-#[warn(missing_docs)]
 pub mod doctor;
-#[warn(missing_docs)]
 pub mod event;
-#[warn(missing_docs)]
 pub mod git;
-#[warn(missing_docs)]
 pub mod graph;
 mod hook;
-#[warn(missing_docs)]
 pub mod http;
-#[warn(missing_docs)]
 pub mod image;
 pub mod init;
-#[warn(missing_docs)]
 pub mod installation;
-#[warn(missing_docs)]
 pub mod journal;
-#[warn(missing_docs)]
 pub mod ledger;
-#[warn(missing_docs)]
 pub mod lint;
-#[warn(missing_docs)]
 pub mod lock;
-#[warn(missing_docs)]
 pub mod manifest;
-#[warn(missing_docs)]
 pub mod odoo;
-#[warn(missing_docs)]
 pub mod odoo_conf;
-#[warn(missing_docs)]
 pub mod odoo_tests;
-#[warn(missing_docs)]
 pub mod ops;
-#[warn(missing_docs)]
 pub mod plan;
 pub mod privacy;
 pub mod refresh;
-#[warn(missing_docs)]
 pub mod release;
 pub mod retention;
-#[warn(missing_docs)]
 pub mod rollback;
-#[warn(missing_docs)]
 pub mod runbook;
 pub mod service;
 pub mod startup_log;
-#[warn(missing_docs)]
 pub mod state;
-#[warn(missing_docs)]
 pub mod target;
 pub mod transport;
 pub mod untrusted;
-#[warn(missing_docs)]
 pub mod window;
 
 #[cfg(test)]
