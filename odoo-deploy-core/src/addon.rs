@@ -30,6 +30,7 @@ pub struct Addon {
 /// A copy of an addon hidden by another one of the same name on an earlier path.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Shadowed {
+    /// The addon's name.
     pub name: String,
     /// The directory Odoo uses.
     pub kept: PathBuf,
@@ -40,8 +41,11 @@ pub struct Shadowed {
 /// A directory with a manifest that could not be read or parsed.
 #[derive(Debug)]
 pub struct Broken {
+    /// The directory's name (the addon's name).
     pub name: String,
+    /// The addon's directory.
     pub dir: PathBuf,
+    /// Why its manifest could not be read or parsed.
     pub error: ManifestError,
 }
 
@@ -61,10 +65,12 @@ impl AddonSet {
         Self { addons: map }
     }
 
+    /// The addon of that name, when the set has one.
     pub fn get(&self, name: &str) -> Option<&Addon> {
         self.addons.get(name)
     }
 
+    /// Whether the set has an addon of that name.
     pub fn contains(&self, name: &str) -> bool {
         self.addons.contains_key(name)
     }
@@ -74,10 +80,12 @@ impl AddonSet {
         self.addons.values()
     }
 
+    /// How many addons the set has.
     pub fn len(&self) -> usize {
         self.addons.len()
     }
 
+    /// Whether the set has no addon.
     pub fn is_empty(&self) -> bool {
         self.addons.is_empty()
     }
@@ -107,16 +115,27 @@ pub enum ScanError {
         code(odd::addons_path::missing),
         help("check `addons_path` (or `--addons-path`); every entry must be a directory")
     )]
-    MissingPath { path: PathBuf },
+    /// An addons path that does not exist.
+    MissingPath {
+        /// The path.
+        path: PathBuf,
+    },
 
+    /// An addons path that is not a directory.
     #[error("addons path `{}` is not a directory", path.display())]
     #[diagnostic(code(odd::addons_path::not_a_directory))]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
 
+    /// An addons path whose entries could not be listed.
     #[error("cannot list addons path `{}`", path.display())]
     #[diagnostic(code(odd::addons_path::unreadable))]
     Unreadable {
+        /// The path.
         path: PathBuf,
+        /// Why it could not be listed.
         #[source]
         source: std::io::Error,
     },
@@ -150,7 +169,9 @@ pub enum PathSource {
     /// A directory on a host whose manifests were read over the transport
     /// ([`crate::installation`]).
     Listed {
+        /// The addons path on the host.
         path: PathBuf,
+        /// The manifests read in it.
         manifests: Vec<ListedManifest>,
     },
 }
@@ -167,9 +188,13 @@ impl PathSource {
 /// A manifest read on a host: the addon's name and directory, the file and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedManifest {
+    /// The addon's name (its directory's name).
     pub name: String,
+    /// The addon's directory on the host.
     pub dir: PathBuf,
+    /// The manifest file on the host (`__manifest__.py`).
     pub file: PathBuf,
+    /// The manifest's text.
     pub text: String,
 }
 

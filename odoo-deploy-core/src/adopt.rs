@@ -49,15 +49,23 @@ pub struct AdoptRequest {
 /// The `command` strategy's argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandService {
+    /// The argv that starts Odoo.
     pub start: Vec<String>,
+    /// The argv that stops Odoo.
     pub stop: Vec<String>,
+    /// The argv that tells whether Odoo runs (exit status 0 when it does).
     pub status: Vec<String>,
 }
 
 /// How Odoo is run as a service there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdoptedService {
-    Systemd { unit: String },
+    /// A systemd unit runs Odoo.
+    Systemd {
+        /// The unit's name.
+        unit: String,
+    },
+    /// The operator's own commands run Odoo (`--service-start`, …).
     Command(CommandService),
 }
 
@@ -66,24 +74,33 @@ pub enum AdoptedService {
 pub struct Adopted {
     /// Odoo's config file, and how it was found.
     pub conf_path: PathBuf,
+    /// How `conf_path` was found, in words for the operator (e.g. "the `-c` of the systemd unit …").
     pub conf_found: String,
     /// The argv running odoo-bin, and how it was found.
     pub command: Vec<String>,
+    /// How `command` was found, in words for the operator.
     pub command_found: String,
     /// What `--version` printed (first line) and its series.
     pub version: String,
+    /// The Odoo series of `version`, e.g. `18.0`.
     pub series: String,
+    /// How Odoo is run as a service on the host.
     pub service: AdoptedService,
+    /// The database Odoo serves (`db_name`, or `--database`).
     pub db_name: String,
+    /// Odoo's `data_dir` on the host.
     pub data_dir: PathBuf,
     /// `data_dir` is Odoo's default (the config names none).
     pub data_dir_default: bool,
+    /// The port Odoo's HTTP server listens on (`http_port`).
     pub http_port: u16,
     /// `http_interface`, when it names one address.
     pub http_interface: Option<String>,
+    /// Odoo's log file (`--logfile` of the command line, else `logfile` of the config); none when Odoo logs to stderr.
     pub log_file: Option<PathBuf>,
     /// Odoo's `addons_path`, as its config names it.
     pub addons_path: Vec<PathBuf>,
+    /// Where odd will keep releases, ledger, lock and journal on the host.
     pub deploy_dir: PathBuf,
     /// `deploy_dir` was read from an `addons_path` entry `<deploy_dir>/current/<path>`.
     pub deploy_dir_found: bool,
@@ -94,9 +111,11 @@ pub struct Adopted {
 /// Why no environment could be written.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum AdoptError {
+    /// Running the discovery on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// Odoo's config file could not be parsed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Conf(#[from] OdooConfError),
@@ -105,14 +124,21 @@ pub enum AdoptError {
         code(odd::adopt::no_config),
         help("name it with --odoo-config PATH (the file Odoo is started with, `-c`)")
     )]
-    NoConfig { looked: Vec<String> },
+    /// No config file was given, and none was found on the host.
+    NoConfig {
+        /// What was looked at, in order.
+        looked: Vec<String>,
+    },
     #[error("cannot read Odoo's config file {} on the host: {source}", path.display())]
     #[diagnostic(
         code(odd::adopt::conf_unreadable),
         help("check the path, and that the user odd logs in as can read it")
     )]
+    /// Odoo's config file exists but could not be read.
     ConfUnreadable {
+        /// The config file's path on the host.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: TransportError,
     },
@@ -121,19 +147,33 @@ pub enum AdoptError {
         code(odd::adopt::ambiguous),
         help("name the one to adopt with --odoo-config PATH (its `-c` file)")
     )]
-    Ambiguous { units: Vec<String> },
+    /// Several systemd units run Odoo with different config files.
+    Ambiguous {
+        /// Each unit, with its `-c` file.
+        units: Vec<String>,
+    },
     #[error("cannot find odoo-bin on the host: no systemd unit or running process uses {}, and neither `odoo-bin` nor `odoo` is on the login user's PATH", conf.display())]
     #[diagnostic(
         code(odd::adopt::no_odoo_bin),
         help("name it with --odoo-bin \"/opt/odoo/venv/bin/python /opt/odoo/odoo-bin\"")
     )]
-    NoOdooBin { conf: PathBuf },
+    /// No odoo-bin was found for the config file.
+    NoOdooBin {
+        /// The config file it was looked for.
+        conf: PathBuf,
+    },
     #[error("`{shown} --version` on the host: {reason}")]
     #[diagnostic(
         code(odd::adopt::version),
         help("check --odoo-bin (or the unit's ExecStart): it must run Odoo's odoo-bin")
     )]
-    Version { shown: String, reason: String },
+    /// odoo-bin's `--version` failed or printed no version odd knows.
+    Version {
+        /// The command run, as shown to the operator.
+        shown: String,
+        /// What went wrong.
+        reason: String,
+    },
     #[error("no systemd unit runs Odoo on the host")]
     #[diagnostic(
         code(odd::adopt::no_service),
@@ -141,21 +181,30 @@ pub enum AdoptError {
             "give the commands that start, stop and check Odoo there: --service-start \"…\" --service-stop \"…\" --service-status \"…\" (the `command` strategy)"
         )
     )]
+    /// No systemd unit runs Odoo and no `--service-*` commands were given.
     NoService,
     #[error("{} names no database (`db_name`)", conf.display())]
     #[diagnostic(
         code(odd::adopt::no_database),
         help("name the database Odoo serves with --database NAME")
     )]
-    NoDatabase { conf: PathBuf },
+    /// The config file names no database and none was given.
+    NoDatabase {
+        /// The config file.
+        conf: PathBuf,
+    },
     #[error("the host's {key} is {shown}, which odd refuses to write: {reason}")]
     #[diagnostic(
         code(odd::adopt::refused),
         help("fix the value in Odoo's config file on the host (or the unit's ExecStart)")
     )]
+    /// A value found on the host cannot be written into odd.toml (e.g. a control character in it).
     Refused {
+        /// Which setting.
         key: String,
+        /// The value, as shown to the operator.
         shown: String,
+        /// Why it is refused.
         reason: String,
     },
 }
@@ -196,12 +245,15 @@ pub fn discover_command() -> RemoteCommand {
 /// What the discovery script printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
+    /// The login user's `$HOME`; none when unset or empty.
     pub home: Option<PathBuf>,
     /// `(unit, ExecStart's argv)`.
     pub units: Vec<(String, Vec<String>)>,
     /// Command lines of processes that run Odoo.
     pub processes: Vec<Vec<String>>,
+    /// Usual Odoo config files that exist (`/etc/odoo/odoo.conf`, `~/.odoorc`, …).
     pub existing: Vec<PathBuf>,
+    /// `odoo-bin` and `odoo` programs found on the login user's `PATH`.
     pub on_path: Vec<PathBuf>,
 }
 
@@ -264,9 +316,13 @@ fn odoo_program_index(argv: &[String]) -> Option<usize> {
 /// `--logfile`, and whether it sets `--addons-path` itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OdooArgv {
+    /// The argv up to and including odoo-bin (the interpreter, when there is one).
     pub command: Vec<String>,
+    /// The `-c`/`--config` file, when the command line names one.
     pub config: Option<PathBuf>,
+    /// The `--logfile`, when the command line names one.
     pub logfile: Option<PathBuf>,
+    /// Whether the command line sets `--addons-path` itself.
     pub addons_path_flag: bool,
 }
 
@@ -650,11 +706,17 @@ async fn odoo_version(
 /// Where odd runs from and how it logs in, written into the environment.
 #[derive(Debug, Clone)]
 pub struct HostLogin {
+    /// The host's address.
     pub address: String,
+    /// The SSH login user; ssh's default when absent.
     pub user: Option<String>,
+    /// The SSH port; 22 when absent.
     pub port: Option<u16>,
+    /// The private key to log in with; ssh's choice when absent.
     pub identity_file: Option<PathBuf>,
+    /// A known_hosts file instead of `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Whether an unknown host key is trusted (and recorded) on first contact.
     pub accept_new_host_key: bool,
 }
 

@@ -73,6 +73,7 @@ const RELEASE_SQL: &str = r#"SELECT count(pg_terminate_backend(pid)) FROM pg_sta
 pub struct Holder {
     /// Its backend's pid (on the database server).
     pub pid: i64,
+    /// Its `application_name`, as the client set it.
     pub application_name: String,
     /// Seconds since its session began.
     pub age_secs: i64,
@@ -147,16 +148,27 @@ pub enum AdvisoryError {
         code(odd::advisory::busy),
         help("find it with: SELECT * FROM pg_locks WHERE locktype = 'advisory' AND objid = {key}")
     )]
+    /// Another session holds the update lock.
     Busy {
+        /// The database.
         database: String,
+        /// The advisory lock key (as click-odoo-update computes it, see [`lock_key`]).
         key: i64,
         /// Who holds it, in a sentence (see [`explain`]).
         cause: String,
+        /// The sessions holding it.
         holders: Vec<Holder>,
     },
+    /// Taking the lock failed for another reason.
     #[error("the update lock of database {database} could not be taken: {reason}")]
     #[diagnostic(code(odd::advisory::failed))]
-    Failed { database: String, reason: String },
+    Failed {
+        /// The database.
+        database: String,
+        /// What psql said.
+        reason: String,
+    },
+    /// A command on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),

@@ -412,12 +412,15 @@ pub struct RestoreIntent {
     pub database: String,
     /// The database and filestore renamed into place.
     pub new_db: String,
+    /// The filestore renamed into place.
     pub new_fs: PathBuf,
     /// Where the live pair goes.
     pub aside_db: String,
+    /// Where the live filestore goes.
     pub aside_fs: PathBuf,
     /// The live filestore's path, and whether it existed.
     pub current_fs: PathBuf,
+    /// Whether the live filestore existed.
     pub had_fs: bool,
     /// The record of the pair put aside (none when there was no live database).
     pub replaced: Option<BackupMetadata>,

@@ -18,10 +18,13 @@ use crate::odoo::{ModuleRow, adapt_version};
 /// One module as the code has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeModule {
+    /// The module's directory (the addon's folder, on the addons path it was found on).
     pub dir: PathBuf,
     /// The manifest's version as written.
     pub version: Option<String>,
+    /// The modules it depends on (`depends`).
     pub depends: Vec<String>,
+    /// Whether the manifest says `installable` (true when it does not say).
     pub installable: bool,
     /// `None` when not auto-installed; otherwise the modules whose presence triggers it.
     pub auto_install: Option<Vec<String>>,
@@ -71,20 +74,42 @@ pub enum Reason {
     /// Listed in `required_modules` and not installed.
     Required,
     /// A dependency of a module being installed or updated, not installed yet.
-    NewDependency { of: String },
+    NewDependency {
+        /// The module being installed or updated that needs it.
+        of: String,
+    },
     /// An auto_install module whose triggers will all be installed.
-    AutoInstall { triggers: Vec<String> },
+    AutoInstall {
+        /// The modules whose installation triggers it.
+        triggers: Vec<String>,
+    },
     /// Its content changed since the last good deploy.
-    ChecksumChanged { stored: String, current: String },
+    ChecksumChanged {
+        /// The checksum stored at the last good deploy.
+        stored: String,
+        /// The checksum of the code now.
+        current: String,
+    },
     /// Its content changed on the host (an Odoo upgrade, a moved checkout), not in the
     /// repository.
-    HostChanged { stored: String, current: String },
+    HostChanged {
+        /// The checksum stored at the last good deploy.
+        stored: String,
+        /// The checksum of the host's copy now.
+        current: String,
+    },
     /// No checksum was stored for it: updated to be safe.
     NoStoredChecksum,
     /// Left pending (`to upgrade`/`to install`) by an earlier run.
-    Pending { state: String },
+    Pending {
+        /// Its state in the database (`to upgrade` or `to install`).
+        state: String,
+    },
     /// Installed, but its code is gone.
-    GoneFromCode { state: String },
+    GoneFromCode {
+        /// Its state in the database.
+        state: String,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -125,7 +150,9 @@ fn short(sum: &str) -> &str {
 /// One module in the change set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// The module's technical name.
     pub module: String,
+    /// Why it is in the change set.
     #[serde(flatten)]
     pub reason: Reason,
     /// Commits behind the change, when git could tell (newest first).
@@ -140,34 +167,62 @@ pub enum ChangeProblem {
     /// A migration folder above the installed version, while the manifest version is not
     /// raised to reach it: Odoo would not run its scripts.
     MigrationNotRun {
+        /// The module.
         module: String,
+        /// The migration folder's version, as written.
         folder: String,
+        /// The installed version (`latest_version`).
         installed: String,
+        /// The manifest's version.
         manifest: String,
+        /// The module's directory.
         dir: PathBuf,
     },
     /// The manifest version is lower than the installed one.
     LoweredVersion {
+        /// The module.
         module: String,
+        /// The installed version (`latest_version`).
         installed: String,
+        /// The manifest's version.
         manifest: String,
+        /// The module's directory.
         dir: PathBuf,
     },
     /// The database belongs to another Odoo series.
-    SeriesMismatch { database: String, project: String },
+    SeriesMismatch {
+        /// The series the database runs, e.g. `17.0`.
+        database: String,
+        /// The series the project is written for (`project.series`).
+        project: String,
+    },
     /// A module depends on one that is not on the addons path.
     MissingDependency {
+        /// The module that depends.
         module: String,
+        /// The module it depends on, not found.
         depends_on: String,
+        /// The depending module's directory.
         dir: PathBuf,
     },
     /// An installed module's code is gone and removal was not allowed.
-    RemovalNotAllowed { module: String },
+    RemovalNotAllowed {
+        /// The installed module whose code is gone.
+        module: String,
+    },
     /// A module to install is not installable.
-    NotInstallable { module: String, dir: PathBuf },
+    NotInstallable {
+        /// The module.
+        module: String,
+        /// The module's directory.
+        dir: PathBuf,
+    },
     /// The host's Odoo installation does not fit the environment (its config file names
     /// another data_dir, or an addons path without the deployed release).
-    Installation { message: String },
+    Installation {
+        /// What does not fit, in words for the operator.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for ChangeProblem {
@@ -227,15 +282,20 @@ impl std::fmt::Display for ChangeProblem {
 /// The change set of one deploy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ChangeSet {
+    /// Modules to install (`-i`), with why.
     pub install: Vec<Change>,
+    /// Modules to update (`-u`), with why.
     pub update: Vec<Change>,
+    /// Installed modules to uninstall, with why.
     pub remove: Vec<Change>,
+    /// Installed modules that stay as they are.
     pub unchanged: Vec<String>,
     /// What `-u` really reloads: the update set and every installed module depending on
     /// it, transitively.
     pub effective_update: Vec<String>,
     /// Where the stored checksums came from (`None`: nothing stored).
     pub checksums_from: Option<String>,
+    /// Problems found before anything runs; the plan is refused while there are any.
     pub problems: Vec<ChangeProblem>,
 }
 
@@ -259,13 +319,19 @@ impl ChangeSet {
 /// Everything [`compute`] needs.
 #[derive(Debug, Clone)]
 pub struct ChangeInput<'a> {
+    /// The modules of the code (repository and host), by name.
     pub code: &'a BTreeMap<String, CodeModule>,
     /// The code's checksums, by module.
     pub checksums: &'a BTreeMap<String, String>,
+    /// The modules in the database (`ir_module_module`).
     pub rows: &'a [ModuleRow],
+    /// The checksums stored by the last good deploy; none when nothing is stored.
     pub stored: Option<&'a StoredChecksums>,
+    /// Modules that must be installed (`project.required_modules`).
     pub required: &'a BTreeSet<String>,
+    /// The project's Odoo series.
     pub series: &'a str,
+    /// Whether uninstalling modules whose code is gone is allowed (`--allow-remove`).
     pub allow_remove: bool,
 }
 

@@ -37,6 +37,7 @@ type Source = NamedSource<Arc<str>>;
 /// One problem.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Problem {
+    /// A manifest could not be read or parsed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Manifest(ManifestError),
@@ -46,11 +47,16 @@ pub enum Problem {
         code(odd::check::missing_dependency),
         help("add the addons path that holds `{depends_on}`, or remove it from `depends`")
     )]
+    /// A module depends on one that is on no addons path.
     MissingDependency {
+        /// The depending addon.
         addon: String,
+        /// The dependency not found.
         depends_on: String,
+        /// The addon's manifest, to point into.
         #[source_code]
         src: Option<Source>,
+        /// Where the dependency is named in it.
         #[label("not found")]
         span: Option<SourceSpan>,
     },
@@ -60,10 +66,14 @@ pub enum Problem {
         code(odd::check::dependency_loop),
         help("Odoo skips every module in a loop, and every module that depends on one")
     )]
+    /// Modules depend on each other in a loop.
     Cycle {
+        /// The loop, as `a -> b -> … -> a`.
         cycle: String,
+        /// The manifest that closes the loop, to point into.
         #[source_code]
         src: Option<Source>,
+        /// Where it names the dependency that closes it.
         #[label("closes the loop")]
         span: Option<SourceSpan>,
     },
@@ -73,38 +83,57 @@ pub enum Problem {
         code(odd::check::not_installable_dependency),
         help("`{depends_on}` has `installable: False` (or a version from another series)")
     )]
+    /// A module depends on one that is not installable.
     NotInstallableDependency {
+        /// The depending addon.
         addon: String,
+        /// The dependency that is not installable.
         depends_on: String,
+        /// The addon's manifest, to point into.
         #[source_code]
         src: Option<Source>,
+        /// Where the dependency is named in it.
         #[label("not installable")]
         span: Option<SourceSpan>,
     },
 
+    /// A manifest lists a file that does not exist in the addon.
     #[error("`{addon}` lists {kind} file `{file}`, which does not exist")]
     #[diagnostic(code(odd::check::missing_file))]
     MissingFile {
+        /// The addon.
         addon: String,
+        /// Which list names it: `data` or `demo`.
         kind: &'static str,
+        /// The file, as written.
         file: String,
+        /// The addon's manifest, to point into.
         #[source_code]
         src: Option<Source>,
+        /// Where the file is named in it.
         #[label("no such file in {}", dir.display())]
         span: Option<SourceSpan>,
+        /// The addon's directory.
         dir: PathBuf,
     },
 
+    /// A manifest version that Odoo would refuse or that belongs to another series.
     #[error("`{addon}` has version `{version}`: {reason}")]
     #[diagnostic(code(odd::check::version))]
     Version {
+        /// The addon.
         addon: String,
+        /// The version, as written.
         version: String,
+        /// Why it is refused.
         reason: String,
+        /// The addon's manifest, to point into.
         #[source_code]
         src: Option<Source>,
+        /// Where the version is written.
         #[label("here")]
         span: Option<SourceSpan>,
+        /// How to fix it, when odd knows.
         #[help]
         help: Option<String>,
     },
@@ -115,9 +144,13 @@ pub enum Problem {
         severity(Warning),
         help("Odoo uses the copy on the first addons path; remove the other or reorder the paths")
     )]
+    /// Two addons paths hold a module of the same name: the later copy is ignored (a warning).
     Shadowed {
+        /// The module's name.
         name: String,
+        /// The copy Odoo uses (on the earlier addons path).
         kept: PathBuf,
+        /// The copy Odoo ignores.
         shadowed: PathBuf,
     },
 }
@@ -136,6 +169,7 @@ impl Problem {
 pub struct CheckReport {
     /// Number of addons checked.
     pub addons: usize,
+    /// Each problem found.
     #[related]
     pub problems: Vec<Problem>,
 }
@@ -308,12 +342,18 @@ fn file_exists(dir: &Path, file: &str) -> bool {
 /// Why a version is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
+    /// Not 2 to 5 dot-separated parts.
     #[error("must have between 2 and 5 parts")]
     PartCount,
+    /// One of the last three parts is not a number.
     #[error("its last three parts must be numbers")]
     NotNumeric,
+    /// A version of 4 or 5 parts that does not start with the project's series.
     #[error("it is not a {series} version")]
-    OtherSeries { series: String },
+    OtherSeries {
+        /// The project's series.
+        series: String,
+    },
 }
 
 /// Odoo's `adapt_version` then `check_version`: the full version (`18.0.1.0.0`), or why

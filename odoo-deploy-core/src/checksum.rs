@@ -112,7 +112,9 @@ fn split_ext(name: &str) -> (&str, &str) {
 #[error("cannot checksum {path}")]
 #[diagnostic(code(odd::checksum::io))]
 pub struct ChecksumError {
+    /// The file or directory that could not be read.
     pub path: PathBuf,
+    /// Why.
     #[source]
     pub source: std::io::Error,
 }

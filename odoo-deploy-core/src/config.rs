@@ -30,9 +30,11 @@ pub const CONFIG_FILE: &str = "odd.toml";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[project]`: the addons paths and Odoo series of the code.
     pub project: Project,
     /// `[image]`: the project's container image (`odd image build`).
     pub image: Option<Spanned<ImageConfig>>,
+    /// `[environments.NAME]`, by name: the places the project is deployed to.
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
     /// `[test]`: Odoo and PostgreSQL for `odd test`.
@@ -77,14 +79,20 @@ pub struct Project {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
+    /// How odd reaches the host: `local` (this machine, the default) or `ssh`.
     #[serde(default)]
     pub transport: TransportKind,
     /// Needed when `transport = "ssh"`.
     pub host: Option<Spanned<HostConfig>>,
+    /// `[environments.NAME.odoo]`: how Odoo runs on the host and where odd keeps its files.
     pub odoo: OdooConfig,
+    /// `[environments.NAME.service]`: how Odoo is stopped and started.
     pub service: Spanned<ServiceConfig>,
+    /// `[environments.NAME.database]`: the PostgreSQL database Odoo uses.
     pub database: DatabaseConfig,
+    /// `[environments.NAME.http]`: where Odoo answers and how its health is checked.
     pub http: HttpConfig,
+    /// `[environments.NAME.smoke]`: the checks run against Odoo after a deploy.
     #[serde(default)]
     pub smoke: SmokeConfig,
     /// Another environment that must have deployed the same commit successfully first.
@@ -98,10 +106,13 @@ pub struct Environment {
     /// How `odd refresh` copies another environment's data here.
     #[serde(default)]
     pub refresh: crate::refresh::settings::RefreshConfig,
+    /// `[environments.NAME.window]`: periods in which deploys are refused.
     #[serde(default)]
     pub window: WindowConfig,
+    /// `[environments.NAME.backup]`: where backups go and how many are kept.
     #[serde(default)]
     pub backup: BackupConfig,
+    /// `[environments.NAME.notify]`: where the outcome of a deploy is posted.
     #[serde(default)]
     pub notify: NotifyConfig,
     /// Regular expressions of Odoo log lines at ERROR or CRITICAL that do not fail a deploy.
@@ -179,18 +190,25 @@ pub enum TransportKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
+    /// Host name or address.
     pub address: String,
+    /// Login user; ssh decides (its config, then the local user name) when absent.
     pub user: Option<String>,
+    /// SSH port; 22 when absent.
     pub port: Option<u16>,
+    /// The private key to use, and only it; ssh's own choice when absent.
     pub identity_file: Option<PathBuf>,
+    /// A known_hosts file to use instead of `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
     /// Trust a host key never seen before (and record it). Off by default.
     #[serde(default)]
     pub accept_new_host_key: bool,
     /// A jump host, `[user@]host[:port]`.
     pub jump: Option<String>,
+    /// Seconds to wait for the SSH connection to be made (10 by default).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// Seconds between SSH keepalive probes (15 by default).
     #[serde(default = "default_keepalive")]
     pub keepalive_secs: u64,
     /// How long a deploy keeps trying to reach the host again while a step it started
@@ -252,6 +270,7 @@ pub enum Strategy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
+    /// `systemd`, `compose` or `command`: decides which of the fields below are needed.
     pub strategy: Spanned<Strategy>,
     /// `systemd`: the unit name.
     pub unit: Option<String>,
@@ -282,9 +301,13 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// The database's name.
     pub name: Spanned<String>,
+    /// PostgreSQL host (or socket directory); the client's default (local socket) when absent.
     pub host: Option<String>,
+    /// PostgreSQL port; the client's default (5432) when absent.
     pub port: Option<u16>,
+    /// PostgreSQL role; the client's default (the OS user) when absent.
     pub user: Option<Spanned<String>>,
     /// Where `psql`, `pg_dump` and `pg_restore` are on the host; its `PATH` when absent.
     pub pg_bin_dir: Option<PathBuf>,
@@ -319,9 +342,12 @@ impl DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    /// Odoo's public base URL, e.g. `https://erp.example.com`; pages and health are read under it.
     pub base_url: Spanned<String>,
+    /// The path of Odoo's health page, `/web/health` by default.
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// Seconds to wait for the health page to answer after a start (60 by default).
     #[serde(default = "default_health_timeout")]
     pub health_timeout_secs: u64,
 }
@@ -338,8 +364,10 @@ fn default_health_timeout() -> u64 {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmokeConfig {
+    /// Pages fetched after every deploy.
     #[serde(default)]
     pub pages: Vec<PageCheck>,
+    /// A JSON-RPC login and read after every deploy; none when absent.
     pub login: Option<LoginCheck>,
     /// Checks that run when the named module is installed or updated.
     #[serde(default)]
@@ -350,7 +378,9 @@ pub struct SmokeConfig {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageCheck {
+    /// The page's path under `http.base_url`, e.g. `/web/login`.
     pub path: String,
+    /// The HTTP status the page must answer with (200 by default).
     #[serde(default = "default_status")]
     pub status: u16,
     /// Text the body must contain.
@@ -365,6 +395,7 @@ fn default_status() -> u16 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginCheck {
+    /// The user's login.
     pub login: String,
     /// The environment variable holding the password.
     pub password_env: Option<Spanned<String>>,
@@ -396,6 +427,7 @@ fn default_read_model() -> String {
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleChecks {
+    /// Pages fetched after the module changed.
     #[serde(default)]
     pub pages: Vec<PageCheck>,
     /// Models that must be readable after the module changed.
@@ -419,9 +451,12 @@ pub struct WindowConfig {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DenyRule {
+    /// Days the rule applies to (`mon` … `sun`); every day when empty.
     #[serde(default)]
     pub days: Vec<String>,
+    /// Start of the period, `HH:MM` in the window's clock.
     pub from: String,
+    /// End of the period, `HH:MM` (`24:00` for the end of the day), excluded.
     pub to: String,
     /// Said when the rule refuses a deploy.
     pub reason: Option<String>,
@@ -433,8 +468,10 @@ pub struct DenyRule {
 pub struct BackupConfig {
     /// Where dumps are written on the host; `<deploy_dir>/backups` when absent.
     pub dir: Option<PathBuf>,
+    /// Snapshots kept on the host (3 by default); older ones are pruned after a deploy.
     #[serde(default = "default_keep")]
     pub keep_snapshots: u32,
+    /// Portable dumps kept on the host (3 by default); older ones are pruned after a deploy.
     #[serde(default = "default_keep")]
     pub keep_dumps: u32,
     /// Take a portable dump too before each deploy (a snapshot is always taken).
@@ -473,70 +510,97 @@ pub struct NotifyConfig {
 /// (and `password = "…"`, kept only to refuse it).
 #[derive(Debug, Clone, Copy)]
 pub struct SecretRef<'a> {
+    /// `…_env = "VAR"`: the environment variable named.
     pub env: Option<&'a Spanned<String>>,
+    /// `…_file = "path"`: the file named.
     pub file: Option<&'a Spanned<PathBuf>>,
+    /// The secret written as text in odd.toml, kept only to refuse it.
     pub text: Option<&'a Spanned<toml::Value>>,
 }
 
 /// A resolved source of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
+    /// The secret is the value of this environment variable.
     Env(String),
+    /// The secret is the content of this file (trailing line breaks dropped).
     File(PathBuf),
 }
 
 /// A problem in `odd.toml`, pointing at the text.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read {path}")]
     #[diagnostic(code(odd::config::read))]
     Read {
+        /// The file odd tried to read.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
 
+    /// The file is not valid TOML, or does not match odd.toml's schema.
     #[error("{message}")]
     #[diagnostic(code(odd::config::syntax))]
     Syntax {
+        /// What is wrong.
         message: String,
+        /// The text of the file, to point into.
         #[source_code]
         src: Arc<NamedSource<String>>,
+        /// Where in the text, when known.
         #[label("here")]
         span: Option<SourceSpan>,
+        /// How to fix it, when odd knows.
         #[help]
         help: Option<String>,
     },
 
+    /// A value is well-formed but not acceptable (an unknown name, an impossible setting).
     #[error("{message}")]
     #[diagnostic(code(odd::config::invalid))]
     Invalid {
+        /// What is wrong.
         message: String,
+        /// The text of the file, to point into.
         #[source_code]
         src: Arc<NamedSource<String>>,
+        /// Where in the text.
         #[label("{label}")]
         span: SourceSpan,
+        /// What the label at `span` says.
         label: String,
+        /// How to fix it, when odd knows.
         #[help]
         help: Option<String>,
     },
 
+    /// Several problems found at once, all reported together.
     #[error("{path} has {} problems", problems.len())]
     #[diagnostic(code(odd::config::many))]
     Many {
+        /// The file they were found in.
         path: PathBuf,
+        /// Each problem.
         #[related]
         problems: Vec<ConfigError>,
     },
 
+    /// A secret odd.toml names cannot be read (variable unset, file missing).
     #[error("secret not available: {message}")]
     #[diagnostic(code(odd::config::secret))]
     Secret {
+        /// Which secret and why.
         message: String,
+        /// The text of the file, to point into.
         #[source_code]
         src: Arc<NamedSource<String>>,
+        /// Where the secret is named.
         #[label("named here")]
         span: SourceSpan,
+        /// How to fix it, when odd knows.
         #[help]
         help: Option<String>,
     },
@@ -545,8 +609,11 @@ pub enum ConfigError {
 /// A parsed `odd.toml` with the text it came from, so later errors can point into it.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
+    /// The parsed configuration.
     pub config: Config,
+    /// The path it was read from.
     pub path: PathBuf,
+    /// Its text, for diagnostics that point into it.
     pub source: String,
 }
 
@@ -1122,7 +1189,9 @@ impl LoadedConfig {
 #[error("no environment `{name}` in odd.toml")]
 #[diagnostic(code(odd::config::unknown_environment))]
 pub struct UnknownEnvironment {
+    /// The environment asked for.
     pub name: String,
+    /// The environments that exist, or the closest name.
     #[help]
     pub help: Option<String>,
 }

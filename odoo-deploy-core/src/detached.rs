@@ -21,11 +21,20 @@ use crate::transport::{OutputSink, Transport, TransportError};
 #[serde(tag = "how", rename_all = "snake_case")]
 pub enum Exit {
     /// It exited with this code (0 is success).
-    Code { code: i32 },
+    Code {
+        /// The exit code.
+        code: i32,
+    },
     /// It was killed by this signal.
-    Signal { signal: i32 },
+    Signal {
+        /// The signal's number (e.g. 9 for SIGKILL).
+        signal: i32,
+    },
     /// Its time ran out and `timeout` ended it.
-    TimedOut { after_secs: u64 },
+    TimedOut {
+        /// The time limit it ran into, in seconds.
+        after_secs: u64,
+    },
 }
 
 /// The highest signal number on Linux (`SIGRTMAX`): a shell reports a death by signal N
@@ -100,6 +109,7 @@ fn signal_name(signal: i32) -> Option<&'static str> {
 /// Why following a detached run failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DetachedError {
+    /// A command on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
@@ -108,26 +118,45 @@ pub enum DetachedError {
         log.display(),
         status.display()
     )]
+    /// The host could not be reached for longer than allowed; the run goes on there.
     #[diagnostic(code(odd::detached::lost))]
     Lost {
+        /// Seconds without contact.
         secs: u64,
+        /// The last transport error.
         reason: String,
+        /// The run's log on the host.
         log: PathBuf,
+        /// The file that will hold its exit status.
         status: PathBuf,
     },
+    /// No exit status appeared within the run's time limit, its kill grace and the reconnect allowance.
     #[error("no exit status in {} after {secs} s: the update's runner is gone", status.display())]
     #[diagnostic(code(odd::detached::no_status))]
-    NoStatus { status: PathBuf, secs: u64 },
+    NoStatus {
+        /// The status file looked at.
+        status: PathBuf,
+        /// Seconds waited.
+        secs: u64,
+    },
+    /// The status file holds something other than an exit code.
     #[error("unreadable exit status {text:?} in {}", status.display())]
     #[diagnostic(code(odd::detached::unreadable))]
-    Unreadable { text: String, status: PathBuf },
+    Unreadable {
+        /// What it holds.
+        text: String,
+        /// The status file.
+        status: PathBuf,
+    },
 }
 
 /// The files of one detached run on the host.
 #[derive(Debug, Clone)]
 pub struct DetachedRun {
     runs: PathBuf,
+    /// `NAME.log` on the host: the run's output.
     pub log: PathBuf,
+    /// `NAME.status` on the host: the shell's `$?`, written once the run ended.
     pub status: PathBuf,
 }
 
@@ -180,9 +209,17 @@ pub enum OrphanOutcome {
     /// It never started, or it had ended already.
     NotRunning,
     /// Its process group was ended and is seen gone.
-    Stopped { pgid: u32, killed: bool },
+    Stopped {
+        /// The process group that was ended.
+        pgid: u32,
+        /// Whether SIGKILL was needed (SIGTERM did not end it within the grace).
+        killed: bool,
+    },
     /// It was waited for until it ended.
-    WaitedFor { exit: Exit },
+    WaitedFor {
+        /// How it ended.
+        exit: Exit,
+    },
 }
 
 impl std::fmt::Display for OrphanOutcome {
@@ -456,6 +493,7 @@ impl DetachedRun {
 /// Why a run that may still go on could not be settled.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SettleError {
+    /// A command on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
@@ -464,13 +502,23 @@ pub enum SettleError {
         code(odd::detached::still_runs),
         help("run again without --wait-for-update to stop it")
     )]
-    StillRuns { log: PathBuf, secs: u64 },
+    /// Waiting for the orphaned update (`--wait-for-update`) ran past the limit.
+    StillRuns {
+        /// The update's log on the host.
+        log: PathBuf,
+        /// Seconds waited.
+        secs: u64,
+    },
     #[error("process group {pgid} of the orphaned update does not end, even after SIGKILL")]
     #[diagnostic(
         code(odd::detached::will_not_end),
         help("look at it on the host: ps -g {pgid}")
     )]
-    WillNotEnd { pgid: u32 },
+    /// The process group does not end even after SIGKILL.
+    WillNotEnd {
+        /// The process group's id.
+        pgid: u32,
+    },
 }
 
 /// Whether any process of group `pgid` lives on the host (`kill -0 -- -PGID`).

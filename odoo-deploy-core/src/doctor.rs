@@ -28,7 +28,9 @@ use crate::transport::Transport;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// It holds.
     Ok,
+    /// It does not hold: the deploy would fail on it.
     Fail,
     /// Not checked: what it needs failed in an earlier check.
     Skip,
@@ -37,8 +39,11 @@ pub enum Verdict {
 /// One precondition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// What is checked (`host`, `odoo`, …).
     pub name: &'static str,
+    /// How it came out.
     pub verdict: Verdict,
+    /// What was found, in a sentence.
     pub detail: String,
     /// What to do when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,9 +82,13 @@ impl Check {
 /// Every check of one environment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The environment checked.
     pub environment: String,
+    /// The host it runs on (`local` for the local transport).
     pub host: String,
+    /// Whether no check failed (skipped checks do not fail).
     pub passed: bool,
+    /// Every check, in the order run.
     pub checks: Vec<Check>,
 }
 

@@ -11,13 +11,16 @@ use crate::command::RemoteCommand;
 /// `--end-of-options`: one starting with `-` is a revision git refuses, never an option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Git {
+    /// The work tree git commands run in (`git -C`).
     pub work_tree: PathBuf,
 }
 
 /// One commit touching an addon.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CommitInfo {
+    /// The commit's full SHA.
     pub sha: String,
+    /// Its subject line.
     pub subject: String,
 }
 
@@ -28,6 +31,7 @@ pub struct Submodule {
     pub path: PathBuf,
     /// The commit checked out (or, when not checked out, the pinned one).
     pub commit: String,
+    /// How the checkout stands against the pinned commit.
     pub state: SubmoduleState,
 }
 

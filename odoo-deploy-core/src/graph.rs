@@ -49,11 +49,17 @@ pub enum SkipReason {
     /// `installable` is false.
     NotInstallable,
     /// Some dependencies are not on any addons path.
-    MissingDependencies { modules: Vec<String> },
+    MissingDependencies {
+        /// The dependencies not found.
+        modules: Vec<String>,
+    },
     /// The module is part of a dependency loop.
     DependencyLoop,
     /// Some dependencies are themselves skipped.
-    DependsOnSkipped { modules: Vec<String> },
+    DependsOnSkipped {
+        /// The dependencies that are skipped.
+        modules: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -462,19 +468,26 @@ pub struct GraphReport {
     pub order: Vec<String>,
     /// The modules in the view, by name.
     pub addons: BTreeMap<String, AddonEntry>,
+    /// Dependencies that are on no addons path, with who depends on them.
     pub missing: Vec<MissingDependency>,
     /// Each cycle as its modules, `[a, b]` for `a -> b -> a`.
     pub cycles: Vec<Vec<String>>,
+    /// Copies hidden by a module of the same name on an earlier addons path.
     pub shadowed: Vec<Shadowed>,
+    /// Modules left out of the load order, with why.
     pub skipped: BTreeMap<String, SkipReason>,
 }
 
 /// One module in a [`GraphReport`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AddonEntry {
+    /// The module's directory.
     pub path: PathBuf,
+    /// The manifest's version, as written.
     pub version: Option<String>,
+    /// Its direct dependencies.
     pub depends: Vec<String>,
+    /// Its depth in the load order (0 for modules without dependencies); none when skipped.
     pub depth: Option<usize>,
 }
 
@@ -495,7 +508,9 @@ pub struct Selection {
 #[error("unknown module{}: {}", if names.len() > 1 { "s" } else { "" }, names.join(", "))]
 #[diagnostic(code(odd::graph::unknown_module))]
 pub struct UnknownModules {
+    /// The names that are not in the graph.
     pub names: Vec<String>,
+    /// The closest known name, when one is close.
     #[help]
     pub help: Option<String>,
 }

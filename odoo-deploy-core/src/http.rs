@@ -22,34 +22,67 @@ pub enum CheckError {
         code(odd::check::health),
         help("read Odoo's log on the host: the registry may have failed to load")
     )]
+    /// The health page did not answer 200 before the deadline.
     Unhealthy {
+        /// The health page's URL.
         url: String,
+        /// How long odd waited.
         waited: Duration,
+        /// Requests made.
         attempts: u32,
+        /// The last answer (`HTTP 502`) or the last request error.
         last: String,
     },
+    /// A page answered another status than the one expected.
     #[error("{url} answered {status}, expected {expected}")]
     #[diagnostic(code(odd::check::status))]
     Status {
+        /// The page's URL.
         url: String,
+        /// The status it answered.
         status: u16,
+        /// The status expected (`status` of the page check).
         expected: u16,
     },
+    /// A page's body does not contain the expected text.
     #[error("{url} does not contain {expected:?}")]
     #[diagnostic(code(odd::check::content))]
-    Content { url: String, expected: String },
+    Content {
+        /// The page's URL.
+        url: String,
+        /// The text expected.
+        expected: String,
+    },
+    /// The JSON-RPC login was refused or failed.
     #[error("login as {login} failed: {reason}")]
     #[diagnostic(code(odd::check::login))]
-    Login { login: String, reason: String },
+    Login {
+        /// The login used.
+        login: String,
+        /// Why it failed.
+        reason: String,
+    },
     #[error("reading {model} failed: {reason}")]
     #[diagnostic(
         code(odd::check::read),
         help("a column missing after a deploy means a module was not updated")
     )]
-    Read { model: String, reason: String },
+    /// Reading the model after login failed.
+    Read {
+        /// The model read.
+        model: String,
+        /// Why it failed (Odoo's error message, when it gave one).
+        reason: String,
+    },
+    /// A request failed (connection, TLS, timeout), or its answer was not JSON-RPC.
     #[error("request to {url} failed: {reason}")]
     #[diagnostic(code(odd::check::request))]
-    Request { url: String, reason: String },
+    Request {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// An HTTP client for one Odoo.
@@ -62,15 +95,20 @@ pub struct OdooHttp {
 /// The result of a successful health wait.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Healthy {
+    /// Requests made until the health page answered 200.
     pub attempts: u32,
+    /// Milliseconds from the first request to the healthy answer.
     pub waited_ms: u64,
 }
 
 /// The result of a successful login and read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoginRead {
+    /// The user id the login returned.
     pub uid: i64,
+    /// The Odoo version the server reported, when it did.
     pub server_version: Option<String>,
+    /// Records the read returned (at most 5).
     pub records: usize,
 }
 

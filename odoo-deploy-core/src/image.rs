@@ -23,7 +23,9 @@ use crate::transport::{Transport, TransportError};
 
 /// The label keys odd sets.
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
+/// The label holding the build time (RFC 3339, UTC).
 pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
+/// The label holding the project's source URL.
 pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
 
 /// The tag naming a commit: `sha-` and its first 12 hex digits.
@@ -124,10 +126,13 @@ pub struct BuildRequest<'a> {
 /// The image as a value: what will be (or was) built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageBuild {
+    /// The commit built (full SHA).
     pub commit: String,
+    /// The image's repository, registry included.
     pub repository: String,
     /// Full references, the commit's first.
     pub tags: Vec<String>,
+    /// The OCI labels set on the image.
     pub labels: BTreeMap<String, String>,
     /// Relative to the build context.
     pub dockerfile: PathBuf,
@@ -229,11 +234,14 @@ impl Inspected {
 /// What `odd image build` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuiltImage {
+    /// What was built.
     #[serde(flatten)]
     pub build: ImageBuild,
+    /// The image id (`sha256:…`) the engine shows.
     pub id: String,
     /// The registry's digest (`sha256:…`) once pushed.
     pub digest: Option<String>,
+    /// Whether the tags were pushed to the registry.
     pub pushed: bool,
 }
 
@@ -245,30 +253,51 @@ pub enum ImageError {
         code(odd::image::dirty),
         help("commit or stash them: the image is built from the commit, never the working tree")
     )]
-    Dirty { count: usize, example: String },
+    /// The working tree has uncommitted changes.
+    Dirty {
+        /// How many files changed.
+        count: usize,
+        /// One of them, to show.
+        example: String,
+    },
 
     #[error("commit {commit} has no {}", dockerfile.display())]
     #[diagnostic(
         code(odd::image::no_dockerfile),
         help("commit the Dockerfile, or name it with `dockerfile` in [image] of odd.toml")
     )]
-    NoDockerfile { commit: String, dockerfile: PathBuf },
+    /// The commit has no Dockerfile where odd.toml says.
+    NoDockerfile {
+        /// The commit.
+        commit: String,
+        /// The Dockerfile's path, relative to the project root.
+        dockerfile: PathBuf,
+    },
 
     #[error("no [image] in odd.toml")]
     #[diagnostic(
         code(odd::image::unconfigured),
         help("add [image] with `repository = \"registry.example.com/acme/odoo\"`")
     )]
+    /// odd.toml has no `[image]`.
     Unconfigured,
 
+    /// The engine does not show the image after the build.
     #[error("the build ran but the engine does not show {reference}: {output}")]
     #[diagnostic(code(odd::image::missing))]
-    NotFound { reference: String, output: String },
+    NotFound {
+        /// The reference looked for.
+        reference: String,
+        /// What the engine said.
+        output: String,
+    },
 
+    /// A command (git, docker) failed to run.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
 
+    /// git could not read the commit or the working tree.
     #[error("git: {0}")]
     #[diagnostic(code(odd::image::git))]
     Git(String),

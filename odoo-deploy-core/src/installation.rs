@@ -104,9 +104,11 @@ impl InstallationSettings {
 /// Why the host installation could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InstallationError {
+    /// A command or a transfer on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// Odoo's config file could not be parsed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Conf(#[from] OdooConfError),
@@ -117,8 +119,11 @@ pub enum InstallationError {
             "odd reads `odoo.config` on the host for addons_path, data_dir and database settings; check the path, or set `use_odoo_config = false` in [installation]"
         )
     )]
+    /// Odoo's config file on the host could not be read.
     ConfUnreadable {
+        /// Its path on the host.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: TransportError,
     },
@@ -129,13 +134,25 @@ pub enum InstallationError {
             "Odoo refuses to start with it (`no such directory`, exit 2); fix the path where it is configured"
         )
     )]
-    MissingPath { path: PathBuf },
+    /// A host addons path does not exist.
+    MissingPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The listing script answered something odd cannot read.
     #[error("unexpected answer from the host while reading its addons: {reason}")]
     #[diagnostic(code(odd::installation::protocol))]
-    Protocol { reason: String },
+    Protocol {
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A host addons path holds a newline, which odd refuses.
     #[error("host addons path `{}` holds a newline", path.display())]
     #[diagnostic(code(odd::installation::bad_path))]
-    BadPath { path: PathBuf },
+    BadPath {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 /// What the host's Odoo config file says, applied to a target by [`crate::target::Target::prepare`].
@@ -173,9 +190,13 @@ pub async fn read_conf(
 /// The database settings the host's config provides (each `None` when unset there).
 #[derive(Debug, Clone, Default)]
 pub struct ConfDatabase {
+    /// `db_host`.
     pub host: Option<String>,
+    /// `db_port`.
     pub port: Option<u16>,
+    /// `db_user`.
     pub user: Option<String>,
+    /// `db_password` (redacted wherever it is shown).
     pub password: Option<Secret>,
 }
 
@@ -470,7 +491,9 @@ pub fn list_command(request: &ListRequest) -> Result<RemoteCommand, Installation
 /// One host folder as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPath {
+    /// The folder on the host.
     pub path: PathBuf,
+    /// What kind of folder it is (Odoo's own, packaged, data_dir, configured).
     pub origin: Origin,
     /// Its addons' manifests, in name order.
     pub manifests: Vec<ListedManifest>,

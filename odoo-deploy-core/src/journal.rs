@@ -20,17 +20,22 @@ use crate::transport::{Transport, TransportError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JournalState {
+    /// The step began.
     Started,
+    /// The step ended well.
     Finished,
+    /// The step ended in failure.
     Failed,
 }
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// The id of the deploy (or rollback) the step belongs to.
     pub deploy: String,
     /// The step's name (`update`, `rollback restore snapshot`, …).
     pub step: String,
+    /// Whether the step began, ended well or failed.
     pub state: JournalState,
     /// Unix seconds.
     pub at: i64,
@@ -183,6 +188,7 @@ pub fn unfinished_rollback(entries: &[JournalEntry]) -> Option<UnfinishedRollbac
 /// What a dead run left behind, read from its journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Interruption {
+    /// The id of the run that died.
     pub deploy: String,
     /// The last entry of that deploy, if it wrote any.
     pub last: Option<JournalEntry>,

@@ -47,17 +47,24 @@ impl Outcome {
 /// The timing and result of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// The step's name (`lock`, `snapshot`, `update`, …).
     pub step: String,
+    /// When it started, in seconds since the Unix epoch.
     pub started_at: i64,
+    /// How long it ran, in milliseconds.
     pub duration_ms: u64,
+    /// Whether it succeeded.
     pub ok: bool,
 }
 
 /// What changed, by module name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeSummary {
+    /// Modules installed.
     pub install: Vec<String>,
+    /// Modules updated.
     pub update: Vec<String>,
+    /// Modules uninstalled.
     pub remove: Vec<String>,
     /// What Odoo reloads: the update set and its installed dependents.
     pub effective_update: Vec<String>,
@@ -79,13 +86,19 @@ impl ChangeSummary {
 pub struct DeployRecord {
     /// Unique within the environment; also the release directory's name.
     pub id: String,
+    /// The environment deployed to.
     pub environment: String,
+    /// The commit deployed (full SHA).
     pub commit: String,
+    /// The commit that ran before, when there was one.
     pub previous_commit: Option<String>,
     /// Who ran it (`user@machine`).
     pub who: String,
+    /// When it started, in seconds since the Unix epoch.
     pub started_at: i64,
+    /// When it ended, in seconds since the Unix epoch; none while running (or after it died).
     pub finished_at: Option<i64>,
+    /// How it ended.
     pub outcome: Outcome,
     /// Why it ended as it did, in a sentence.
     pub reason: Option<String>,
@@ -101,11 +114,13 @@ pub struct DeployRecord {
     /// with its release: a line stays a few hundred bytes, whatever the plan's size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_digest: Option<String>,
+    /// What changed in the modules.
     #[serde(default)]
     pub changes: ChangeSummary,
     /// Backups taken for this deploy.
     #[serde(default)]
     pub backups: Vec<String>,
+    /// Each step that ran, with its timing and result.
     #[serde(default)]
     pub steps: Vec<StepRecord>,
     /// From stopping Odoo to its first healthy answer.

@@ -97,6 +97,7 @@
 //! # }
 //! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
 
 pub mod addon;
 pub mod adopt;
@@ -110,11 +111,9 @@ pub mod clock;
 pub mod command;
 pub mod compose;
 pub mod config;
-#[warn(missing_docs)]
 pub mod deploy;
 pub mod detached;
 pub mod doctor;
-#[warn(missing_docs)]
 pub mod event;
 pub mod git;
 pub mod graph;
@@ -132,14 +131,12 @@ pub mod odoo;
 pub mod odoo_conf;
 pub mod odoo_tests;
 pub mod ops;
-#[warn(missing_docs)]
 pub mod plan;
 pub mod privacy;
 pub mod refresh;
 pub mod release;
 pub mod retention;
 pub mod rollback;
-#[warn(missing_docs)]
 pub mod runbook;
 pub mod service;
 pub mod startup_log;

@@ -62,6 +62,7 @@ impl Severity {
         }
     }
 
+    /// The severity as SARIF and GitHub annotations spell it: `error`, `warning` or `note`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Error => "error",
@@ -239,9 +240,11 @@ pub struct Finding {
     pub line: Option<u32>,
     /// 1-based.
     pub column: Option<u32>,
+    /// The linter's own rule code (e.g. `W8103`), when it gave one.
     pub code: Option<String>,
     /// `None` only while parsing: [`run_linter`] gives every finding one.
     pub severity: Option<Severity>,
+    /// What the linter said.
     pub message: String,
 }
 
@@ -272,26 +275,40 @@ pub enum LinterOutcome {
     Findings,
     /// It failed without printing anything parsable (a traceback, a usage error, a
     /// timeout): its findings are unknown.
-    Crashed { reason: String },
+    Crashed {
+        /// What went wrong (its exit code, the timeout, the error starting it).
+        reason: String,
+    },
     /// Its program is not installed (exit 127).
-    NotFound { program: String },
+    NotFound {
+        /// The program that is missing.
+        program: String,
+    },
     /// Not run: nothing to check.
-    Skipped { reason: String },
+    Skipped {
+        /// Why it was not run.
+        reason: String,
+    },
 }
 
 /// One linter's run.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinterRun {
+    /// The linter's name, as configured.
     pub name: String,
     /// The argv as configured (before `{files}` and `{modules}` are filled in).
     pub command: Vec<String>,
+    /// How its run ended.
     #[serde(flatten)]
     pub outcome: LinterOutcome,
+    /// Its exit code; none when it did not run or was killed.
     pub exit_code: Option<i32>,
     /// The last lines of its stderr (for a crash).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub stderr: String,
+    /// How many findings it reported.
     pub findings: usize,
+    /// How long it ran, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -320,6 +337,7 @@ pub enum Selection {
 /// What `odd lint` is asked.
 #[derive(Debug, Clone)]
 pub struct LintOptions {
+    /// Which modules to lint.
     pub selection: Selection,
     /// Only these linters (`odd` for odd's own checks); all when empty.
     pub only: Vec<String>,
@@ -333,6 +351,7 @@ pub struct LintOptions {
 /// Why `odd lint` could not run (bad input, each).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LintError {
+    /// The addons paths could not be scanned.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Scan(#[from] ScanError),
@@ -341,16 +360,30 @@ pub enum LintError {
         code(odd::lint::git),
         help("--since takes a revision of the project's repository (a branch, a tag, a SHA)")
     )]
-    Git { reason: String },
+    /// git could not tell what changed since the revision (`--since`).
+    Git {
+        /// What git said.
+        reason: String,
+    },
     #[error("unknown module{}: {}", if names.len() > 1 { "s" } else { "" }, names.join(", "))]
     #[diagnostic(
         code(odd::lint::unknown_module),
         help("--modules names modules of the project's addons paths")
     )]
-    UnknownModules { names: Vec<String> },
+    /// Modules named with `--modules` are on none of the project's addons paths.
+    UnknownModules {
+        /// Their names.
+        names: Vec<String>,
+    },
+    /// Linters named with `--linter` are not configured.
     #[error("unknown linter{}: {}", if names.len() > 1 { "s" } else { "" }, names.join(", "))]
     #[diagnostic(code(odd::lint::unknown_linter), help("{known}"))]
-    UnknownLinters { names: Vec<String>, known: String },
+    UnknownLinters {
+        /// Their names.
+        names: Vec<String>,
+        /// The linters that exist, for the help text.
+        known: String,
+    },
 }
 
 /// Everything one `odd lint` found.
@@ -360,6 +393,7 @@ pub struct LintReport {
     pub modules: Vec<String>,
     /// How the modules were chosen (`all`, `since REV`, `modules`).
     pub selection: String,
+    /// From which severity findings fail the run.
     pub fail_on: FailOn,
     /// odd's checks first, then each linter's, in order.
     pub findings: Vec<Finding>,
@@ -390,6 +424,7 @@ impl LintReport {
 /// A module the linters run on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The module's technical name.
     pub name: String,
     /// Its folder, relative to the project's root.
     pub dir: PathBuf,

@@ -27,8 +27,11 @@ pub struct LockInfo {
     pub owner: String,
     /// The machine odd runs on.
     pub machine: String,
+    /// The odd process's id on that machine.
     pub pid: u32,
+    /// When the lock was taken, in seconds since the Unix epoch.
     pub started_at: i64,
+    /// The commit being deployed, when a deploy holds it.
     pub commit: Option<String>,
     /// What the holder is doing (`deploy 0123abcd`, `rollback`, …).
     pub message: String,
@@ -40,14 +43,20 @@ pub struct LockInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LockState {
+    /// Nobody holds the lock.
     Free,
+    /// Held by a holder whose heartbeat is fresh (or could not be read).
     Held {
+        /// Who holds it.
         holder: LockInfo,
+        /// Seconds since the holder's last heartbeat, by the host's clock; none when it could not be read.
         heartbeat_age_secs: Option<u64>,
     },
     /// Held by a holder that is provably gone.
     Stale {
+        /// Who held it.
         holder: LockInfo,
+        /// Why the holder is known to be gone (e.g. `no heartbeat for 75 s`).
         why: String,
     },
 }
@@ -60,31 +69,52 @@ pub enum LockError {
         code(odd::lock::held),
         help("wait for it to finish; `odd lock {env}` shows the holder")
     )]
-    Held { env: String, holder: Box<LockInfo> },
+    /// Another run holds the lock.
+    Held {
+        /// The environment.
+        env: String,
+        /// Who holds it.
+        holder: Box<LockInfo>,
+    },
 
     #[error("{env} is locked by a run that is gone ({why}): {}", holder.message)]
     #[diagnostic(
         code(odd::lock::stale),
         help("`odd status {env}` tells where it stopped; `odd unlock {env}` releases the lock")
     )]
+    /// The lock is held by a run that is gone; odd does not take it over by itself.
     Stale {
+        /// The environment.
         env: String,
+        /// Who held it.
         holder: Box<LockInfo>,
+        /// Why the holder is known to be gone.
         why: String,
     },
 
+    /// `odd unlock` refused: the holder is alive.
     #[error("the lock of {env} is held by a live process (pid {} on {}); refusing to release it", holder.pid, holder.machine)]
     #[diagnostic(code(odd::lock::alive), help("stop that run first"))]
-    Alive { env: String, holder: Box<LockInfo> },
+    Alive {
+        /// The environment.
+        env: String,
+        /// Who holds it.
+        holder: Box<LockInfo>,
+    },
 
+    /// The lock file cannot be read back or parsed.
     #[error("the lock file of {env} cannot be read: {reason}")]
     #[diagnostic(code(odd::lock::unreadable), help("inspect {} on the host", path.display()))]
     Unreadable {
+        /// The environment.
         env: String,
+        /// The lock file on the host.
         path: PathBuf,
+        /// Why.
         reason: String,
     },
 
+    /// A command on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
@@ -93,7 +123,9 @@ pub enum LockError {
 /// The lock of one environment on its host.
 #[derive(Debug, Clone)]
 pub struct EnvLock {
+    /// The environment the lock belongs to.
     pub env: String,
+    /// The lock file on the host.
     pub path: PathBuf,
 }
 

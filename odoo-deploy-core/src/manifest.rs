@@ -42,7 +42,9 @@ use error::Located;
 /// Byte range in the manifest's source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Span {
+    /// Byte offset of the start.
     pub offset: usize,
+    /// Length in bytes.
     pub len: usize,
 }
 
@@ -73,7 +75,9 @@ pub fn literal_eval(source: &str) -> Result<Value, ManifestError> {
 /// A value with the span of its source text. Serialises as the bare value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spanned<T> {
+    /// The value.
     pub value: T,
+    /// Where it was written in the manifest.
     pub span: Span,
 }
 
@@ -124,8 +128,10 @@ impl<T: serde::Serialize> serde::Serialize for Spanned<T> {
 /// Serialises as `false`, `true` or the list, as written in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AutoInstall {
+    /// `False` (the default).
     #[default]
     No,
+    /// `True`: installed once all of `depends` are.
     Yes,
     /// Installed automatically once all of these (a subset of `depends`) are installed.
     When(Vec<String>),
@@ -151,7 +157,9 @@ impl AutoInstall {
 /// `external_dependencies`: Python packages and binaries the module needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ExternalDependencies {
+    /// `python`: Python packages the module needs.
     pub python: Vec<String>,
+    /// `bin`: programs that must be on the `PATH`.
     pub bin: Vec<String>,
 }
 
@@ -166,21 +174,31 @@ pub struct Manifest {
     pub version: Option<String>,
     /// `depends`, each with the span of its string.
     pub depends: Vec<Spanned<String>>,
+    /// `auto_install` (default `False`).
     pub auto_install: AutoInstall,
     /// `installable` (default `True`).
     pub installable: bool,
     /// `application` (default `False`).
     pub application: bool,
+    /// `license`, as written.
     pub license: Option<String>,
+    /// `data`: files loaded at install and update, relative to the addon.
     pub data: Vec<String>,
+    /// `demo`: files loaded with demo data, relative to the addon.
     pub demo: Vec<String>,
+    /// `external_dependencies`.
     pub external_dependencies: ExternalDependencies,
     /// `name` key: the human title (the technical name is [`Manifest::name`]).
     pub title: Option<String>,
+    /// `summary`, as written.
     pub summary: Option<String>,
+    /// `description`, as written.
     pub description: Option<String>,
+    /// `category`, as written.
     pub category: Option<String>,
+    /// `author`, as written.
     pub author: Option<String>,
+    /// `website`, as written.
     pub website: Option<String>,
     /// Every other key, as its raw value.
     pub other: BTreeMap<String, Value>,

@@ -30,7 +30,9 @@ pub struct OdooBin {
 /// What an update run installs and updates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UpdateSet {
+    /// Modules to install (`-i`).
     pub install: BTreeSet<String>,
+    /// Modules to update (`-u`).
     pub update: BTreeSet<String>,
 }
 
@@ -123,10 +125,15 @@ fn join(names: &BTreeSet<String>) -> String {
 /// A log level of Odoo's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Level {
+    /// `DEBUG`.
     Debug,
+    /// `INFO`.
     Info,
+    /// `WARNING`.
     Warning,
+    /// `ERROR`.
     Error,
+    /// `CRITICAL`.
     Critical,
 }
 
@@ -146,11 +153,15 @@ impl Level {
 /// One log record's first line: `YYYY-MM-DD HH:MM:SS,mmm PID LEVEL DB LOGGER: MESSAGE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine<'a> {
+    /// `YYYY-MM-DD HH:MM:SS,mmm`, as logged.
     pub time: &'a str,
+    /// The Odoo process id.
     pub pid: u32,
+    /// The record's level.
     pub level: Level,
     /// The database, or `?` outside of one.
     pub db: &'a str,
+    /// The Python logger, e.g. `odoo.modules.loading`.
     pub logger: &'a str,
     /// The message, without Odoo's trailing space.
     pub message: &'a str,
@@ -194,22 +205,37 @@ pub fn parse_line(line: &str) -> Option<LogLine<'_>> {
 pub enum Finding {
     /// `Loading module X (i/n)`: only modules being installed or updated log it at INFO.
     Progress {
+        /// The module being loaded.
         module: String,
+        /// Its position in the load, from 1.
         index: u32,
+        /// How many modules are being loaded.
         total: u32,
     },
     /// `invalid module names, ignored: …` — Odoo exits 0 after ignoring them.
-    InvalidModules { names: Vec<String> },
+    InvalidModules {
+        /// The names Odoo ignored.
+        names: Vec<String>,
+    },
     /// `Some modules are not loaded, some dependencies or manifest may be missing: […]`.
-    ModulesNotLoaded { names: Vec<String> },
+    ModulesNotLoaded {
+        /// The modules Odoo did not load.
+        names: Vec<String>,
+    },
     /// `Couldn't load module X`.
-    CouldNotLoad { module: String },
+    CouldNotLoad {
+        /// The module.
+        module: String,
+    },
     /// `Failed to load registry` / `Failed to initialize database`.
     RegistryFailed,
     /// Any other ERROR or CRITICAL line not allowed by configuration.
     Error {
+        /// The line's level (ERROR or CRITICAL).
         level: Level,
+        /// The Python logger.
         logger: String,
+        /// The message.
         message: String,
     },
 }
@@ -236,7 +262,9 @@ pub struct LogWatch {
 #[error("`{pattern}` is not a valid regular expression")]
 #[diagnostic(code(odd::odoo::allow_pattern))]
 pub struct BadPattern {
+    /// The pattern, as written in `allow_log_errors`.
     pub pattern: String,
+    /// Why the regex crate refuses it.
     #[source]
     pub source: regex::Error,
 }
@@ -355,8 +383,11 @@ fn python_str_list(text: &str) -> Vec<String> {
 /// A module's row in `ir_module_module`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModuleRow {
+    /// The module's technical name.
     pub name: String,
+    /// Its state (`installed`, `uninstalled`, `to upgrade`, …).
     pub state: String,
+    /// The version installed (`latest_version`); none when empty or NULL.
     pub latest_version: Option<String>,
 }
 
@@ -397,16 +428,26 @@ pub fn adapt_version(series: &str, version: &str) -> String {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StateProblem {
     /// Left `to install`, `to upgrade` or `to remove`.
-    Pending { module: String, state: String },
+    Pending {
+        /// The module.
+        module: String,
+        /// Its state.
+        state: String,
+    },
     /// Installed, but not at the manifest's version.
     Version {
+        /// The module.
         module: String,
+        /// The version installed (`latest_version`).
         installed: String,
+        /// The manifest's version, with the series.
         expected: String,
     },
     /// A module that must be installed is not.
     NotInstalled {
+        /// The module.
         module: String,
+        /// Its state; none when it has no row at all.
         state: Option<String>,
     },
 }

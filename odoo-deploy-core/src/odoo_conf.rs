@@ -61,9 +61,12 @@ impl std::fmt::Debug for OdooConf {
     help("Odoo reads this file with Python's configparser: `key = value` lines under [options]")
 )]
 pub struct OdooConfError {
+    /// What is wrong.
     pub message: String,
+    /// The file's text, to point into.
     #[source_code]
     pub src: Arc<NamedSource<String>>,
+    /// Where in the text.
     #[label("here")]
     pub span: SourceSpan,
 }

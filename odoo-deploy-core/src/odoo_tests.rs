@@ -75,9 +75,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The PostgreSQL server (its `name` is not used).
     pub conn: DbConn,
+    /// Where `psql`, `createdb` and the other PostgreSQL programs are.
     pub pg: PgTools,
     /// The longest one Odoo run may take.
     pub timeout: Duration,
+    /// Which modules to test.
     pub selection: Selection,
     /// Databases run at once; the modules are split over them.
     pub jobs: usize,
@@ -88,6 +90,7 @@ pub struct Settings {
 /// The template a run used.
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateUse {
+    /// The template database's name.
     pub database: String,
     /// Whether this run built it (else it was reused as found).
     pub built: bool,
@@ -102,7 +105,9 @@ pub struct TemplateUse {
 /// One throwaway database and the Odoo run on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobReport {
+    /// The throwaway database's name.
     pub database: String,
+    /// The modules tested on it.
     pub modules: Vec<String>,
     /// Odoo's exit code (`None` when killed or timed out).
     pub exit_code: Option<i32>,
@@ -125,9 +130,13 @@ pub struct JobReport {
 /// Totals over every job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
+    /// Tests run.
     pub tests: u32,
+    /// Tests passed.
     pub passed: u32,
+    /// Tests failed (an assertion).
     pub failed: u32,
+    /// Tests in error (they raised).
     pub errors: u32,
 }
 
@@ -140,9 +149,13 @@ pub struct Report {
     pub selected_by: String,
     /// The template's modules (the dependencies of the modules under test).
     pub dependencies: Vec<String>,
+    /// The template the throwaway databases were copied from; none when nothing ran.
     pub template: Option<TemplateUse>,
+    /// Each throwaway database and the Odoo run on it.
     pub jobs: Vec<JobReport>,
+    /// Every test, with its result.
     pub tests: Vec<TestCase>,
+    /// The counts over every job.
     pub totals: Totals,
     /// What the operator must know: no test ran, nothing to test.
     pub warnings: Vec<String>,
@@ -176,6 +189,7 @@ impl Report {
 /// Why a run could not happen.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TestError {
+    /// The addons paths could not be scanned.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Scan(#[from] ScanError),
@@ -185,7 +199,11 @@ pub enum TestError {
         code(odd::test::unknown_module),
         help("name modules found on [project].addons_paths or [test].addons_paths")
     )]
-    UnknownModules { names: Vec<String> },
+    /// Modules asked for are on no addons path.
+    UnknownModules {
+        /// Their names.
+        names: Vec<String>,
+    },
 
     #[error("`{module}` depends on `{dependency}`, which is on no addons path")]
     #[diagnostic(
@@ -194,23 +212,43 @@ pub enum TestError {
             "add the folder holding it to [test].addons_paths, or set [test].odoo_addons_dir to Odoo's own addons"
         )
     )]
-    MissingDependency { module: String, dependency: String },
+    /// A module under test depends on one that is on no addons path.
+    MissingDependency {
+        /// The module under test.
+        module: String,
+        /// The dependency not found.
+        dependency: String,
+    },
 
+    /// A module asked for cannot be tested (e.g. not installable).
     #[error("`{module}` cannot be tested: {reason}")]
     #[diagnostic(code(odd::test::not_testable))]
-    NotTestable { module: String, reason: String },
+    NotTestable {
+        /// The module.
+        module: String,
+        /// Why.
+        reason: String,
+    },
 
     #[error("git could not list the files changed since `{since}`: {detail}")]
     #[diagnostic(
         code(odd::test::git),
         help("fetch the revision first (CI checkouts are often shallow: fetch-depth 0)")
     )]
-    Git { since: String, detail: String },
+    /// `git` could not tell what changed since the revision (`--since`).
+    Git {
+        /// The revision.
+        since: String,
+        /// The end of git's error output.
+        detail: String,
+    },
 
+    /// A module's checksum could not be computed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Checksum(#[from] ChecksumError),
 
+    /// A command on this machine failed to run.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
@@ -220,20 +258,30 @@ pub enum TestError {
         code(odd::test::database),
         help("check [test.database] (host, port, user, password_env): the role needs CREATEDB")
     )]
-    Database { what: String, detail: String },
+    /// A PostgreSQL command failed (creating, copying or dropping a database).
+    Database {
+        /// What was being done.
+        what: String,
+        /// The end of the command's error output.
+        detail: String,
+    },
 
     #[error("building the template {database} failed: odoo-bin {outcome}\n{log}")]
     #[diagnostic(
         code(odd::test::template),
         help("the dependencies of the modules under test must install on a fresh database")
     )]
+    /// Odoo failed to build the template (installing the dependencies).
     Template {
+        /// The template database.
         database: String,
+        /// How Odoo ended: `exited N` or `was killed`.
         outcome: String,
         /// What Odoo logged: its failures, then its last lines.
         log: String,
     },
 
+    /// A database name was refused by [`crate::untrusted::database`].
     #[error(transparent)]
     #[diagnostic(transparent)]
     Refused(#[from] crate::untrusted::Refused),
@@ -256,8 +304,11 @@ impl TestError {
 /// What to test, found on the addons paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
+    /// The modules under test, sorted.
     pub modules: Vec<String>,
+    /// Their dependencies (installed in the template), sorted.
     pub dependencies: Vec<String>,
+    /// What was selected and why, for the report.
     pub selected_by: String,
     /// Every module's directory.
     pub dirs: BTreeMap<String, PathBuf>,

@@ -26,18 +26,23 @@ use crate::transport::{Transport, TransportError};
 /// Why an operation could not run.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum OpsError {
+    /// The addons paths could not be scanned.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Scan(#[from] ScanError),
+    /// A module's checksum could not be computed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Checksum(#[from] ChecksumError),
+    /// The database or the ledger could not be read.
     #[error(transparent)]
     #[diagnostic(transparent)]
     State(#[from] StateError),
+    /// A command or a transfer on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// The host's Odoo installation could not be read.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Installation(#[from] InstallationError),
@@ -46,23 +51,40 @@ pub enum OpsError {
         code(odd::ops::broken_manifests),
         help("fix them first: odd deploys only code Odoo can load")
     )]
-    BrokenManifests { count: usize },
+    /// Manifests that Odoo could not load.
+    BrokenManifests {
+        /// How many.
+        count: usize,
+    },
+    /// The checksums stored in the database cannot be read.
     #[error("the checksums stored under {key} are not valid JSON: {reason}")]
     #[diagnostic(code(odd::ops::stored_checksums))]
-    StoredChecksums { key: String, reason: String },
+    StoredChecksums {
+        /// The `ir_config_parameter` key they are stored under.
+        key: String,
+        /// Why they cannot be read.
+        reason: String,
+    },
     #[error("git: {reason}")]
     #[diagnostic(
         code(odd::ops::git),
         help("odd deploys commits: run it inside the project's git repository")
     )]
-    Git { reason: String },
+    /// git could not tell the commit or read its files.
+    Git {
+        /// What git said.
+        reason: String,
+    },
 }
 
 /// The project's code as Odoo would load it.
 #[derive(Debug)]
 pub struct Code {
+    /// The project root.
     pub root: PathBuf,
+    /// Every addon found on the addons paths, and the manifests that could not be read.
     pub scan: ScanReport,
+    /// The dependency graph of those addons.
     pub graph: AddonGraph,
     /// Each addon as the change computation needs it.
     pub modules: BTreeMap<String, CodeModule>,
@@ -270,8 +292,11 @@ pub fn installed_checksums_json(code: &Code, db: &DbState) -> Result<String, Ops
 /// What the environment holds now, read through its transport.
 #[derive(Debug)]
 pub struct EnvState {
+    /// The database: whether it exists, its modules, the parameters odd reads.
     pub db: DbState,
+    /// The environment's ledger.
     pub ledger: Ledger,
+    /// The release `current` points to on the host; none before the first deploy.
     pub current_release: Option<String>,
     /// An `odd rollback` that died (its journal has a beginning and no end).
     pub unfinished_rollback: Option<crate::journal::UnfinishedRollback>,
@@ -412,11 +437,17 @@ pub async fn submodules(
 /// Everything `odd plan` needs besides the target.
 #[derive(Debug)]
 pub struct PlanRequest<'a> {
+    /// The project root (git commands run there).
     pub root: &'a Path,
+    /// Now, in seconds since the Unix epoch (names the release, checks the window).
     pub now: i64,
+    /// Who deploys (`user@machine`).
     pub who: &'a str,
+    /// The environment's deploy window.
     pub window: &'a WindowConfig,
+    /// The reason given to deploy while the window is closed (`--override-window`).
     pub override_window: Option<&'a str>,
+    /// Whether uninstalling modules whose code is gone is allowed (`--allow-remove`).
     pub allow_remove: bool,
     /// The ledger of the environment named by `requires`, read by the caller through that
     /// environment's transport.
@@ -485,23 +516,30 @@ pub async fn plan(
 /// Which backups `odd backup` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackupKinds {
+    /// A snapshot of the database and filestore (fast, on the same server).
     Snapshot,
+    /// A portable dump (`pg_dump` and a filestore archive).
     Dump,
+    /// Both.
     Both,
 }
 
 /// Why a backup or restore operation failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum MaintenanceError {
+    /// The environment's lock could not be taken.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The backup or the restore failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Backup(#[from] crate::backup::BackupError),
+    /// A command or a transfer on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// Odoo's health check after the restore failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] crate::http::CheckError),
@@ -510,8 +548,11 @@ pub enum MaintenanceError {
 /// Who runs a maintenance operation, for the lock.
 #[derive(Debug, Clone)]
 pub struct Operator {
+    /// Who runs it (`user@machine`).
     pub who: String,
+    /// This machine's name.
     pub machine: String,
+    /// This process's id.
     pub pid: u32,
 }
 

@@ -58,7 +58,9 @@ pub enum RefreshError {
     #[error("refused: {reason}")]
     #[diagnostic(code(odd::refresh::refused))]
     Refused {
+        /// Why it is refused.
         reason: String,
+        /// What to do instead, when odd knows.
         #[help]
         help: Option<String>,
     },
@@ -71,8 +73,11 @@ pub enum RefreshError {
         )
     )]
     Failed {
+        /// The step that failed.
         step: String,
+        /// Why it failed.
         reason: String,
+        /// Lines of evidence (failed checks, Odoo's log lines).
         evidence: Vec<String>,
     },
     /// A step failed and putting staging's previous database back failed too.
@@ -81,13 +86,18 @@ pub enum RefreshError {
     )]
     #[diagnostic(code(odd::refresh::restore_failed))]
     RestoreFailed {
+        /// The step that failed.
         step: String,
+        /// Why it failed.
         reason: String,
+        /// Why putting the previous database back failed too.
         restore: String,
     },
+    /// The environment's lock could not be taken.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// A command or a transfer on a host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
@@ -197,8 +207,11 @@ pub enum CopyMethod {
 pub enum SourceBackup {
     /// This verified backup, taken `age_secs` ago.
     Reuse {
+        /// The backup's id.
         id: String,
+        /// Its kind (snapshot or dump).
         backup: BackupKind,
+        /// Its age, in seconds.
         age_secs: u64,
     },
     /// A new dump, taken while the source keeps running.
@@ -208,9 +221,13 @@ pub enum SourceBackup {
 /// The refresh as a value: what `--dry-run` prints and what runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct RefreshPlan {
+    /// The environment refreshed (staging).
     pub target: String,
+    /// The environment copied from.
     pub source: String,
+    /// Which backup of the source is used.
     pub source_backup: SourceBackup,
+    /// How the copy is made (template copy, restore on the host, or streamed).
     pub copy: CopyMethod,
     /// The database the copy is built in before it takes staging's name.
     pub new_database: String,
@@ -224,6 +241,7 @@ pub struct RefreshPlan {
     pub release: String,
     /// The commit staging runs.
     pub commit: String,
+    /// The steps that will run, in order, as the operator reads them.
     pub steps: Vec<String>,
 }
 
@@ -245,21 +263,41 @@ impl RefreshPlan {
 /// Progress of a refresh, for the caller to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshEvent {
-    StepStarted { step: String, detail: String },
-    StepDone { step: String, ms: u64 },
-    Notice { message: String },
+    /// A step began.
+    StepStarted {
+        /// The step's name.
+        step: String,
+        /// What it is about to do, in words.
+        detail: String,
+    },
+    /// A step ended well.
+    StepDone {
+        /// The step's name.
+        step: String,
+        /// How long it took, in milliseconds.
+        ms: u64,
+    },
+    /// Something the operator should know (not an error).
+    Notice {
+        /// What to say.
+        message: String,
+    },
 }
 
 /// What a refresh did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RefreshReport {
+    /// The plan that ran.
     pub plan: RefreshPlan,
     /// The source backup used.
     pub source_backup: String,
+    /// What the neutralisation checks found.
     pub neutralize: NeutralizeReport,
+    /// What the anonymisation rewrote and checked.
     pub anonymise: AnonymiseReport,
     /// Modules updated or installed because staging's code differs from the copy's.
     pub updated: UpdateSet,
+    /// Each step that ran, with its timing and result.
     pub steps: Vec<StepRecord>,
     /// The ledger entry's id.
     pub record: String,
@@ -267,16 +305,23 @@ pub struct RefreshReport {
 
 /// Everything a refresh needs, resolved.
 pub struct RefreshRequest<'a> {
+    /// The parsed odd.toml.
     pub loaded: &'a LoadedConfig,
+    /// The environment refreshed.
     pub staging: &'a Target,
+    /// How to reach staging's host.
     pub staging_transport: &'a dyn Transport,
+    /// The environment copied from.
     pub source: &'a Target,
+    /// How to reach the source's host.
     pub source_transport: &'a dyn Transport,
     /// Staging's `[refresh]` settings.
     pub settings: &'a RefreshConfig,
     /// The anonymisation seed (`refresh.seed_env`); a random one when absent.
     pub seed: Option<Secret>,
+    /// Who runs the refresh, for the lock and the ledger.
     pub operator: &'a Operator,
+    /// Called with each step's progress.
     pub progress: &'a (dyn Fn(RefreshEvent) + Send + Sync),
 }
 

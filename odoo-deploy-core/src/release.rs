@@ -10,6 +10,7 @@ use crate::untrusted::{Kind, Refused};
 /// The layout of odd's directory on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The environment's `odoo.deploy_dir` on the host: everything odd keeps is under it.
     pub deploy_dir: PathBuf,
 }
 

@@ -47,6 +47,7 @@ pub struct RollbackRequest {
 /// A rollback, decided before anything runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RollbackPlan {
+    /// The environment rolled back.
     pub environment: String,
     /// The deploys it undoes, oldest first (their ledger lines get the outcome).
     pub undo: Vec<String>,
@@ -58,6 +59,7 @@ pub struct RollbackPlan {
     pub snapshot_taken_at: Option<i64>,
     /// The release `current` points to now and the one it will point to.
     pub from_release: Option<String>,
+    /// The release `current` will point to.
     pub to_release: String,
     /// Recovering a run that died (its ledger line still says `running`).
     pub interrupted: bool,
@@ -157,36 +159,68 @@ pub enum RollbackError {
         code(odd::rollback::nothing),
         help("`odd history {env}` lists its deploys")
     )]
-    Nothing { env: String },
+    /// The environment has no deploy in its ledger.
+    Nothing {
+        /// The environment.
+        env: String,
+    },
 
     #[error("no deploy {id:?} in the ledger of {env}")]
     #[diagnostic(
         code(odd::rollback::unknown),
         help("`odd history {env} --json` lists the ids")
     )]
-    Unknown { env: String, id: String },
+    /// The ledger has no deploy with that id.
+    Unknown {
+        /// The environment.
+        env: String,
+        /// The id asked for.
+        id: String,
+    },
 
+    /// The deploy asked for is the one running now: there is nothing after it.
     #[error("{id} is what runs on {env} now: there is nothing after it to undo")]
     #[diagnostic(code(odd::rollback::nothing_after))]
-    NothingAfter { env: String, id: String },
+    NothingAfter {
+        /// The environment.
+        env: String,
+        /// The deploy's id.
+        id: String,
+    },
 
     #[error("deploy {id} was the first on {env}: there is no previous release to go back to")]
     #[diagnostic(
         code(odd::rollback::first_deploy),
         help("restore a backup with the backup commands instead")
     )]
-    NoPreviousRelease { env: String, id: String },
+    /// The deploy was the environment's first: there is no release before it.
+    NoPreviousRelease {
+        /// The environment.
+        env: String,
+        /// The deploy's id.
+        id: String,
+    },
 
+    /// The release to go back to was pruned from the host.
     #[error("release {release} is gone from the host (pruned?)")]
     #[diagnostic(code(odd::rollback::release_gone))]
-    ReleaseGone { release: String },
+    ReleaseGone {
+        /// The release's name.
+        release: String,
+    },
 
     #[error("deploy {id} recorded no pre-deploy snapshot{}", detail.as_deref().map_or_else(String::new, |d| format!(" ({d})")))]
     #[diagnostic(
         code(odd::rollback::no_snapshot),
         help("a code-only rollback (`--code-only`) switches the code back without restoring data")
     )]
-    NoSnapshot { id: String, detail: Option<String> },
+    /// The deploy took no snapshot to restore (and the rollback is not code-only).
+    NoSnapshot {
+        /// The deploy's id.
+        id: String,
+        /// Why there is none, when known.
+        detail: Option<String>,
+    },
 
     #[error("a code-only rollback of {id} is refused: that deploy changed the database ({what})")]
     #[diagnostic(
@@ -195,23 +229,40 @@ pub enum RollbackError {
             "the old code would run on the new schema; restore the snapshot (drop --code-only) or, knowing that, pass --force-code-only"
         )
     )]
-    TouchesDatabase { id: String, what: String },
+    /// A code-only rollback is refused: the deploy changed the database (unless forced).
+    TouchesDatabase {
+        /// The deploy's id.
+        id: String,
+        /// What it changed, in words.
+        what: String,
+    },
 
     #[error("a deploy of {env} is running now ({message}, pid {pid} on {machine})")]
     #[diagnostic(
         code(odd::rollback::running),
         help("wait for it: a failing deploy rolls itself back")
     )]
+    /// The environment's lock is held by a live deploy.
     Running {
+        /// The environment.
         env: String,
+        /// The holder's message.
         message: String,
+        /// The holder's process id.
         pid: u32,
+        /// The holder's machine.
         machine: String,
     },
 
+    /// An interrupted rollback is on the journal and must be finished as it was planned.
     #[error("{summary}: {why}")]
     #[diagnostic(code(odd::rollback::unfinished))]
-    Unfinished { summary: String, why: String },
+    Unfinished {
+        /// The interrupted rollback, in words.
+        summary: String,
+        /// Why it cannot go on as asked.
+        why: String,
+    },
 
     #[error("the update lock of database {database} is held by {cause}; nothing was changed")]
     #[diagnostic(
@@ -220,24 +271,36 @@ pub enum RollbackError {
             "a restore would end that session and swap the database under it: wait for it to finish"
         )
     )]
-    UpdateLockHeld { database: String, cause: String },
+    /// A session holds the database's update lock: a restore would swap the database under it.
+    UpdateLockHeld {
+        /// The database.
+        database: String,
+        /// Who holds the lock.
+        cause: String,
+    },
 
+    /// A detached update left by a dead deploy could not be settled.
     #[error("the orphaned update of {id} could not be settled: {source}")]
     #[diagnostic(code(odd::rollback::orphan))]
     Orphan {
+        /// The deploy's id.
         id: String,
+        /// Why it could not be settled.
         #[source]
         source: crate::detached::SettleError,
     },
 
+    /// Taking or releasing the environment's lock failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
 
+    /// A command or a transfer on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
 
+    /// Restoring the snapshot failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Backup(#[from] BackupError),
@@ -504,12 +567,17 @@ fn describe_changes(r: &DeployRecord) -> String {
 
 /// Everything a rollback runs with.
 pub struct RollbackContext<'a> {
+    /// The environment rolled back, resolved.
     pub target: &'a Target,
+    /// The host's transport.
     pub transport: Arc<dyn Transport>,
+    /// Where progress is reported.
     pub events: &'a dyn EventSink,
     /// Who runs it (`user@machine`), this machine's name and process id, for the lock.
     pub who: String,
+    /// This machine's name, for the lock.
     pub machine: String,
+    /// This process's id, for the lock.
     pub pid: u32,
 }
 
@@ -528,8 +596,11 @@ pub struct RollbackReport {
     pub ok: bool,
     /// The outcome written on the undone deploys' ledger lines.
     pub outcome: Outcome,
+    /// Why it ended so, in words for the operator.
     pub reason: String,
+    /// The lines of evidence behind the reason (health answers, log lines).
     pub evidence: Vec<String>,
+    /// Each step that ran, with its timing and outcome.
     pub steps: Vec<StepRecord>,
     /// The database put aside by the restore (what was current before).
     pub replaced: Option<String>,

@@ -11,11 +11,16 @@ use crate::config::{ServiceConfig, Strategy};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
     /// `systemctl` on a unit.
-    Systemd { unit: String },
+    Systemd {
+        /// The unit's name.
+        unit: String,
+    },
     /// `docker compose` on a service; the update runs as a one-off container of it
     /// (see [`crate::compose`]).
     Compose {
+        /// The compose service that runs Odoo.
         service: String,
+        /// The compose file (`compose_file`, passed as `-f`); compose's own lookup when absent.
         file: Option<PathBuf>,
         /// The compose argv prefix: `docker compose` (v2) or `docker-compose` (v1).
         cli: Vec<String>,
@@ -30,8 +35,11 @@ pub enum Service {
     },
     /// The operator's commands.
     Command {
+        /// The argv that starts Odoo.
         start: Vec<String>,
+        /// The argv that stops Odoo.
         stop: Vec<String>,
+        /// The argv that tells whether Odoo runs (exit status 0 when it does).
         status: Vec<String>,
     },
 }

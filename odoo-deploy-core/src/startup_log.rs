@@ -20,19 +20,30 @@ use crate::transport::{Transport, TransportError};
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum StartupLog {
     /// Odoo's log file (`log_file`), read from its size before the start.
-    File { path: PathBuf },
+    File {
+        /// The log file on the host.
+        path: PathBuf,
+    },
     /// The systemd unit's journal since the start (`journalctl -o cat`).
-    Journal { unit: String },
+    Journal {
+        /// The systemd unit's name.
+        unit: String,
+    },
     /// The compose service's logs since the start (`docker logs --since` of each of its
     /// containers: v1's `logs` has no `--since`).
     Compose {
+        /// The compose service that runs Odoo.
         service: String,
+        /// The compose file (`-f`); compose's own lookup when absent.
         file: Option<PathBuf>,
         /// The compose argv prefix (detected on the host when odd.toml names none).
         cli: Vec<String>,
     },
     /// The operator's `logs` argv: what it prints past what it printed before the start.
-    Command { argv: Vec<String> },
+    Command {
+        /// The argv that prints Odoo's log.
+        argv: Vec<String>,
+    },
 }
 
 /// Where the log stood just before the start.

@@ -23,6 +23,7 @@ pub struct DbState {
     pub exists: bool,
     /// Whether Odoo's tables are there (`ir_module_module`).
     pub initialized: bool,
+    /// Every row of `ir_module_module` (empty when not initialized).
     pub modules: Vec<ModuleRow>,
     /// The `ir_config_parameter` values odd reads (checksums, exclude patterns).
     pub params: BTreeMap<String, String>,
@@ -67,12 +68,19 @@ SELECT :'key', :'value', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
 /// Why the state could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
+    /// A command on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// psql's output could not be read as the state.
     #[error("unexpected answer from psql on {host}: {reason}")]
     #[diagnostic(code(odd::state::psql))]
-    Psql { host: String, reason: String },
+    Psql {
+        /// The host psql ran on.
+        host: String,
+        /// What was wrong with the output.
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -175,20 +183,31 @@ pub async fn read_ledger(
 /// Why the plan a ledger line names could not be read back.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanFileError {
+    /// A command or a transfer on the host failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Transport(#[from] TransportError),
+    /// The plan file is gone from the host (pruned with its release).
     #[error("the plan of deploy {id} is gone from the host ({path}): pruned with its release?")]
     #[diagnostic(code(odd::ledger::plan_gone))]
-    Gone { id: String, path: PathBuf },
+    Gone {
+        /// The deploy's id.
+        id: String,
+        /// The plan file's path on the host.
+        path: PathBuf,
+    },
     #[error("the plan of deploy {id} ({path}) is not the one its ledger line names: {why}")]
     #[diagnostic(
         code(odd::ledger::plan_altered),
         help("the file was changed or damaged after the deploy wrote it; it is not used")
     )]
+    /// The plan file no longer matches the digest on the ledger line, or is not JSON.
     Altered {
+        /// The deploy's id.
         id: String,
+        /// The plan file's path on the host.
         path: PathBuf,
+        /// How it differs (its digest, or it cannot be parsed).
         why: String,
     },
 }

@@ -19,34 +19,53 @@ use crate::transport::Transport;
 /// An environment ready to be planned and deployed.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The environment's name in odd.toml.
     pub environment: String,
     /// The host name shown in plans (`local` for the local transport).
     pub host: String,
+    /// How the host is reached: this machine or SSH.
     pub transport: TransportKind,
+    /// Where releases, `current`, ledger, lock and journal are on the host (`odoo.deploy_dir`).
     pub layout: Layout,
     /// How `odoo-bin` runs (its addons path is set per release).
     pub odoo: OdooBin,
     /// Addons paths relative to the project root (and so to a release directory).
     pub addons_paths: Vec<PathBuf>,
+    /// How Odoo is stopped and started there.
     pub service: Service,
+    /// How to reach the environment's database.
     pub db: DbConn,
+    /// Where the PostgreSQL programs are on the host.
     pub pg: PgTools,
+    /// Odoo's `data_dir` on the host (the filestore is under it).
     pub data_dir: PathBuf,
+    /// Where backups are written on the host (`backup.dir`, else `<deploy_dir>/backups`).
     pub backup_dir: PathBuf,
+    /// How many snapshots and dumps are kept.
     pub retention: RetentionPolicy,
+    /// Take a portable dump too before each deploy.
     pub dump_before_deploy: bool,
+    /// Restore every dump into a scratch database and compare row counts.
     pub restore_test: bool,
+    /// Odoo's public base URL.
     pub base_url: String,
+    /// The path of the health page.
     pub health_path: String,
+    /// How long to wait for the health page after a start.
     pub health_timeout: Duration,
     /// How long the host may stay unreachable while a detached step runs there.
     pub reconnect_for: Duration,
+    /// The checks run after a deploy.
     pub smoke: SmokeConfig,
     /// The smoke login's password, when a login check is configured.
     pub smoke_password: Option<Secret>,
+    /// The project's Odoo series, e.g. `18.0`.
     pub series: String,
+    /// Modules that must be installed (`project.required_modules`).
     pub required: BTreeSet<String>,
+    /// Regular expressions of ERROR/CRITICAL log lines that do not fail a deploy.
     pub allow_log_errors: Vec<String>,
+    /// Releases kept besides the current one.
     pub keep_releases: u32,
     /// Odoo's own log file on the host (`log_file`).
     pub odoo_log: Option<PathBuf>,
@@ -55,6 +74,7 @@ pub struct Target {
     pub startup_log: Option<StartupLog>,
     /// The deploy this environment must follow (`requires`).
     pub requires: Option<String>,
+    /// Show the plan and ask before deploying.
     pub approval: bool,
     /// What the host provides besides the repository, as configured.
     pub installation: InstallationSettings,

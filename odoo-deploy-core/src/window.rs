@@ -82,6 +82,7 @@ impl Rule {
 /// The verdict of the window policy for one moment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum WindowVerdict {
+    /// No rule refuses a deploy now.
     Open,
     /// Closed by the described rule.
     Closed(String),

@@ -46,8 +46,11 @@ fn default_timeout() -> u64 {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestDatabase {
+    /// PostgreSQL host (or socket directory) for the test databases; the client's default when absent.
     pub host: Option<String>,
+    /// PostgreSQL port; the client's default (5432) when absent.
     pub port: Option<u16>,
+    /// PostgreSQL role; the client's default (the OS user) when absent.
     pub user: Option<Spanned<String>>,
     /// Where `psql` is; its `PATH` when absent.
     pub pg_bin_dir: Option<PathBuf>,

@@ -13,7 +13,9 @@ use super::results::{Outcome, TestCase};
 pub struct RunProblem<'a> {
     /// Where it ran (the throwaway database).
     pub database: &'a str,
+    /// What went wrong, one line (the `<error>`'s `message`).
     pub message: &'a str,
+    /// The evidence (the `<error>`'s text): CRITICAL lines, the last lines of the log.
     pub detail: &'a str,
 }
 

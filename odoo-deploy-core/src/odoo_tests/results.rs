@@ -11,6 +11,7 @@ use crate::odoo::{Level, parse_line};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// It ran without failure or error.
     Passed,
     /// An assertion failed (`FAIL:`).
     Failed,
@@ -37,7 +38,9 @@ pub struct TestCase {
     pub python_module: String,
     /// `Class.method`, as Odoo names it.
     pub name: String,
+    /// When Odoo ran it.
     pub stage: Stage,
+    /// How it ended.
     pub outcome: Outcome,
     /// The last line of the traceback (`AssertionError: 1 != 2 : deliberate failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,14 +67,18 @@ impl TestCase {
 /// `odoo.tests.result: F failed, E error(s) of T tests when loading database 'DB'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Tests failed (`F failed`).
     pub failed: u32,
+    /// Tests in error (`E error(s)`).
     pub errors: u32,
+    /// Tests run (`T tests`).
     pub tests: u32,
 }
 
 /// What one Odoo run's log said about its tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TestLog {
+    /// Every test started, in log order.
     pub cases: Vec<TestCase>,
     /// Absent when the run died before the end (a test file that cannot be imported, a
     /// module that fails to load).

@@ -19,9 +19,13 @@ pub const TECHNICAL_LOGINS: &[&str] = &["__system__", "default", "public", "port
 /// One column's rule, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
+    /// The table (the model's, `res.partner` → `res_partner`).
     pub table: String,
+    /// The column.
     pub column: String,
+    /// What is done with it.
     pub action: RuleAction,
+    /// For [`RuleAction::Fake`]: the shape of the fake value.
     pub fake: FakeKind,
     /// Fake values of columns with the same key are equal on a row (`email` and
     /// `email_normalized` get one address).

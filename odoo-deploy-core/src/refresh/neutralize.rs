@@ -125,7 +125,9 @@ pub const SOURCE_PARAMS_SQL: &str = "SELECT key, value FROM ir_config_parameter 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// The check's name, as the check SQL prints it.
     pub name: String,
+    /// Whether it passed (a required check that printed nothing fails).
     pub ok: bool,
     /// What was found (offending names, or the value), never a secret.
     pub detail: String,
@@ -136,6 +138,7 @@ pub struct Check {
 pub struct NeutralizeReport {
     /// `odoo-bin neutralize` or the built-in SQL profile.
     pub method: String,
+    /// Every check, passed or not.
     pub checks: Vec<Check>,
 }
 

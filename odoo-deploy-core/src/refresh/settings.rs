@@ -87,15 +87,24 @@ pub enum RuleAction {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FakeKind {
+    /// 16 hex digits derived from the seed and the row's id (the default).
     #[default]
     Text,
+    /// `Person ` and 8 hex digits, upper case.
     Name,
+    /// `user-`, 12 hex digits and `@example.invalid`.
     Email,
+    /// `+1 555 ` and 7 digits.
     Phone,
+    /// A number and `Example Street`.
     Street,
+    /// `City ` and 6 hex digits, upper case.
     City,
+    /// 5 digits.
     Zip,
+    /// `user-` and 12 hex digits.
     Login,
+    /// `<p>Message …</p>`, 12 hex digits inside.
     Html,
 }
 
