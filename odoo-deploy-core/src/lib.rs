@@ -19,7 +19,8 @@
 //!   template; results read from the log, JUnit XML.
 //! - [`doctor`] — `odd doctor`: every precondition of a deploy, checked on the host.
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
-
+//! - [`refresh`] — `odd refresh`: another environment's data copied here, neutralized,
+//!   anonymised and checked fail-closed.
 //! - [`compose`] — Odoo as a compose service: the override naming the commit's image, the
 //!   compose CLI detected, the filestore's bind mount checked on the engine.
 //! - [`image`] — `odd image build`: the project's container image from a commit, labelled
