@@ -822,15 +822,7 @@ async fn prepare_copy(
         if !out.status.success() || !failures.is_empty() {
             return Err(failed(
                 "neutralize",
-                format!(
-                    "odoo-bin neutralize exited {:?}{}",
-                    out.status.code(),
-                    if failures.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" and logged {}", failures.join("; "))
-                    }
-                ),
+                ended("odoo-bin neutralize", out.status.code(), &failures),
                 watch.tail(),
             ));
         }
@@ -1219,15 +1211,7 @@ async fn finish(
             run.done("update", mark, false);
             return Err(failed(
                 "update",
-                format!(
-                    "odoo-bin exited {:?}{}",
-                    out.status.code(),
-                    if failures.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" and logged {}", failures.join("; "))
-                    }
-                ),
+                ended("odoo-bin", out.status.code(), &failures),
                 watch.tail(),
             ));
         }
@@ -1324,6 +1308,18 @@ pub fn update_set(
 /// The `filestore` folder of `db` under `data_dir`.
 pub fn filestore(data_dir: &Path, db: &str) -> PathBuf {
     data_dir.join("filestore").join(db)
+}
+
+/// How a run of Odoo that failed ended: its exit code, and the failures its log showed.
+fn ended(program: &str, code: Option<i32>, failures: &[String]) -> String {
+    if failures.is_empty() {
+        format!("{program} exited {code:?}")
+    } else {
+        format!(
+            "{program} exited {code:?} and logged {}",
+            failures.join("; ")
+        )
+    }
 }
 
 #[cfg(test)]
