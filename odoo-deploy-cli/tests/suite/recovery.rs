@@ -73,10 +73,16 @@ fn odd_killed_during_the_update_is_resumed_and_the_next_deploy_needs_no_manual_s
     wait_for_update_progress(&demo, &id);
     running.kill();
     let holder = format!("odd-lock-{id}");
-    assert_eq!(
-        sessions(cluster, &demo.db, &holder),
-        "1",
-        "the dead run's update lock session is still there"
+    // The dead run's lock session may be gone already (its SSH channel closed with odd,
+    // and psql ended on its input) or still there until its heartbeat is stale: both are
+    // right, and which one comes first is a race. Either way nothing is left after the
+    // resume (below); a session that stays is ended by it, which
+    // `resume_ends_a_dead_runs_update_lock_and_refuses_any_other_holder` proves with a
+    // holder that cannot go by itself.
+    let left_after_kill = sessions(cluster, &demo.db, &holder);
+    assert!(
+        left_after_kill == "0" || left_after_kill == "1",
+        "one lock session at most: {left_after_kill}"
     );
     let stop_ms = journal_stop_ms(&demo, &id);
 
