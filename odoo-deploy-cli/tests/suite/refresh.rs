@@ -521,3 +521,53 @@ fn each_fail_closed_check_fails_the_refresh_and_keeps_staging_as_it_was() {
     fs::write(&mail, good_mail).expect("restore mail");
     crate::support::report_matrix("refresh fail-closed checks", &lines);
 }
+
+#[test]
+fn a_source_value_the_anonymisation_leaves_fails_the_refresh() {
+    let cluster = PgCluster::shared();
+    // No snapshot: the refresh takes a dump of production as it is now, trigger included.
+    let pair = Pair::build(cluster, Reach::Local, cluster, Reach::Local, false);
+    let s = &pair.staging;
+    // A trigger of production's (as a module may install) puts every partner's e-mail back
+    // whatever an UPDATE writes: the rewrite reports its rows, only the count sees it.
+    cluster
+        .psql(
+            &pair.production.db,
+            "CREATE FUNCTION keep_email() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.email := OLD.email; RETURN NEW; END $$;
+             CREATE TRIGGER keep_email BEFORE UPDATE ON res_partner FOR EACH ROW EXECUTE FUNCTION keep_email();",
+        )
+        .expect("trigger");
+    let oid = |c: &PgCluster| {
+        sql(
+            c,
+            "postgres",
+            &format!("SELECT oid FROM pg_database WHERE datname = '{}'", s.db),
+        )
+    };
+    let (before, before_oid) = (digest(cluster, &s.db), oid(cluster));
+    let files = filestore_digest(s);
+    let emails = sql(
+        cluster,
+        &pair.production.db,
+        "SELECT count(*) FROM res_partner WHERE coalesce(email, '') <> ''",
+    );
+    let (code, out, err) = pair.refresh(&[]);
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("the anonymisation did not verify"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "res_partner.email: {emails} row(s) still hold a source value"
+        )),
+        "{err}"
+    );
+    // Only the column the trigger kept is counted as left.
+    assert!(!err.contains("res_partner.phone:"), "{err}");
+    assert_eq!(oid(cluster), before_oid);
+    assert_eq!(digest(cluster, &s.db), before, "staging's own data");
+    assert_eq!(files, filestore_digest(s));
+    assert!(
+        !pair.staging_runs(),
+        "Odoo stays stopped after a failed refresh"
+    );
+    assert_eq!(database_names(cluster, &format!("{}-refresh-", s.db)), "");
+}
