@@ -299,6 +299,9 @@ pub struct RefreshReport {
     pub updated: UpdateSet,
     /// Each step that ran, with its timing and result.
     pub steps: Vec<StepRecord>,
+    /// Staging's downtime: from its Odoo stopped to its first healthy answer on the
+    /// refreshed copy, as recorded in the ledger.
+    pub downtime_ms: Option<u64>,
     /// The ledger entry's id.
     pub record: String,
 }
@@ -519,6 +522,10 @@ fn stamp_now() -> String {
 struct Run<'r, 'a> {
     req: &'r RefreshRequest<'a>,
     steps: Vec<StepRecord>,
+    /// When staging's Odoo was stopped (Unix ms): the downtime runs from there.
+    stopped_at_ms: Option<i64>,
+    /// From the stop to the first healthy answer after it.
+    downtime_ms: Option<u64>,
 }
 
 impl Run<'_, '_> {
@@ -601,9 +608,12 @@ async fn locked(
     let mut run = Run {
         req,
         steps: Vec::new(),
+        stopped_at_ms: None,
+        downtime_ms: None,
     };
 
     let mark = run.start("stop", format!("{}'s Odoo", t.environment));
+    run.stopped_at_ms = Some(crate::clock::now_unix_ms());
     tx.check(&t.service.stop(), &Discard).await?;
     run.done("stop", mark, true);
 
@@ -697,7 +707,7 @@ async fn locked(
         },
         backups: Vec::new(),
         steps: run.steps.clone(),
-        downtime_ms: None,
+        downtime_ms: run.downtime_ms,
         window_override: None,
         previous_release: Some(plan.release.clone()),
     };
@@ -727,6 +737,7 @@ async fn locked(
         anonymise: anonymised,
         updated,
         steps: run.steps,
+        downtime_ms: run.downtime_ms,
         record: record_id,
     })
 }
@@ -1249,6 +1260,8 @@ async fn finish(
     crate::deploy::health(t)
         .await
         .map_err(|e| failed("health", e.to_string(), Vec::new()))?;
+    // Healthy again: staging's downtime ends here, not after the log and smoke checks.
+    run.downtime_ms = run.stopped_at_ms.map(crate::clock::ms_since);
     crate::deploy::read_startup_log(tx, t, log_mark)
         .await
         .map_err(|f| failed("startup log", f.reason.clone(), f.evidence.clone()))?;

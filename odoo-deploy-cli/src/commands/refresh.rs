@@ -1,6 +1,8 @@
 //! `odd refresh STAGING --from PRODUCTION`: production's data on staging, neutralized
 //! and anonymised, with staging's own code; `--dry-run` prints the plan only.
 
+use std::time::Duration;
+
 use odoo_deploy_core::ops::Operator;
 use odoo_deploy_core::refresh::{self, RefreshError, RefreshEvent, RefreshRequest};
 
@@ -128,6 +130,13 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             }
             for (table, rows) in &report.anonymise.rows {
                 output::say(&format!("anonymised {rows} row(s) of {table}"));
+            }
+            if let Some(ms) = report.downtime_ms {
+                output::say(&format!(
+                    "{}'s Odoo was down {:.1} s (stopped to healthy again)",
+                    plan.target,
+                    Duration::from_millis(ms).as_secs_f64()
+                ));
             }
             output::print(&format!(
                 "{} refreshed from {} (backup {}), recorded as {}\n",

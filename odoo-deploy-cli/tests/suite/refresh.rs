@@ -294,6 +294,29 @@ fn assert_refreshed(pair: &Pair, staging_cluster: &PgCluster, production_cluster
         last["plan"]["refresh"]["updated"]["install"][0], "acme_loyalty",
         "{last}"
     );
+    // Staging's downtime, stop to healthy again: at least every step between the two,
+    // at most the whole run.
+    let downtime = last["downtime_ms"].as_u64().expect("a downtime");
+    let steps = last["steps"].as_array().expect("steps");
+    let between: u64 = steps
+        .iter()
+        .skip_while(|s| s["step"] != "stop")
+        .skip(1)
+        .take_while(|s| s["step"] != "start")
+        .map(|s| s["duration_ms"].as_u64().expect("duration"))
+        .sum();
+    assert!(
+        between > 0 && downtime >= between,
+        "{downtime} < {between}: {last}"
+    );
+    let run_ms = (last["finished_at"].as_i64().expect("end")
+        - last["started_at"].as_i64().expect("start")
+        + 1)
+        * 1000;
+    assert!(
+        i64::try_from(downtime).expect("ms") <= run_ms,
+        "{downtime} > {run_ms}"
+    );
     // Nothing left behind.
     assert_eq!(database_names(staging_cluster, &format!("{}-", s.db)), "");
 }
