@@ -195,6 +195,7 @@ fn status_of_report(report: &miette::Report) -> Status {
             RollbackError::NoPreviousRelease { .. }
             | RollbackError::ReleaseGone { .. }
             | RollbackError::NoSnapshot { .. }
+            | RollbackError::Refresh { .. }
             | RollbackError::TouchesDatabase { .. }
             | RollbackError::Running { .. }
             | RollbackError::UpdateLockHeld { .. } => Status::Refused,

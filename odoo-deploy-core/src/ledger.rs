@@ -151,6 +151,12 @@ impl DeployRecord {
         }
         Ok(())
     }
+
+    /// The environment this line's data was copied from, when it records an
+    /// `odd refresh` (its plan holds the refresh's report) rather than a deploy.
+    pub fn refreshed_from(&self) -> Option<&str> {
+        self.plan.as_ref()?.get("refresh")?.get("source")?.as_str()
+    }
 }
 
 /// An environment's history, oldest first, one entry per deploy id.
@@ -389,6 +395,22 @@ mod tests {
         let twice = format!("{old_line}{line}{line}");
         let compact = Ledger::parse(&twice).compacted().expect("a line to drop");
         assert_eq!(Ledger::parse(&compact).records(), [old, new]);
+    }
+
+    #[test]
+    fn a_refresh_line_names_its_source_and_a_deploy_line_none() {
+        let mut deploy = record(&rid(1), &sha(0xa), Outcome::Succeeded, None);
+        assert_eq!(deploy.refreshed_from(), None);
+        deploy.plan = Some(serde_json::json!({"steps": []}));
+        assert_eq!(deploy.refreshed_from(), None);
+        let mut refresh = record(&rid(2), &sha(0xa), Outcome::Succeeded, Some(900));
+        refresh.plan = Some(serde_json::json!({"refresh": {"source": "production"}}));
+        let line = Ledger::line(&refresh).expect("json");
+        let read = Ledger::parse(&line);
+        assert_eq!(
+            read.latest().and_then(DeployRecord::refreshed_from),
+            Some("production")
+        );
     }
 
     #[test]

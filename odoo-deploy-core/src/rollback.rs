@@ -201,6 +201,26 @@ pub enum RollbackError {
         id: String,
     },
 
+    /// The line to undo records an `odd refresh`, not a deploy: the data it replaced was
+    /// dropped once the refresh verified, and the code did not change.
+    #[error(
+        "{id} is not a deploy: it refreshed {env} with {from}'s data (backup {backup}); a rollback cannot undo a refresh, {env}'s data from before it was dropped once the refresh verified and its code did not change"
+    )]
+    #[diagnostic(code(odd::rollback::refresh), help("{help}"))]
+    Refresh {
+        /// The environment.
+        env: String,
+        /// The refresh's ledger id.
+        id: String,
+        /// The environment the data came from.
+        from: String,
+        /// The source's backup the refresh copied.
+        backup: String,
+        /// How to get the data back instead: a backup of the environment from before
+        /// the refresh, when one is left, or another refresh.
+        help: String,
+    },
+
     /// The release to go back to was pruned from the host.
     #[error("release {release} is gone from the host (pruned?)")]
     #[diagnostic(code(odd::rollback::release_gone))]
@@ -338,6 +358,9 @@ pub async fn prepare(
     }
     let undo = undone(&ledger, env, request.to.as_deref())?;
     let first = undo[0];
+    if let Some(source) = first.refreshed_from() {
+        return Err(refresh_refused(transport, target, first, source).await);
+    }
     let to_release =
         first
             .previous_release
@@ -355,6 +378,14 @@ pub async fn prepare(
         });
     }
     let mut warnings = Vec::new();
+    for r in &undo[1..] {
+        if let Some(source) = r.refreshed_from() {
+            warnings.push(format!(
+                "{} refreshed {env} with {source}'s data: restoring the snapshot taken before {} puts back {env}'s data from before that refresh",
+                r.id, first.id
+            ));
+        }
+    }
     let code_only = request.code_only || request.force_code_only;
     let (snapshot, snapshot_taken_at) = if code_only {
         if !request.force_code_only
@@ -547,6 +578,53 @@ fn undone<'l>(
             }
             Ok(after)
         }
+    }
+}
+
+/// Why the refresh `record` (from `source`) cannot be rolled back, and how to get the
+/// environment's data from before it: its newest backup taken before the refresh
+/// began, when one is left, else another refresh.
+async fn refresh_refused(
+    transport: &dyn Transport,
+    target: &Target,
+    record: &DeployRecord,
+    source: &str,
+) -> RollbackError {
+    let env = &target.environment;
+    let backup = record
+        .plan
+        .as_ref()
+        .and_then(|p| p["refresh"]["source_backup"].as_str())
+        .unwrap_or("unknown")
+        .to_owned();
+    // Seconds on the ledger, milliseconds on backups: anything begun within the
+    // refresh's first second still holds the data from before it (the swap comes last).
+    let before_ms = record.started_at.saturating_add(1).saturating_mul(1000);
+    let backup_target = target.backup_target(Some(&record.commit));
+    let backups = Backups::new(transport, &backup_target);
+    let older = backups.list().await.ok().and_then(|list| {
+        list.backups
+            .into_iter()
+            .filter(|m| m.environment == *env && m.created_at_ms < before_ms)
+            .max_by_key(|m| m.created_at_ms)
+    });
+    let again = format!("`odd refresh {env} --from {source}` copies {source}'s data again");
+    let help = match older {
+        Some(m) => format!(
+            "{env}'s data from before the refresh is in its backup {id} (taken {when}): `odd restore {env} {id}`; or {again}",
+            id = m.id,
+            when = clock::human(m.created_at_ms / 1000),
+        ),
+        None => format!(
+            "no backup of {env} from before the refresh is left (`odd backups {env}` lists them); {again}"
+        ),
+    };
+    RollbackError::Refresh {
+        env: env.clone(),
+        id: record.id.clone(),
+        from: source.to_owned(),
+        backup,
+        help,
     }
 }
 

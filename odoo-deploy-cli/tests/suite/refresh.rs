@@ -594,3 +594,63 @@ fn a_source_value_the_anonymisation_leaves_fails_the_refresh() {
     );
     assert_eq!(database_names(cluster, &format!("{}-refresh-", s.db)), "");
 }
+
+#[test]
+fn rollback_after_a_refresh_refuses_and_names_the_backup_to_restore() {
+    let cluster = PgCluster::shared();
+    let pair = Pair::build(cluster, Reach::Local, cluster, Reach::Local, true);
+    let s = &pair.staging;
+    // Staging's own data, backed up before the refresh.
+    let (code, out, err) = odd_with(
+        &pair.config,
+        &["backup", "staging", "--kind", "snapshot", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let backup: serde_json::Value = serde_json::from_str(&out).expect("backup json");
+    let backup_id = backup[0]["id"].as_str().expect("backup id").to_owned();
+    let (code, out, err) = pair.refresh(&[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let ledger_path = s.deploy_dir.join("ledger.jsonl");
+    let ledger = fs::read_to_string(&ledger_path).expect("ledger");
+    let last: serde_json::Value =
+        serde_json::from_str(ledger.lines().last().expect("a line")).expect("json");
+    let refresh_id = last["id"].as_str().expect("id").to_owned();
+    let refreshed = digest(cluster, &s.db);
+
+    // The refresh is not a deploy: refused, naming it, its source and the way back.
+    let (code, out, err) = odd_with(&pair.config, &["rollback", "staging", "--yes"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    // The diagnostic wraps its help at the terminal's width.
+    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("{refresh_id} is not a deploy")),
+        "{err}"
+    );
+    assert!(flat.contains("production's data"), "{err}");
+    assert!(
+        flat.contains(&format!("`odd restore staging {backup_id}`")),
+        "{err}"
+    );
+    let (code, _, err) = odd_with(
+        &pair.config,
+        &["rollback", "staging", "--code-only", "--yes"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("is not a deploy"), "{err}");
+    // Nothing changed: the data, Odoo, the ledger.
+    assert_eq!(digest(cluster, &s.db), refreshed);
+    assert!(pair.staging_runs());
+    assert_eq!(fs::read_to_string(&ledger_path).expect("ledger"), ledger);
+
+    // The backup it names brings staging's own data back.
+    let (code, _, err) = odd_with(&pair.config, &["restore", "staging", &backup_id, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sql(
+            cluster,
+            &s.db,
+            "SELECT count(*) FROM res_partner WHERE email = 'tester@staging.example'"
+        ),
+        "1"
+    );
+}
