@@ -32,6 +32,38 @@ fn run(cmd: &mut Command, what: &str) -> Duration {
     t.elapsed()
 }
 
+/// CPU time of PostgreSQL's processes that have ended (backends, parallel workers): the
+/// postmaster's reaped children's user and system time from `/proc` (in USER_HZ, 100 a
+/// second on Linux). Independent of what else the machine runs, unlike wall time.
+fn pg_cpu(pg: &PgCluster) -> Option<Duration> {
+    let pidfile = std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).ok()?;
+    let pid = pidfile.lines().next()?.trim().to_owned();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis come fields 3…: cutime is 16, cstime 17.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// [`pg_cpu`] once the backend of a session that just ended has been reaped: the figure
+/// has moved past `before` and holds still for a few readings (at most 5 s).
+fn pg_cpu_settled(pg: &PgCluster, before: Duration) -> Option<Duration> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = pg_cpu(pg)?;
+    let mut still = 0;
+    while Instant::now() < deadline && still < 5 {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = pg_cpu(pg)?;
+        still = if now == last && now > before {
+            still + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+    Some(last)
+}
+
 #[tokio::main]
 async fn main() {
     let scale = env_num("ODD_BENCH_PGBENCH_SCALE", 60);
@@ -202,9 +234,12 @@ async fn main() {
         tools.psql(&conn(new), new, &[("keep_logins", "admin")], &sql),
         &[("seed", &Secret::new("bench seed"))],
     );
+    let cpu_before = pg_cpu(&pg);
     let t = Instant::now();
     let out = tx.check_output(&cmd).await.expect("anonymise");
     let anon = t.elapsed();
+    let anon_cpu = cpu_before.and_then(|b| pg_cpu_settled(&pg, b).map(|a| a.saturating_sub(b)));
+    let load_after_anon = loadavg();
     rows.push(("anonymise (default profile) + count", anon));
     let mut report = anonymise::AnonymiseReport::default();
     report.read(&String::from_utf8_lossy(&out));
@@ -244,8 +279,14 @@ async fn main() {
         report.left.len()
     );
     println!(
-        "anonymising {partners} res_partner rows (default profile, verified): {} (goal < 30 s)",
+        "anonymising {partners} res_partner rows (default profile, verified): {} (goal < 30 s), load average then {load_after_anon}",
         secs(anon)
     );
+    if let Some(cpu) = anon_cpu {
+        println!(
+            "  CPU time of PostgreSQL's processes for it: {} (what the machine's own work was, whatever else ran)",
+            secs(cpu)
+        );
+    }
     println!("load average at end: {}", loadavg());
 }
