@@ -40,14 +40,25 @@ impl Phase for Switch {
         true
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let t = run.ctx.target;
-        run.ctx
-            .transport
-            .symlink_switch(&t.layout.current(), &t.layout.release(&run.plan.release))
-            .await
-            .map_err(|e| Failure::new(self.kind(), e.to_string()))?;
-        run.progress.switched = true;
-        Ok(())
+        let ctx = run.ctx;
+        let t = ctx.target;
+        let release = &run.plan.release;
+        let (current, target) = (t.layout.current(), t.layout.release(release));
+        let (mine, theirs) = tokio::join!(
+            ctx.transport.symlink_switch(&current, &target),
+            crate::fleet::on_each(&ctx.fleet, |m| async move {
+                m.transport
+                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(release))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        );
+        // Switched somewhere: the rollback switches back wherever it can.
+        if mine.is_ok() || !ctx.fleet.is_empty() {
+            run.progress.switched = true;
+        }
+        mine.map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+        super::fleet_outcome(run, self.kind(), &theirs)
     }
 }
 
@@ -88,10 +99,33 @@ impl Phase for SwitchBack {
         true
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let t = run.ctx.target;
-        match &run.plan.previous_release {
-            Some(previous) if run.progress.switched => run
-                .ctx
+        let ctx = run.ctx;
+        let t = ctx.target;
+        if !run.progress.switched {
+            return Ok(());
+        }
+        let plan = run.plan;
+        // Each other host back to the release it ran before (its own, read by the plan).
+        let theirs = crate::fleet::on_each(&ctx.fleet, |m| async move {
+            // Release ids are the same on every host; a plan that did not read the
+            // hosts (a resumed deploy's) takes the update host's.
+            let previous = match plan.hosts.iter().find(|h| h.name == m.host.name) {
+                Some(h) => h.release.as_ref(),
+                None => plan.previous_release.as_ref(),
+            };
+            match previous {
+                Some(previous) => m
+                    .transport
+                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(previous))
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        })
+        .await;
+        super::fleet_outcome(run, self.kind(), &theirs)?;
+        match &plan.previous_release {
+            Some(previous) => ctx
                 .transport
                 .symlink_switch(&t.layout.current(), &t.layout.release(previous))
                 .await
