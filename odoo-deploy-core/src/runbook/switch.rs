@@ -19,12 +19,14 @@ pub struct Switch {
 impl Switch {
     /// `t`'s `current` to `release`.
     pub fn new(t: &Target, release: &str) -> Self {
-        Self {
-            title: format!(
-                "switch {} to release {release}",
-                t.layout.current().display()
-            ),
+        let mut title = format!(
+            "switch {} to release {release}",
+            t.layout.current().display()
+        );
+        for h in &t.fleet {
+            title.push_str(&format!("; {}: {}", h.name, h.layout.current().display()));
         }
+        Self { title }
     }
 }
 
@@ -72,17 +74,27 @@ impl SwitchBack {
     /// Back from `release` to `previous` (none: the first deploy).
     pub fn new(t: &Target, release: &str, previous: Option<&str>) -> Self {
         let layout = &t.layout;
+        let others = if t.fleet.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = t.fleet.iter().map(|h| h.name.as_str()).collect();
+            format!(
+                "; {} back to the release each ran before, where it answers",
+                names.join(", ")
+            )
+        };
+        let mine = match previous {
+            Some(previous) => format!(
+                "switch {} back to release {previous}",
+                layout.current().display()
+            ),
+            None => format!(
+                "no previous release: {} is removed and Odoo stays stopped",
+                Path::new(&layout.release(release)).display()
+            ),
+        };
         Self {
-            title: match previous {
-                Some(previous) => format!(
-                    "switch {} back to release {previous}",
-                    layout.current().display()
-                ),
-                None => format!(
-                    "no previous release: {} is removed and Odoo stays stopped",
-                    Path::new(&layout.release(release)).display()
-                ),
-            },
+            title: format!("{mine}{others}"),
         }
     }
 }
