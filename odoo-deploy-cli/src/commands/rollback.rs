@@ -89,7 +89,12 @@ fn refuse_fleet(ctx: &EnvContext) -> Result<(), CliError> {
     if ctx.target.fleet.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = ctx.target.fleet.iter().map(|h| h.label()).collect();
+    let names: Vec<String> = ctx
+        .target
+        .fleet
+        .iter()
+        .map(odoo_deploy_core::fleet::FleetHost::label)
+        .collect();
     Err(CliError::refused(miette::miette!(
         help = "a deploy rolls every host back by itself; by hand: stop Odoo on every host, `odd restore ENV ID` on the update host, point each host's current back to the previous release, start every host",
         "odd rollback handles the update host only, and {} has other hosts ({}): nothing was changed",
