@@ -209,16 +209,46 @@ impl LoadedConfig {
                     ));
                 }
             }
+            for (what, value) in [("address", Some(&h.address)), ("user", h.user.as_ref())] {
+                if let Some(value) = value
+                    && (value.is_empty()
+                        || value.starts_with('-')
+                        || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                {
+                    problems.push(self.invalid(
+                        host,
+                        format!("host `{host_name}`: `{what} = {value:?}` is empty, has spaces or starts with `-` (ssh would read it as an option)"),
+                        "this host",
+                        None,
+                    ));
+                }
+            }
+            if let Some(service) = &h.service {
+                let s = service.get_ref();
+                for name in [s.unit.as_ref(), s.compose_service.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if name.is_empty() || name.starts_with('-') {
+                        problems.push(self.invalid(
+                            service,
+                            format!("host `{host_name}`: `{name:?}` is empty or starts with `-`, which programs read as an option"),
+                            "this service",
+                            None,
+                        ));
+                    }
+                }
+            }
             for path in [&h.deploy_dir, &h.data_dir].into_iter().flatten() {
-                if path.is_relative() {
+                if path.is_relative() || path.parent().is_none() {
                     problems.push(self.invalid(
                         host,
                         format!(
-                            "host `{host_name}`: `{}` is not an absolute path",
+                            "host `{host_name}`: `{}` is not the absolute path of a folder of its own",
                             path.display()
                         ),
                         "this host",
-                        Some("paths on a host are absolute".to_owned()),
+                        Some("write the full path of a folder of its own on the host, e.g. \"/opt/odd/acme\"".to_owned()),
                     ));
                 }
             }
