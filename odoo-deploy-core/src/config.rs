@@ -820,6 +820,21 @@ impl LoadedConfig {
             ));
         }
         if let Some(host) = &env.host {
+            let h = host.get_ref();
+            for (what, value) in [("address", Some(&h.address)), ("user", h.user.as_ref())] {
+                if let Some(value) = value
+                    && (value.is_empty()
+                        || value.starts_with('-')
+                        || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                {
+                    problems.push(self.invalid(
+                        host,
+                        format!("`{what} = {value:?}` is empty, has spaces or starts with `-` (ssh would read it as an option)"),
+                        "this host",
+                        None,
+                    ));
+                }
+            }
             let secs = host.get_ref().reconnect_for_secs;
             let stale = crate::lock::HEARTBEAT_STALE_AFTER.as_secs();
             if secs >= stale {
