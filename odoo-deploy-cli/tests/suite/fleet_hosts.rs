@@ -156,13 +156,18 @@ impl Fleet {
         let bin = self.demo.odoo_bin();
         for h in &self.others {
             out.push_str(&format!(
-                "\n[[environments.demo.hosts]]\nname = {:?}\nroles = [{:?}]\n{}deploy_dir = {}\nbase_url = {:?}\n{}\
+                "\n[[environments.demo.hosts]]\nname = {:?}\nroles = [{:?}]\n{}deploy_dir = {}\n{}{}\
                  service = {{ strategy = \"command\", start = [{svc}, \"start\", {pid}, {bin}, \"-c\", {conf}], stop = [{svc}, \"stop\", {pid}], status = [{svc}, \"status\", {pid}] }}\n",
                 h.name,
                 h.role,
                 ssh(&h.sshd),
                 q(&h.deploy_dir),
-                h.base_url(),
+                // A web host's health is its page; a cron host's, its service's status.
+                if h.role == "web" {
+                    format!("base_url = {:?}\n", h.base_url())
+                } else {
+                    String::new()
+                },
                 if self.unshared && h.name == "web2" {
                     format!("data_dir = {}\n", q(&h.data_dir))
                 } else {
@@ -340,6 +345,7 @@ fn three_hosts_deploy_v1_then_v2_and_every_host_runs_the_new_release() {
         &format!("{}/releases", fleet.host("web2").deploy_dir.display()),
         "[ok  ] hosts",
         "[ok  ] filestore",
+        "cron1: its service's status",
     ] {
         assert!(plan.contains(needle), "{needle:?} in the plan:\n{plan}");
     }
