@@ -458,6 +458,15 @@ fn a_host_lost_after_the_stop_rolls_every_host_back_and_says_which_was_not() {
             .any(|h| h["name"] == "web2" && h["error"].as_str().is_some()),
         "status says web2 is not reached: {s:#}"
     );
+    // `odd rollback` would switch and restart the update host alone: refused.
+    let (code, _, stderr) = odd(&fleet.demo, &["rollback", "demo", "--yes"], &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("handles the update host only"), "{stderr}");
+    assert_eq!(
+        digest(cluster, &fleet.demo.db),
+        before,
+        "and changes nothing"
+    );
 }
 
 #[test]
