@@ -576,16 +576,14 @@ fn lost_hosts(
         };
         let todo = match previous {
             Some(previous) => format!(
-                "when it answers again, make sure {} points at {} and start Odoo there (`{}`)",
+                "when it answers again, make sure {} points at {} before Odoo runs there, then start it (`{}`)",
                 m.host.layout.current().display(),
                 m.host.layout.release(&previous).display(),
                 m.host.service.start().display_redacted()
             ),
             None => "it had no release before this deploy: keep Odoo stopped there until the next deploy".to_owned(),
         };
-        parts.push(format!(
-            "host {label} was not restored ({why}): Odoo was stopped there before the update; {todo}"
-        ));
+        parts.push(format!("host {label} was not restored ({why}); {todo}"));
     }
     let reached: Vec<&str> = std::iter::once(
         plan.hosts
