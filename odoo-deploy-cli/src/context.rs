@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use odoo_deploy_core::config::{CONFIG_FILE, LoadedConfig, TransportKind};
+use odoo_deploy_core::fleet::Member;
 use odoo_deploy_core::lock::{EnvLock, LockState};
 use odoo_deploy_core::target::Target;
 use odoo_deploy_core::transport::{LocalTransport, Transport};
@@ -54,7 +55,13 @@ fn find_config() -> Result<PathBuf, CliError> {
 pub(crate) struct EnvContext {
     pub(crate) loaded: LoadedConfig,
     pub(crate) target: Target,
+    /// The environment's host; in a fleet, the update host.
     pub(crate) transport: Arc<dyn Transport>,
+    /// In a fleet, the other hosts that answered, each with its own SSH master.
+    pub(crate) fleet: Vec<Member>,
+    /// In a fleet, the other hosts that did not answer (`name (address)`, why): the plan's
+    /// `hosts` gate fails on them.
+    pub(crate) unreachable: Vec<(String, String)>,
 }
 
 impl EnvContext {
@@ -62,7 +69,23 @@ impl EnvContext {
     pub(crate) async fn open(loaded: LoadedConfig, name: &str) -> Result<Self, CliError> {
         let env = loaded.environment(name).map_err(CliError::diagnostic)?;
         let mut target = Target::resolve(&loaded, name, env).map_err(CliError::diagnostic)?;
-        let transport = connect(&loaded, env).await?;
+        let (transport, (fleet, unreachable)) =
+            tokio::join!(connect(&loaded, env), connect_fleet(&loaded, &target));
+        let transport = match (transport, &target.fleet_update) {
+            (Ok(t), _) => t,
+            // Nothing is planned, and so nothing changes, without the update host.
+            (Err(e), Some(update)) => {
+                return Err(CliError::refused(match e.report() {
+                    Some(r) => miette::miette!(
+                        help = "every host of a fleet must answer before a deploy; nothing was changed",
+                        "the update host {} cannot be reached: {r}",
+                        update.label()
+                    ),
+                    None => miette::miette!("the update host {} cannot be reached", update.label()),
+                }));
+            }
+            (Err(e), None) => return Err(e),
+        };
         // The host's Odoo config (addons path, data_dir, database settings), when used.
         target
             .prepare(transport.as_ref())
@@ -72,6 +95,8 @@ impl EnvContext {
             loaded,
             target,
             transport,
+            fleet,
+            unreachable,
         })
     }
 
@@ -100,11 +125,51 @@ impl EnvContext {
     }
 }
 
+/// One SSH master to each other host of a fleet, all at once: those that answered, and
+/// those that did not (`name (address)`, why).
+pub(crate) async fn connect_fleet(
+    loaded: &LoadedConfig,
+    target: &Target,
+) -> (Vec<Member>, Vec<(String, String)>) {
+    let results = odoo_deploy_core::fleet::join_all(
+        target
+            .fleet
+            .iter()
+            .map(|host| async move {
+                match connect_ssh(&host.ssh, |p| loaded.relative(p)).await {
+                    Ok(transport) => Ok(Member {
+                        host: host.clone(),
+                        transport,
+                    }),
+                    Err(e) => Err((
+                        host.label(),
+                        e.report().map_or_else(String::new, ToString::to_string),
+                    )),
+                }
+            })
+            .collect(),
+    )
+    .await;
+    let mut fleet = Vec::new();
+    let mut unreachable = Vec::new();
+    for r in results {
+        match r {
+            Ok(m) => fleet.push(m),
+            Err(e) => unreachable.push(e),
+        }
+    }
+    (fleet, unreachable)
+}
+
 /// The transport of an environment: this machine, or one SSH master to its host.
 pub(crate) async fn connect(
     loaded: &LoadedConfig,
     env: &odoo_deploy_core::config::Environment,
 ) -> Result<Arc<dyn Transport>, CliError> {
+    // A fleet's update host stands for the environment's host.
+    if let Some(update) = odoo_deploy_core::fleet::resolve(env).map(|(update, _)| update) {
+        return connect_ssh(&update.ssh, |p| loaded.relative(p)).await;
+    }
     match (env.transport, &env.host) {
         (TransportKind::Ssh, Some(host)) => {
             connect_ssh(host.get_ref(), |p| loaded.relative(p)).await

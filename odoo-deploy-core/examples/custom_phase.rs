@@ -98,6 +98,7 @@ async fn run() {
         machine: "example".to_owned(),
         pid: std::process::id(),
         webhook: None,
+        fleet: Vec::new(),
     };
 
     // v1 deployed as is.

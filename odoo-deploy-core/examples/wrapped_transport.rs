@@ -83,6 +83,7 @@ async fn run() {
         machine: "example".to_owned(),
         pid: std::process::id(),
         webhook: None,
+        fleet: Vec::new(),
     };
     let report = deploy::execute(&ctx, &plan).await.expect("the deploy ran");
     assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);

@@ -19,8 +19,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::command::Secret;
+pub use fleet::{FilestoreSharing, FleetHostConfig, OBJECT_STORAGE_MODULES, Role};
 pub use test::{TestConfig, TestDatabase};
 
+mod fleet;
 mod test;
 
 /// The name of the configuration file at the root of a project.
@@ -82,8 +84,15 @@ pub struct Environment {
     /// How odd reaches the host: `local` (this machine, the default) or `ssh`.
     #[serde(default)]
     pub transport: TransportKind,
-    /// Needed when `transport = "ssh"`.
+    /// Needed when `transport = "ssh"` (unless `hosts` lists them).
     pub host: Option<Spanned<HostConfig>>,
+    /// `[[environments.NAME.hosts]]`: a fleet of hosts with roles, instead of `host`.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<FleetHostConfig>>,
+    /// How a fleet's hosts share the filestore (`shared`, the default, or
+    /// `object_storage`).
+    #[serde(default)]
+    pub filestore: FilestoreSharing,
     /// `[environments.NAME.odoo]`: how Odoo runs on the host and where odd keeps its files.
     pub odoo: OdooConfig,
     /// `[environments.NAME.service]`: how Odoo is stopped and started.
@@ -801,7 +810,8 @@ impl LoadedConfig {
         problems: &mut Vec<ConfigError>,
     ) {
         let env = spanned.get_ref();
-        if env.transport == TransportKind::Ssh && env.host.is_none() {
+        self.validate_fleet(name, spanned, problems);
+        if env.transport == TransportKind::Ssh && env.host.is_none() && env.hosts.is_empty() {
             problems.push(self.invalid(
                 spanned,
                 format!("environment `{name}` uses transport \"ssh\" but has no [environments.{name}.host]"),
@@ -810,6 +820,21 @@ impl LoadedConfig {
             ));
         }
         if let Some(host) = &env.host {
+            let h = host.get_ref();
+            for (what, value) in [("address", Some(&h.address)), ("user", h.user.as_ref())] {
+                if let Some(value) = value
+                    && (value.is_empty()
+                        || value.starts_with('-')
+                        || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                {
+                    problems.push(self.invalid(
+                        host,
+                        format!("`{what} = {value:?}` is empty, has spaces or starts with `-` (ssh would read it as an option)"),
+                        "this host",
+                        None,
+                    ));
+                }
+            }
             let secs = host.get_ref().reconnect_for_secs;
             let stale = crate::lock::HEARTBEAT_STALE_AFTER.as_secs();
             if secs >= stale {

@@ -53,6 +53,9 @@ pub struct DeployContext<'a> {
     pub pid: u32,
     /// Where the outcome is POSTed, if configured.
     pub webhook: Option<Secret>,
+    /// The fleet's other hosts, each with its connection (empty for one host): the
+    /// per-host phases run on them too ([`crate::fleet`]).
+    pub fleet: Vec<crate::fleet::Member>,
 }
 
 impl std::fmt::Debug for DeployContext<'_> {

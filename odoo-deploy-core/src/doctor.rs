@@ -131,6 +131,78 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The same report with `more` checks after its own (a fleet's other hosts).
+    #[must_use]
+    pub fn with(mut self, more: Vec<Check>) -> Self {
+        self.checks.extend(more);
+        self.passed = self.checks.iter().all(|c| c.verdict != Verdict::Fail);
+        self
+    }
+}
+
+/// In a fleet, a line for each other host: reached over SSH (or why not), and its
+/// `data_dir` and `deploy_dir` there.
+pub async fn fleet(
+    members: &[crate::fleet::Member],
+    unreachable: &[(String, String)],
+) -> Vec<Check> {
+    let mut checks: Vec<Check> = unreachable
+        .iter()
+        .map(|(label, why)| {
+            Check::fail(
+                "fleet host",
+                format!("cannot reach {label}: {why}"),
+                "check its [[hosts]] table (address, port, user, identity_file) and that its key is in known_hosts: a deploy refuses while a host does not answer",
+            )
+        })
+        .collect();
+    let found = crate::fleet::join_all(
+        members
+            .iter()
+            .map(|m| async move {
+                let h = &m.host;
+                let dirs = RemoteCommand::new("test")
+                    .arg("-d")
+                    .arg(&h.data_dir)
+                    .arg("-a")
+                    .arg("-d")
+                    .arg(&h.layout.deploy_dir);
+                match m.transport.output(&dirs).await {
+                    Ok(out) if out.status.success() => Check::ok(
+                        "fleet host",
+                        format!(
+                            "{} ({}) reachable over SSH; data_dir {} and deploy_dir {} there",
+                            h.label(),
+                            h.roles_text(),
+                            h.data_dir.display(),
+                            h.layout.deploy_dir.display()
+                        ),
+                    ),
+                    Ok(_) => Check::fail(
+                        "fleet host",
+                        format!(
+                            "{}: data_dir {} or deploy_dir {} is not a folder there",
+                            h.label(),
+                            h.data_dir.display(),
+                            h.layout.deploy_dir.display()
+                        ),
+                        "mount the shared data_dir on it and create deploy_dir (mode 700) for the user odd logs in as",
+                    ),
+                    Err(e) => Check::fail(
+                        "fleet host",
+                        format!("{}: {e}", h.label()),
+                        "check that the host answers over SSH",
+                    ),
+                }
+            })
+            .collect(),
+    )
+    .await;
+    checks.extend(found);
+    checks
+}
+
 /// The report when the host could not be reached: that line, the rest skipped.
 pub fn unreachable(t: &Target, reason: &str) -> Report {
     let mut checks = vec![Check::fail(

@@ -26,6 +26,8 @@
 //! - [`image`] — `odd image build`: the project's container image from a commit, labelled
 //!   and tagged by it, pushed to the configured registry.
 //! - [`event`] — what the engine reports (output lines, …).
+//! - [`fleet`] — an environment of several hosts with roles (web, cron, the update
+//!   host): the per-host phases on every host at once, the `hosts` and `filestore` gates.
 //! - [`check`] — every problem in a set of addons at once, as diagnostics.
 //! - [`lint`] — `odd lint`: odd's checks and the project's linters, findings normalised,
 //!   reported as GitHub annotations, JUnit XML and SARIF.
@@ -91,6 +93,7 @@
 //!     machine: "build".to_owned(),
 //!     pid: std::process::id(),
 //!     webhook: None,
+//!     fleet: Vec::new(),
 //! };
 //! let report = deploy::execute(&ctx, &plan).await?;
 //! println!("{:?}: {:?}", report.outcome, report.reason);
@@ -116,6 +119,7 @@ pub mod deploy;
 pub mod detached;
 pub mod doctor;
 pub mod event;
+pub mod fleet;
 pub mod git;
 pub mod graph;
 mod hook;

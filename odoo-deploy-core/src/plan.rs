@@ -133,9 +133,23 @@ pub struct Step {
     /// The exact commands it runs on the host, rendered with secrets as `***`.
     #[serde(serialize_with = "redacted")]
     pub commands: Vec<RemoteCommand>,
+    /// In a fleet, the commands it runs on each other host (the update host's are
+    /// `commands`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostCommands>,
     /// What runs.
     #[serde(skip)]
     pub phase: Arc<dyn Phase>,
+}
+
+/// The commands a step runs on one other host of a fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostCommands {
+    /// The host's name.
+    pub host: String,
+    /// The exact commands, rendered with secrets as `***`.
+    #[serde(serialize_with = "redacted")]
+    pub commands: Vec<RemoteCommand>,
 }
 
 impl Step {
@@ -145,6 +159,11 @@ impl Step {
             kind: phase.kind(),
             title: phase.title(),
             commands: phase.commands(),
+            hosts: phase
+                .fleet_commands()
+                .into_iter()
+                .map(|(host, commands)| HostCommands { host, commands })
+                .collect(),
             phase,
         }
     }
@@ -202,6 +221,10 @@ pub struct Plan {
     /// repository a first install leaves uninstalled).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// In a fleet, every host (the update host first) and the release it runs now: the
+    /// rollback switches each back to its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::fleet::HostRelease>,
 }
 
 impl Plan {
@@ -327,6 +350,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .filter(|r| r.outcome == crate::ledger::Outcome::Running)
             .map(|r| r.id.clone()),
         warnings: Vec::new(),
+        hosts: Vec::new(),
     };
     runbook::hooks::add(&mut plan, t);
     plan
@@ -393,6 +417,7 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         estimated_downtime_ms: None,
         unfinished: None,
         warnings: Vec::new(),
+        hosts: Vec::new(),
     };
     runbook::hooks::add(&mut plan, target);
     // The hooks that ran before the update are the dead run's.
@@ -676,6 +701,24 @@ impl Plan {
         if self.first_install {
             let _ = writeln!(out, "  database {}: first install", self.database);
         }
+        if !self.hosts.is_empty() {
+            let _ = writeln!(out, "\nHosts:");
+            for h in &self.hosts {
+                let roles: Vec<&str> = h.roles.iter().map(|r| r.name()).collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:<16} {:<18} {}",
+                    h.name,
+                    h.address,
+                    roles.join(","),
+                    match (&h.release, &h.error) {
+                        (_, Some(e)) => format!("not reached: {e}"),
+                        (Some(r), None) => format!("release {r}"),
+                        (None, None) => "no release yet".to_owned(),
+                    }
+                );
+            }
+        }
         if let Some(id) = &self.unfinished {
             let _ = writeln!(
                 out,
@@ -725,19 +768,20 @@ impl Plan {
                 let _ = writeln!(out, "  ! {warning}");
             }
         }
+        let update_host = self.hosts.first().map(|h| h.name.as_str());
         let _ = writeln!(out, "\nSteps:");
-        write_steps(&mut out, &self.steps);
+        write_steps(&mut out, &self.steps, update_host);
         let _ = writeln!(
             out,
             "\nRollback plan (runs on any failure after the backup):"
         );
-        write_steps(&mut out, &self.rollback);
+        write_steps(&mut out, &self.rollback, update_host);
         if !self.on_failure.is_empty() {
             let _ = writeln!(
                 out,
                 "\nOn failure (refused or rolled back, once the outcome is known):"
             );
-            write_steps(&mut out, &self.on_failure);
+            write_steps(&mut out, &self.on_failure, update_host);
         }
         match self.estimated_downtime_ms {
             Some(ms) => {
@@ -758,11 +802,25 @@ impl Plan {
     }
 }
 
-fn write_steps(out: &mut String, steps: &[Step]) {
+/// Each step and its commands; in a fleet (`update_host` named), each command is
+/// labelled with the host it runs on.
+fn write_steps(out: &mut String, steps: &[Step], update_host: Option<&str>) {
     for (i, s) in steps.iter().enumerate() {
         let _ = writeln!(out, "  {:>2}. {}", i + 1, s.title);
+        let label = |host: &str| format!("[{host}] ");
+        let mine = update_host.map(label).unwrap_or_default();
         for cmd in &s.commands {
-            let _ = writeln!(out, "        $ {}", cmd.display_redacted());
+            let _ = writeln!(out, "        {mine}$ {}", cmd.display_redacted());
+        }
+        for h in &s.hosts {
+            for cmd in &h.commands {
+                let _ = writeln!(
+                    out,
+                    "        {}$ {}",
+                    label(&h.host),
+                    cmd.display_redacted()
+                );
+            }
         }
     }
 }

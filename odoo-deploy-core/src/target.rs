@@ -15,6 +15,7 @@ use crate::release::Layout;
 use crate::service::Service;
 use crate::startup_log::StartupLog;
 use crate::transport::Transport;
+use toml::Spanned;
 
 /// An environment ready to be planned and deployed.
 #[derive(Debug, Clone)]
@@ -91,6 +92,11 @@ pub struct Target {
     pub image: Option<String>,
     /// The compose CLI is to be detected on the host (odd.toml names none).
     pub detect_compose: bool,
+    /// In a fleet (`[[hosts]]`), the update host: this target's host, layout, service,
+    /// `data_dir` and base URL are its own.
+    pub fleet_update: Option<crate::fleet::FleetHost>,
+    /// In a fleet, the other hosts (web, cron, workers).
+    pub fleet: Vec<crate::fleet::FleetHost>,
 }
 
 impl Target {
@@ -106,16 +112,39 @@ impl Target {
             Some(login) => loaded.resolve_secret(login.password())?,
             None => None,
         };
-        let layout = Layout::new(env.odoo.deploy_dir.clone());
+        // In a fleet, the update host's own settings stand for the environment's.
+        let fleet = crate::fleet::resolve(env);
+        let update_host = env
+            .hosts
+            .iter()
+            .map(Spanned::get_ref)
+            .find(|h| h.has(crate::config::Role::Update));
+        let deploy_dir = update_host
+            .and_then(|h| h.deploy_dir.clone())
+            .unwrap_or_else(|| env.odoo.deploy_dir.clone());
+        let data_dir = update_host
+            .and_then(|h| h.data_dir.clone())
+            .unwrap_or_else(|| env.odoo.data_dir.clone());
+        let service_config = update_host
+            .and_then(|h| h.service.as_ref())
+            .unwrap_or(&env.service);
+        let base_url = update_host
+            .and_then(|h| h.base_url.as_ref())
+            .unwrap_or(&env.http.base_url)
+            .get_ref()
+            .clone();
+        let layout = Layout::new(deploy_dir.clone());
         let current = layout.current();
-        let compose = *env.service.get_ref().strategy.get_ref() == crate::config::Strategy::Compose;
+        let compose =
+            *service_config.get_ref().strategy.get_ref() == crate::config::Strategy::Compose;
         let backup_dir = env
             .backup
             .dir
             .clone()
-            .unwrap_or_else(|| env.odoo.deploy_dir.join("backups"));
-        let host = match (&env.transport, &env.host) {
-            (TransportKind::Ssh, Some(host)) => host.get_ref().address.clone(),
+            .unwrap_or_else(|| deploy_dir.join("backups"));
+        let host = match (&env.transport, &env.host, update_host) {
+            (TransportKind::Ssh, _, Some(h)) => h.address.clone(),
+            (TransportKind::Ssh, Some(host), None) => host.get_ref().address.clone(),
             _ => "local".to_owned(),
         };
         Ok(Self {
@@ -129,7 +158,7 @@ impl Target {
                 addons_path: Vec::new(),
                 // In a container, data_dir is the host side of a bind mount: the image's
                 // Odoo config names its own side.
-                data_dir: (!compose).then(|| env.odoo.data_dir.clone()),
+                data_dir: (!compose).then(|| data_dir.clone()),
                 without_demo: None,
             },
             addons_paths: project
@@ -147,7 +176,7 @@ impl Target {
             installation_problems: Vec::new(),
             hooks: env.hooks.clone(),
             service: {
-                let mut service = Service::from_config(env.service.get_ref());
+                let mut service = Service::from_config(service_config.get_ref());
                 if let Service::Compose { image_file, .. } = &mut service
                     && loaded.config.image.is_some()
                 {
@@ -160,7 +189,7 @@ impl Target {
                 .image
                 .as_ref()
                 .map(|i| i.get_ref().repository.get_ref().clone()),
-            detect_compose: compose && env.service.get_ref().compose_command.is_none(),
+            detect_compose: compose && service_config.get_ref().compose_command.is_none(),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
                 host: env.database.host.clone(),
@@ -171,19 +200,22 @@ impl Target {
             pg: PgTools {
                 bin_dir: env.database.pg_bin_dir.clone(),
             },
-            data_dir: env.odoo.data_dir.clone(),
+            data_dir,
             backup_dir,
             retention: RetentionPolicy::from(&env.backup),
             dump_before_deploy: env.backup.dump_before_deploy,
             restore_test: env.backup.restore_test,
-            base_url: env.http.base_url.get_ref().clone(),
+            base_url,
             health_path: env.http.health_path.clone(),
             health_timeout: Duration::from_secs(env.http.health_timeout_secs),
-            reconnect_for: Duration::from_secs(
-                env.host
-                    .as_ref()
-                    .map_or(45, |h| h.get_ref().reconnect_for_secs),
-            ),
+            reconnect_for: Duration::from_secs(update_host.map_or_else(
+                || {
+                    env.host
+                        .as_ref()
+                        .map_or(45, |h| h.get_ref().reconnect_for_secs)
+                },
+                |h| h.reconnect_for_secs,
+            )),
             smoke: env.smoke.clone(),
             smoke_password,
             series: project.series.get_ref().clone(),
@@ -199,9 +231,14 @@ impl Target {
                 .collect(),
             keep_releases: env.odoo.keep_releases,
             odoo_log: env.odoo.log_file.clone(),
-            startup_log: StartupLog::from_config(env.odoo.log_file.as_ref(), env.service.get_ref()),
+            startup_log: StartupLog::from_config(
+                env.odoo.log_file.as_ref(),
+                service_config.get_ref(),
+            ),
             requires: env.requires.as_ref().map(|r| r.get_ref().clone()),
             approval: env.approval,
+            fleet_update: fleet.as_ref().map(|(update, _)| update.clone()),
+            fleet: fleet.map(|(_, others)| others).unwrap_or_default(),
         })
     }
 

@@ -146,6 +146,7 @@ fn start(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
             machine: context::machine(),
             pid: std::process::id(),
             webhook,
+            fleet: ctx.fleet.clone(),
         };
         let report = deploy::execute(&deploy_ctx, &plan)
             .await
@@ -274,6 +275,7 @@ fn resume(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
             machine: context::machine(),
             pid: std::process::id(),
             webhook: webhook(&ctx, &args.env)?,
+            fleet: ctx.fleet.clone(),
         };
         let report = deploy::resume(&deploy_ctx, record, &context::who())
             .await

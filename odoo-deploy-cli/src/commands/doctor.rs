@@ -31,6 +31,13 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             Err(CliError::Report(report)) => doctor::unreachable(&target, &report.to_string()),
             Err(e) => return Err(e),
         };
+        // A fleet: each other host too.
+        let report = if target.fleet.is_empty() {
+            report
+        } else {
+            let (members, unreachable) = context::connect_fleet(&loaded, &target).await;
+            report.with(doctor::fleet(&members, &unreachable).await)
+        };
         if args.json {
             let json = serde_json::to_string_pretty(&report)
                 .map_err(|e| CliError::Report(miette::miette!("{e}")))?;

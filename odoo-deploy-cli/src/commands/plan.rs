@@ -76,10 +76,42 @@ pub(crate) async fn make(
         allow_remove: options.allow_remove,
         required_ledger: required_ledger.as_ref(),
     };
-    let (plan, code, _) = ops::plan(&ctx.target, ctx.transport.as_ref(), local, &request)
+    let (mut plan, code, state) = ops::plan(&ctx.target, ctx.transport.as_ref(), local, &request)
         .await
         .map_err(CliError::diagnostic)?;
+    fleet_gates(&ctx, env, &mut plan, &state.db).await;
     Ok((ctx, plan, code))
+}
+
+/// In a fleet: every host and its release in the plan, and the `hosts` (every host
+/// answers) and `filestore` (the same on every host) gates.
+async fn fleet_gates(
+    ctx: &EnvContext,
+    env: &odoo_deploy_core::config::Environment,
+    plan: &mut Plan,
+    db: &odoo_deploy_core::state::DbState,
+) {
+    use odoo_deploy_core::fleet;
+    let t = &ctx.target;
+    if t.fleet_update.is_none() {
+        return;
+    }
+    plan.hosts = fleet::releases(t, ctx.transport.as_ref(), &ctx.fleet, &ctx.unreachable).await;
+    let update_release = plan.hosts.first().and_then(|h| h.release.clone());
+    for h in plan.hosts.iter().skip(1) {
+        if h.error.is_none() && h.release != update_release {
+            plan.warnings.push(format!(
+                "{} runs {} while the update host runs {}: a rollback puts each host back on its own release",
+                h.name,
+                h.release.as_deref().unwrap_or("no release"),
+                update_release.as_deref().unwrap_or("no release")
+            ));
+        }
+    }
+    plan.gates.extend(fleet::reach_gate(t, &ctx.unreachable));
+    plan.gates.extend(
+        fleet::filestore_gate(t, env.filestore, ctx.transport.as_ref(), &ctx.fleet, db).await,
+    );
 }
 
 /// The ledger of the environment this one `requires`, read through that environment's

@@ -38,6 +38,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
     let loaded = args.config.load()?;
     context::runtime()?.block_on(async {
         let ctx = EnvContext::open(loaded, &args.env).await?;
+        refuse_fleet(&ctx)?;
         let machine = context::machine();
         let request = RollbackRequest {
             to: args.to.clone(),
@@ -82,12 +83,33 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
 /// --resume` when the deploy cannot go forward): the recovery `odd rollback` would run,
 /// without asking — the environment is down or half-deployed, and what it restores is
 /// the pre-deploy state.
+/// `odd rollback` switches and restarts one host: on a fleet it would leave the other
+/// hosts' Odoo on the new code over the restored database. Refused, nothing changed.
+fn refuse_fleet(ctx: &EnvContext) -> Result<(), CliError> {
+    if ctx.target.fleet.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = ctx
+        .target
+        .fleet
+        .iter()
+        .map(odoo_deploy_core::fleet::FleetHost::label)
+        .collect();
+    Err(CliError::refused(miette::miette!(
+        help = "a deploy rolls every host back by itself; by hand: stop Odoo on every host, `odd restore ENV ID` on the update host, point each host's current back to the previous release, start every host",
+        "odd rollback handles the update host only, and {} has other hosts ({}): nothing was changed",
+        ctx.target.environment,
+        names.join(", ")
+    )))
+}
+
 pub(crate) async fn recover(
     ctx: &EnvContext,
     deploy: &str,
     events: &super::deploy::Renderer,
     json: bool,
 ) -> Result<(Status, rollback::RollbackReport), CliError> {
+    refuse_fleet(ctx)?;
     let machine = context::machine();
     let plan = rollback::prepare(
         ctx.transport.as_ref(),

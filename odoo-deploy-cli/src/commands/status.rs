@@ -53,8 +53,11 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             }
             _ => None,
         };
+        // A fleet: where each host's `current` points.
+        let hosts =
+            odoo_deploy_core::fleet::releases(t, transport, &ctx.fleet, &ctx.unreachable).await;
         if json {
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "update_run": update_run.as_ref().map(|(log, code)| serde_json::json!({
                     "log": log,
                     "exit_code": code,
@@ -69,6 +72,9 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                 "interrupted": interrupted,
                 "interrupted_rollback": rollback_run,
             });
+            if !hosts.is_empty() {
+                value["hosts"] = serde_json::json!(hosts);
+            }
             output::print(&format!("{value:#}\n"))?;
             return Ok(Status::Success);
         }
@@ -86,6 +92,20 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
             "  current release: {}\n",
             release.as_deref().unwrap_or("none")
         ));
+        for h in &hosts {
+            let roles: Vec<&str> = h.roles.iter().map(|r| r.name()).collect();
+            out.push_str(&format!(
+                "  host {} ({}, {}): {}\n",
+                h.name,
+                h.address,
+                roles.join(","),
+                match (&h.release, &h.error) {
+                    (_, Some(e)) => format!("NOT REACHED: {e}"),
+                    (Some(r), None) => format!("release {r}"),
+                    (None, None) => "no release".to_owned(),
+                }
+            ));
+        }
         if let Some(r) = ledger.latest() {
             out.push_str(&format!(
                 "  last deploy: {} {} — {}{}\n",

@@ -17,16 +17,26 @@ pub struct Health {
 }
 
 impl Health {
-    /// The deploy's: `GET` the health path until 200.
+    /// The deploy's: `GET` the health path until 200 (in a fleet, on every host).
     pub fn new(t: &Target) -> Self {
-        Self {
-            title: format!(
-                "GET {}{} until 200, at most {} s",
-                t.base_url.trim_end_matches('/'),
-                t.health_path,
-                t.health_timeout.as_secs()
-            ),
+        let mut title = format!(
+            "GET {}{} until 200, at most {} s",
+            t.base_url.trim_end_matches('/'),
+            t.health_path,
+            t.health_timeout.as_secs()
+        );
+        for h in &t.fleet {
+            title.push_str(&match &h.base_url {
+                Some(url) => format!(
+                    "; {}: GET {}{}",
+                    h.name,
+                    url.trim_end_matches('/'),
+                    t.health_path
+                ),
+                None => format!("; {}: its service's status", h.name),
+            });
         }
+        Self { title }
     }
 
     /// The rollback's.
@@ -46,11 +56,48 @@ impl Phase for Health {
         self.title.clone()
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        wait(run.ctx.target)
-            .await
-            .map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+        let ctx = run.ctx;
+        let t = ctx.target;
+        let lost = run.progress.lost.clone();
+        let (mine, theirs) = tokio::join!(
+            wait(t),
+            crate::fleet::on_each(&ctx.fleet, |m| {
+                let skip = lost.contains_key(&m.host.label());
+                async move {
+                    if skip {
+                        return Ok(());
+                    }
+                    host_health(t, &m.host, m.transport.as_ref()).await
+                }
+            })
+        );
+        mine.map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+        super::fleet_outcome(run, self.kind(), &theirs)?;
         run.progress.healthy();
         Ok(())
+    }
+}
+
+/// One other host of a fleet healthy: its health page answers 200 (a host with a URL),
+/// else its service's status command exits 0 (a cron or worker host without one).
+pub(crate) async fn host_health(
+    t: &Target,
+    host: &crate::fleet::FleetHost,
+    transport: &dyn crate::transport::Transport,
+) -> Result<(), String> {
+    match &host.base_url {
+        Some(url) => {
+            let http = OdooHttp::new(url, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+            http.wait_healthy(&t.health_path, t.health_timeout, Duration::from_millis(250))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        None => transport
+            .check_output(&host.service.status())
+            .await
+            .map(drop)
+            .map_err(|e| format!("Odoo does not run there: {e}")),
     }
 }
 

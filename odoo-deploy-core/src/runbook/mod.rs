@@ -107,6 +107,12 @@ pub trait Phase: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// In a fleet, the exact commands it runs on each other host, by host name, as the
+    /// plan prints them (none by default: the step runs on the update host only).
+    fn fleet_commands(&self) -> Vec<(String, Vec<RemoteCommand>)> {
+        Vec::new()
+    }
+
     /// Whether it runs while Odoo is stopped (between the deploy's stop and start).
     fn odoo_down(&self) -> bool {
         false
@@ -215,6 +221,9 @@ pub struct Progress {
     pub(crate) failure: Option<String>,
     /// How the deploy ended, once known (`ODD_OUTCOME` of the `on_failure` hook).
     pub(crate) outcome: Option<crate::ledger::Outcome>,
+    /// The fleet's hosts the rollback could not reach, by label, with why: the rollback
+    /// goes on for the others and then says these were not restored.
+    pub(crate) lost: std::collections::BTreeMap<String, String>,
 }
 
 impl Progress {
@@ -298,6 +307,67 @@ pub(crate) async fn run_all(
         ctx.transport.check(cmd, &sink).await?;
     }
     Ok(())
+}
+
+/// Runs `commands(host)` on every other host of the fleet at once, each in order and
+/// checked, their output reported as events of that host; the hosts where one failed,
+/// with why.
+pub(crate) async fn on_fleet<'a>(
+    ctx: &'a DeployContext<'_>,
+    commands: impl Fn(&crate::fleet::FleetHost) -> Vec<RemoteCommand>,
+) -> Vec<(&'a crate::fleet::Member, String)> {
+    let lists: Vec<Vec<RemoteCommand>> = ctx.fleet.iter().map(|m| commands(&m.host)).collect();
+    let results = crate::fleet::join_all(
+        ctx.fleet
+            .iter()
+            .zip(lists)
+            .map(|(m, list)| async move {
+                let sink = Forward {
+                    ctx,
+                    host: &m.host.name,
+                };
+                for cmd in &list {
+                    m.transport
+                        .check(cmd, &sink)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok::<(), String>(())
+            })
+            .collect(),
+    )
+    .await;
+    ctx.fleet
+        .iter()
+        .zip(results)
+        .filter_map(|(m, r)| r.err().map(|why| (m, why)))
+        .collect()
+}
+
+/// What a per-host step makes of the other hosts' failures: in the deploy, the step
+/// fails (and the deploy rolls back); in the rollback (the deploy's failure known), the
+/// hosts are noted as lost and the rollback goes on for the others.
+pub(crate) fn fleet_outcome(
+    run: &mut Run<'_, '_>,
+    step: StepKind,
+    failures: &[(&crate::fleet::Member, String)],
+) -> Result<(), Failure> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    if run.progress.failure.is_some() {
+        for (m, why) in failures {
+            run.progress
+                .lost
+                .entry(m.host.label())
+                .or_insert_with(|| why.clone());
+        }
+        return Ok(());
+    }
+    Err(Failure::new(
+        step,
+        format!("on {}", crate::fleet::failed(failures)),
+    ))
 }
 
 /// Sends each output line as an [`Event::Output`] of `host`.
@@ -462,7 +532,76 @@ pub(crate) async fn rollback(run: &mut Run<'_, '_>) -> Result<(), Failure> {
     if let Ok(cmd) = t.layout.remove(&plan.release) {
         let _ = transport.check_output(&cmd).await;
     }
+    let reached: Vec<&crate::fleet::Member> = ctx
+        .fleet
+        .iter()
+        .filter(|m| !run.progress.lost.contains_key(&m.host.label()))
+        .collect();
+    crate::fleet::join_all(
+        reached
+            .iter()
+            .filter_map(|m| {
+                let cmd = m.host.layout.remove(&plan.release).ok()?;
+                Some(async move {
+                    let _ = m.transport.check_output(&cmd).await;
+                })
+            })
+            .collect(),
+    )
+    .await;
+    if !run.progress.lost.is_empty() {
+        return Err(Failure::new(
+            "rollback hosts",
+            lost_hosts(ctx, plan, &run.progress.lost),
+        ));
+    }
     Ok(())
+}
+
+/// What the operator reads about the hosts a rollback could not reach: which, why, and
+/// what to do when each answers again.
+fn lost_hosts(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    lost: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut parts = Vec::new();
+    for (label, why) in lost {
+        let Some(m) = ctx.fleet.iter().find(|m| m.host.label() == *label) else {
+            continue;
+        };
+        let previous = match plan.hosts.iter().find(|h| h.name == m.host.name) {
+            Some(h) => h.release.clone(),
+            None => plan.previous_release.clone(),
+        };
+        let todo = match previous {
+            Some(previous) => format!(
+                "when it answers again, make sure {} points at {} before Odoo runs there, then start it (`{}`)",
+                m.host.layout.current().display(),
+                m.host.layout.release(&previous).display(),
+                m.host.service.start().display_redacted()
+            ),
+            None => "it had no release before this deploy: keep Odoo stopped there until the next deploy".to_owned(),
+        };
+        parts.push(format!("host {label} was not restored ({why}); {todo}"));
+    }
+    let reached: Vec<&str> = std::iter::once(
+        plan.hosts
+            .first()
+            .map_or("the update host", |h| h.name.as_str()),
+    )
+    .chain(
+        ctx.fleet
+            .iter()
+            .filter(|m| !lost.contains_key(&m.host.label()))
+            .map(|m| m.host.name.as_str()),
+    )
+    .collect();
+    format!(
+        "{}; the database is restored and {} run the previous release again",
+        parts.join("; "),
+        reached.join(", ")
+    )
 }
 
 /// After a failed deploy, its outcome known: the plan's `on_failure` steps, each

@@ -55,4 +55,40 @@ pub(crate) async fn prune(ctx: &DeployContext<'_>, plan: &Plan, own_backups: &[S
     for message in crate::retention::apply(ctx.transport.as_ref(), ctx.target, &keep).await {
         ctx.events.event(Event::Notice { message });
     }
+    // A fleet's other hosts keep as many releases (their backups are the update host's).
+    let count = usize::try_from(ctx.target.keep_releases).unwrap_or(usize::MAX);
+    let keep = &keep;
+    let notices = crate::fleet::join_all(
+        ctx.fleet
+            .iter()
+            .map(|m| async move {
+                let layout = &m.host.layout;
+                let out = match m.transport.check_output(&layout.list()).await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        return vec![format!("{}: could not list releases: {e}", m.host.name)];
+                    }
+                };
+                let (releases, _) = crate::release::parse_list(&out);
+                let mut notices = Vec::new();
+                for old in
+                    crate::release::to_prune(releases, Some(keep.current), &keep.releases, count)
+                {
+                    if let Ok(cmd) = layout.remove(&old)
+                        && let Err(e) = m.transport.check_output(&cmd).await
+                    {
+                        notices.push(format!(
+                            "{}: could not remove release {old}: {e}",
+                            m.host.name
+                        ));
+                    }
+                }
+                notices
+            })
+            .collect(),
+    )
+    .await;
+    for message in notices.into_iter().flatten() {
+        ctx.events.event(Event::Notice { message });
+    }
 }

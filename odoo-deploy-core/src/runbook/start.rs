@@ -12,6 +12,8 @@ use crate::target::Target;
 #[derive(Debug, Clone)]
 pub struct Start {
     command: RemoteCommand,
+    /// In a fleet, the start of each other host, by name.
+    others: Vec<(String, Vec<RemoteCommand>)>,
 }
 
 impl Start {
@@ -19,6 +21,11 @@ impl Start {
     pub fn new(t: &Target) -> Self {
         Self {
             command: t.service.start(),
+            others: t
+                .fleet
+                .iter()
+                .map(|h| (h.name.clone(), vec![h.service.start()]))
+                .collect(),
         }
     }
 }
@@ -29,18 +36,40 @@ impl Phase for Start {
         StepKind::Start
     }
     fn title(&self) -> String {
-        "start Odoo".to_owned()
+        if self.others.is_empty() {
+            "start Odoo".to_owned()
+        } else {
+            let names: Vec<&str> = self.others.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "start Odoo on every host at once (the update host, {})",
+                names.join(", ")
+            )
+        }
     }
     fn commands(&self) -> Vec<RemoteCommand> {
         vec![self.command.clone()]
     }
+    fn fleet_commands(&self) -> Vec<(String, Vec<RemoteCommand>)> {
+        self.others.clone()
+    }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let t = run.ctx.target;
+        let ctx = run.ctx;
+        let t = ctx.target;
         if let Some(log) = &t.startup_log {
-            run.progress.log_mark = Some(log.mark(run.ctx.transport.as_ref()).await);
+            run.progress.log_mark = Some(log.mark(ctx.transport.as_ref()).await);
         }
-        run.run_all(&self.commands())
-            .await
-            .map_err(|e| Failure::new(self.kind(), e.to_string()))
+        let lost = run.progress.lost.clone();
+        let commands = self.commands();
+        let (mine, theirs) = tokio::join!(
+            super::run_all(ctx, &commands),
+            // A host the rollback could not reach before is not tried again.
+            super::on_fleet(ctx, |h| if lost.contains_key(&h.label()) {
+                Vec::new()
+            } else {
+                vec![h.service.start()]
+            })
+        );
+        mine.map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+        super::fleet_outcome(run, self.kind(), &theirs)
     }
 }

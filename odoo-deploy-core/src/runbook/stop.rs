@@ -16,6 +16,15 @@ pub struct Stop {
     /// The deploy's stop checks the database's update lock first; the rollback's does
     /// not.
     in_deploy: bool,
+    /// In a fleet, the stop of each other host, by name.
+    others: Vec<(String, Vec<RemoteCommand>)>,
+}
+
+fn others(t: &Target) -> Vec<(String, Vec<RemoteCommand>)> {
+    t.fleet
+        .iter()
+        .map(|h| (h.name.clone(), vec![h.service.stop()]))
+        .collect()
 }
 
 impl Stop {
@@ -24,6 +33,7 @@ impl Stop {
         Self {
             command: t.service.stop(),
             in_deploy: true,
+            others: others(t),
         }
     }
 
@@ -32,6 +42,7 @@ impl Stop {
         Self {
             command: t.service.stop(),
             in_deploy: false,
+            others: others(t),
         }
     }
 }
@@ -42,13 +53,35 @@ impl Phase for Stop {
         StepKind::Stop
     }
     fn title(&self) -> String {
-        "stop Odoo".to_owned()
+        if self.others.is_empty() {
+            "stop Odoo".to_owned()
+        } else {
+            let names: Vec<&str> = self.others.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "stop Odoo on every host at once (the update host, {})",
+                names.join(", ")
+            )
+        }
     }
     fn commands(&self) -> Vec<RemoteCommand> {
         vec![self.command.clone()]
     }
+    fn fleet_commands(&self) -> Vec<(String, Vec<RemoteCommand>)> {
+        self.others.clone()
+    }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
         let fail = |e: &dyn std::fmt::Display| Failure::new(self.kind(), e.to_string());
+        // A fleet: every host must answer before any is stopped (a host that does not
+        // refuses the deploy with nothing changed).
+        if self.in_deploy && !run.ctx.fleet.is_empty() {
+            let silent = super::on_fleet(run.ctx, |_| vec![crate::fleet::probe()]).await;
+            if !silent.is_empty() {
+                return Err(fail(&format!(
+                    "not every host answers, nothing was stopped: {}",
+                    crate::fleet::failed(&silent)
+                )));
+            }
+        }
         // Before Odoo goes down: a database someone else is updating (click-odoo-update,
         // another odd) is not touched, and this deploy stops with nothing changed. (The
         // lock is held for real around the update: the snapshot's template copy ends
@@ -69,6 +102,14 @@ impl Phase for Stop {
         if self.in_deploy {
             run.progress.stopped = true;
         }
-        run.run_all(&self.commands()).await.map_err(|e| fail(&e))
+        // Every host at once: no worker may run old code against the new schema.
+        let ctx = run.ctx;
+        let commands = self.commands();
+        let (mine, theirs) = tokio::join!(
+            super::run_all(ctx, &commands),
+            super::on_fleet(ctx, |h| vec![h.service.stop()])
+        );
+        mine.map_err(|e| fail(&e))?;
+        super::fleet_outcome(run, self.kind(), &theirs)
     }
 }

@@ -19,12 +19,14 @@ pub struct Switch {
 impl Switch {
     /// `t`'s `current` to `release`.
     pub fn new(t: &Target, release: &str) -> Self {
-        Self {
-            title: format!(
-                "switch {} to release {release}",
-                t.layout.current().display()
-            ),
+        let mut title = format!(
+            "switch {} to release {release}",
+            t.layout.current().display()
+        );
+        for h in &t.fleet {
+            title.push_str(&format!("; {}: {}", h.name, h.layout.current().display()));
         }
+        Self { title }
     }
 }
 
@@ -40,14 +42,25 @@ impl Phase for Switch {
         true
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let t = run.ctx.target;
-        run.ctx
-            .transport
-            .symlink_switch(&t.layout.current(), &t.layout.release(&run.plan.release))
-            .await
-            .map_err(|e| Failure::new(self.kind(), e.to_string()))?;
-        run.progress.switched = true;
-        Ok(())
+        let ctx = run.ctx;
+        let t = ctx.target;
+        let release = &run.plan.release;
+        let (current, target) = (t.layout.current(), t.layout.release(release));
+        let (mine, theirs) = tokio::join!(
+            ctx.transport.symlink_switch(&current, &target),
+            crate::fleet::on_each(&ctx.fleet, |m| async move {
+                m.transport
+                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(release))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        );
+        // Switched somewhere: the rollback switches back wherever it can.
+        if mine.is_ok() || !ctx.fleet.is_empty() {
+            run.progress.switched = true;
+        }
+        mine.map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+        super::fleet_outcome(run, self.kind(), &theirs)
     }
 }
 
@@ -61,17 +74,27 @@ impl SwitchBack {
     /// Back from `release` to `previous` (none: the first deploy).
     pub fn new(t: &Target, release: &str, previous: Option<&str>) -> Self {
         let layout = &t.layout;
+        let others = if t.fleet.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = t.fleet.iter().map(|h| h.name.as_str()).collect();
+            format!(
+                "; {} back to the release each ran before, where it answers",
+                names.join(", ")
+            )
+        };
+        let mine = match previous {
+            Some(previous) => format!(
+                "switch {} back to release {previous}",
+                layout.current().display()
+            ),
+            None => format!(
+                "no previous release: {} is removed and Odoo stays stopped",
+                Path::new(&layout.release(release)).display()
+            ),
+        };
         Self {
-            title: match previous {
-                Some(previous) => format!(
-                    "switch {} back to release {previous}",
-                    layout.current().display()
-                ),
-                None => format!(
-                    "no previous release: {} is removed and Odoo stays stopped",
-                    Path::new(&layout.release(release)).display()
-                ),
-            },
+            title: format!("{mine}{others}"),
         }
     }
 }
@@ -88,10 +111,33 @@ impl Phase for SwitchBack {
         true
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let t = run.ctx.target;
-        match &run.plan.previous_release {
-            Some(previous) if run.progress.switched => run
-                .ctx
+        let ctx = run.ctx;
+        let t = ctx.target;
+        if !run.progress.switched {
+            return Ok(());
+        }
+        let plan = run.plan;
+        // Each other host back to the release it ran before (its own, read by the plan).
+        let theirs = crate::fleet::on_each(&ctx.fleet, |m| async move {
+            // Release ids are the same on every host; a plan that did not read the
+            // hosts (a resumed deploy's) takes the update host's.
+            let previous = match plan.hosts.iter().find(|h| h.name == m.host.name) {
+                Some(h) => h.release.as_ref(),
+                None => plan.previous_release.as_ref(),
+            };
+            match previous {
+                Some(previous) => m
+                    .transport
+                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(previous))
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        })
+        .await;
+        super::fleet_outcome(run, self.kind(), &theirs)?;
+        match &plan.previous_release {
+            Some(previous) => ctx
                 .transport
                 .symlink_switch(&t.layout.current(), &t.layout.release(previous))
                 .await

@@ -60,6 +60,54 @@ fn the_full_example_loads() {
 }
 
 #[test]
+fn a_fleet_resolves_to_its_update_host_with_the_others_beside_it() {
+    use odoo_deploy_core::config::{FilestoreSharing, Role};
+    use odoo_deploy_core::target::Target;
+    let loaded = load(&corpus("valid").join("fleet.toml")).expect("fleet.toml is valid");
+    let env = loaded.environment("production").expect("production");
+    assert_eq!(env.filestore, FilestoreSharing::ObjectStorage);
+    let t = Target::resolve(&loaded, "production", env).expect("resolves");
+    // The update host's own settings stand for the environment's.
+    assert_eq!(t.host, "10.0.0.12");
+    assert_eq!(t.base_url, "http://10.0.0.12:8069");
+    assert_eq!(t.layout.deploy_dir, Path::new("/opt/odd"));
+    assert_eq!(
+        t.fleet_update.as_ref().map(|h| h.name.as_str()),
+        Some("web2")
+    );
+    let others: Vec<(&str, Option<&str>, String)> = t
+        .fleet
+        .iter()
+        .map(|h| {
+            (
+                h.name.as_str(),
+                h.base_url.as_deref(),
+                h.service.stop().display_redacted(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        others,
+        vec![
+            // A web host without a URL of its own: the environment's.
+            (
+                "web1",
+                Some("https://erp.example.com"),
+                "exec 'systemctl' 'stop' 'odoo'".to_owned()
+            ),
+            // A cron host: no URL, its own unit.
+            (
+                "cron1",
+                None,
+                "exec 'systemctl' 'stop' 'odoo-cron'".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(t.fleet[0].layout.deploy_dir, Path::new("/srv/odd"));
+    assert_eq!(t.fleet[1].roles, vec![Role::Cron]);
+}
+
+#[test]
 fn secrets_come_from_the_environment_or_a_file() {
     let loaded = load(&corpus("valid").join("full.toml")).expect("full.toml is valid");
     let staging = loaded.environment("staging").expect("staging exists");
