@@ -128,6 +128,9 @@ pub struct DeployReport {
     pub steps: Vec<StepRecord>,
     /// The backups it made (and, after a rollback, the database it replaced).
     pub backups: Vec<String>,
+    /// A fleet's databases, each with how it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<crate::fleet::DatabaseEntry>,
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -180,6 +183,7 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
     let (plan_inline, plan_digest) = store_plan(ctx, plan).await;
 
     let record = DeployRecord {
+        databases: Vec::new(),
         id: plan.release.clone(),
         environment: t.environment.clone(),
         commit: plan.commit.clone(),
@@ -291,6 +295,10 @@ async fn conclude(
                 Some(how) => format!("deployed and verified ({how})"),
                 None => "deployed and verified".to_owned(),
             });
+            if let Some(partly) = crate::fleet::partly_failed(&progress.databases) {
+                record.outcome = Outcome::PartlyFailed;
+                record.reason = Some(partly);
+            }
         }
         Err(failure) => {
             if let Some(held) = progress.advisory.take() {
@@ -334,6 +342,7 @@ async fn conclude(
         }
     }
     record.finished_at = Some(clock::now_unix());
+    record.databases.clone_from(&progress.databases);
     record.steps.extend(progress.steps.iter().cloned());
     for id in &progress.backups {
         if !record.backups.contains(id) {
@@ -365,6 +374,7 @@ async fn conclude(
         downtime_ms: record.downtime_ms,
         steps: record.steps,
         backups: record.backups,
+        databases: record.databases,
     }
 }
 

@@ -202,6 +202,9 @@ pub struct Plan {
     /// repository a first install leaves uninstalled).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The databases of a fleet and each one's change set (see [`crate::fleet`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::Fleet>,
 }
 
 impl Plan {
@@ -327,6 +330,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .filter(|r| r.outcome == crate::ledger::Outcome::Running)
             .map(|r| r.id.clone()),
         warnings: Vec::new(),
+        fleet: None,
     };
     runbook::hooks::add(&mut plan, t);
     plan
@@ -393,6 +397,7 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         estimated_downtime_ms: None,
         unfinished: None,
         warnings: Vec::new(),
+        fleet: None,
     };
     runbook::hooks::add(&mut plan, target);
     // The hooks that ran before the update are the dead run's.

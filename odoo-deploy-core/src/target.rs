@@ -91,6 +91,9 @@ pub struct Target {
     pub image: Option<String>,
     /// The compose CLI is to be detected on the host (odd.toml names none).
     pub detect_compose: bool,
+    /// The other databases this Odoo serves, when the environment is a fleet
+    /// (`names` or `pattern` in its `[database]` table).
+    pub fleet: Option<crate::fleet::FleetSpec>,
 }
 
 impl Target {
@@ -161,6 +164,7 @@ impl Target {
                 .as_ref()
                 .map(|i| i.get_ref().repository.get_ref().clone()),
             detect_compose: compose && env.service.get_ref().compose_command.is_none(),
+            fleet: crate::fleet::FleetSpec::from_config(&env.database),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
                 host: env.database.host.clone(),

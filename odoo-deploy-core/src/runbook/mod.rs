@@ -215,6 +215,8 @@ pub struct Progress {
     pub(crate) failure: Option<String>,
     /// How the deploy ended, once known (`ODD_OUTCOME` of the `on_failure` hook).
     pub(crate) outcome: Option<crate::ledger::Outcome>,
+    /// A fleet's databases, once their updates ran: how each ended.
+    pub(crate) databases: Vec<crate::fleet::DatabaseEntry>,
 }
 
 impl Progress {
@@ -237,6 +239,12 @@ impl Progress {
     /// The steps run so far, with their timings.
     pub fn steps(&self) -> &[StepRecord] {
         &self.steps
+    }
+
+    /// A fleet's databases and how each ended (empty before their updates ran, and for
+    /// an environment of one database).
+    pub fn databases(&self) -> &[crate::fleet::DatabaseEntry] {
+        &self.databases
     }
 
     /// Odoo answered healthy: the downtime runs from the first stop to now.
