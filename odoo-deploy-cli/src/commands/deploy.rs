@@ -313,6 +313,16 @@ fn show_report(report: &deploy::DeployReport, json: bool) -> Result<Status, CliE
         for line in &report.evidence {
             output::say(&format!("  | {line}"));
         }
+        for db in &report.databases {
+            output::say(&format!(
+                "  database {}: {}{}",
+                db.database,
+                db.outcome.name(),
+                db.reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" — {r}"))
+            ));
+        }
     }
     Ok(Status::of_outcome(report.outcome))
 }
@@ -324,6 +334,9 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
         Outcome::Refused => "refused, nothing changed",
         Outcome::RolledBack => "ROLLED BACK and verified",
         Outcome::Reverted => "deployed, later undone by `odd rollback`",
+        Outcome::PartlyFailed => {
+            "PARTLY FAILED: deployed on some databases, the failed ones restored"
+        }
         Outcome::RollbackFailed => {
             "FAILED, and the rollback failed too: the environment needs an operator"
         }
@@ -430,6 +443,19 @@ impl EventSink for Renderer {
                 output::say(&format!("    [{index}/{total}] {module}"));
             }
             Event::Notice { message } => output::say(&format!("note: {message}")),
+            Event::DatabaseFinished {
+                database,
+                outcome,
+                reason,
+                done,
+                failed,
+                left,
+            } => output::say(&format!(
+                "    database {}: {}{} ({done} done, {failed} failed, {left} left)",
+                output::terminal_safe(&database, false),
+                outcome.name(),
+                reason.map_or_else(String::new, |r| format!(": {r}")),
+            )),
             Event::RollbackStarted { reason } => {
                 output::say(&format!("!!! {reason}\n==> rolling back"));
             }
