@@ -395,7 +395,38 @@ pub fn partly_failed(entries: &[DatabaseEntry]) -> Option<String> {
 /// order): `(database, state)` with the state in words and the snapshot that holds the
 /// database as it was.
 pub fn journal_states(mine: &[&crate::journal::JournalEntry]) -> Vec<(String, String)> {
+    journaled(mine)
+        .into_iter()
+        .map(|(db, state, snap, _, _)| match snap {
+            Some(s) => (db, format!("{state}, snapshot {s}")),
+            None => (db, state),
+        })
+        .collect()
+}
+
+/// The snapshots a recovery swaps back in after a fleet deploy's run died: each
+/// database's whose snapshot was taken and whose restore did not finish.
+pub fn journal_restores(mine: &[&crate::journal::JournalEntry]) -> Vec<DatabaseRestore> {
+    journaled(mine)
+        .into_iter()
+        .filter(|(_, _, _, restored, _)| !restored)
+        .filter_map(|(database, _, snapshot, _, run)| {
+            snapshot.map(|snapshot| DatabaseRestore {
+                database,
+                snapshot,
+                run,
+            })
+        })
+        .collect()
+}
+
+/// `(database, state in words, its snapshot, restore finished, its update run)` from a
+/// fleet deploy's journal entries.
+type Journaled = (String, String, Option<String>, bool, Option<usize>);
+
+fn journaled(mine: &[&crate::journal::JournalEntry]) -> Vec<Journaled> {
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut runs: Vec<(String, usize)> = Vec::new();
     for e in mine {
         let Some((what, db)) = e.step.split_once(' ') else {
             continue;
@@ -417,6 +448,11 @@ pub fn journal_states(mine: &[&crate::journal::JournalEntry]) -> Vec<(String, St
             ("restore", JournalState::Finished) => "restored",
             _ => "restore failed",
         };
+        if what == "update"
+            && let Some(run) = e.detail.as_deref().and_then(|d| d.parse().ok())
+        {
+            runs.push((db.to_owned(), run));
+        }
         let snapshot = (what == "snapshot" && e.state == JournalState::Finished)
             .then(|| e.detail.clone())
             .flatten();
@@ -431,11 +467,11 @@ pub fn journal_states(mine: &[&crate::journal::JournalEntry]) -> Vec<(String, St
         }
     }
     out.into_iter()
-        .map(|(db, state, snap)| match snap {
-            Some(s) if crate::untrusted::backup_id(&s).is_ok() => {
-                (db, format!("{state}, snapshot {s}"))
-            }
-            _ => (db, state),
+        .map(|(db, state, snap)| {
+            let restored = state == "restored";
+            let snap = snap.filter(|s| crate::untrusted::backup_id(s).is_ok());
+            let run = runs.iter().find(|(d, _)| *d == db).map(|(_, r)| *r);
+            (db, state, snap, restored, run)
         })
         .collect()
 }
@@ -448,6 +484,10 @@ pub struct DatabaseRestore {
     pub database: String,
     /// Its pre-deploy snapshot.
     pub snapshot: String,
+    /// The number of its detached update run, when a dead run's update may still go on
+    /// (it is settled before the restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<usize>,
 }
 
 impl DatabaseRestore {
@@ -456,7 +496,35 @@ impl DatabaseRestore {
         Self {
             database: entry.database.clone(),
             snapshot: entry.snapshot.clone().unwrap_or_default(),
+            run: None,
         }
+    }
+}
+
+/// The plan's section of a fleet: each database and what it updates.
+pub(crate) fn write_plan(out: &mut String, fleet: &Fleet) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "\nDatabases ({}, {} with changes; {}; max_failed = {}):",
+        fleet.databases.len(),
+        fleet.changing().count(),
+        fleet.jobs_reason,
+        fleet.max_failed
+    );
+    for d in &fleet.databases {
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");
+        let what = match (d.update.install.is_empty(), d.update.update.is_empty()) {
+            (true, true) => "nothing to update".to_owned(),
+            (false, true) => format!("-i {}", list(&d.update.install)),
+            (true, false) => format!("-u {}", list(&d.update.update)),
+            (false, false) => format!(
+                "-i {} -u {}",
+                list(&d.update.install),
+                list(&d.update.update)
+            ),
+        };
+        let _ = writeln!(out, "  {:<24} {what}", d.name);
     }
 }
 
@@ -944,7 +1012,8 @@ async fn one_database(ctx: &DeployContext<'_>, plan: &Plan, db: &FleetDatabase) 
     .await;
     e.snapshot = Some(snapshot.clone());
     let update_step = format!("update {}", db.name);
-    note(ctx, plan, &update_step, JournalState::Started, None).await;
+    let run = db.run.to_string();
+    note(ctx, plan, &update_step, JournalState::Started, Some(&run)).await;
     let result = update_and_check(&dctx, plan, db).await;
     note(
         ctx,

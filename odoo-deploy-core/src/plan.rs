@@ -724,6 +724,9 @@ impl Plan {
         if !c.effective_update.is_empty() {
             let _ = writeln!(out, "  Odoo will reload: {}", c.effective_update.join(", "));
         }
+        if let Some(fleet) = &self.fleet {
+            crate::fleet::write_plan(&mut out, fleet);
+        }
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "\nWarnings:");
             for warning in &self.warnings {

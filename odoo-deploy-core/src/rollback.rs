@@ -616,7 +616,19 @@ async fn prepare_interrupted(
             "its update may still run on the host: it is stopped before anything is restored (--wait-for-update waits for it)".to_owned()
         });
     }
-    let (snapshot, snapshot_taken_at) = if !found.database_touched {
+    let mine: Vec<&JournalEntry> = entries.iter().filter(|e| e.deploy == record.id).collect();
+    let fleet = crate::fleet::journal_restores(&mine);
+    let fleet_run = mine.iter().any(|e| e.step == "update databases");
+    let (snapshot, snapshot_taken_at) = if fleet_run {
+        // A fleet's databases, each back to the snapshot its run journaled.
+        if request.code_only || request.force_code_only {
+            return Err(RollbackError::Fleet {
+                reason: "a fleet's recovery restores its databases: no code-only rollback"
+                    .to_owned(),
+            });
+        }
+        (None, None)
+    } else if !found.database_touched {
         (None, None)
     } else if request.code_only || request.force_code_only {
         if !request.force_code_only {
@@ -650,7 +662,7 @@ async fn prepare_interrupted(
         resumed: false,
         wait_for_update: request.wait_for_update,
         warnings,
-        databases: Vec::new(),
+        databases: fleet,
         database: None,
     })
 }
@@ -1108,6 +1120,18 @@ async fn run(
         let title = format!("swap snapshot {} in for {}", d.snapshot, d.database);
         step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
             let db = crate::fleet::for_database(t, &d.database);
+            if let (Some(run), Some(id)) = (d.run, plan.undo.first()) {
+                // A dead run's update of this database may still go on on the host.
+                crate::detached::DetachedRun::update(&t.layout, id, run)
+                    .settle(
+                        transport,
+                        plan.wait_for_update,
+                        deploy::UPDATE_TIMEOUT,
+                        std::time::Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|e| fail(StepKind::RestoreSnapshot)(&e))?;
+            }
             let backup_target = db.backup_target(plan.commit.as_deref());
             Backups::new(transport, &backup_target)
                 .restore_once(&d.snapshot)
