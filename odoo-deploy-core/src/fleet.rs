@@ -267,6 +267,9 @@ pub struct FleetDatabase {
     pub effective_update: Vec<String>,
     /// Its detached update run's number (`runs/<release>-update-<run>.log`).
     pub run: usize,
+    /// Whether Odoo serves it over HTTP at the environment's base URL, by the host's
+    /// Odoo config (`db_name`, `dbfilter`): only then is the smoke login run against it.
+    pub served: bool,
 }
 
 /// A fleet as planned: every database and its change set, how many run at once, the
@@ -501,6 +504,46 @@ impl DatabaseRestore {
     }
 }
 
+/// The host of a base URL (`https://erp.example.com:8443/` → `erp.example.com`).
+fn base_url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6).to_owned(),
+        None => host.split(':').next().unwrap_or(host).to_owned(),
+    }
+}
+
+/// Whether Odoo, configured with `db_name` and `dbfilter`, lets a request to `host` use
+/// database `db` (as `odoo.http.db_filter` does: `db_name`'s list when set, and the
+/// filter with `%h` the host and `%d` its first label, `www.` dropped, matched from the
+/// start, case-insensitively).
+pub fn served(db_name: Option<&str>, dbfilter: Option<&str>, host: &str, db: &str) -> bool {
+    if let Some(names) = db_name.filter(|n| !n.trim().is_empty() && *n != "False")
+        && !names.split(',').map(str::trim).any(|n| n == db)
+    {
+        return false;
+    }
+    let Some(filter) = dbfilter.filter(|f| !f.trim().is_empty() && *f != "False") else {
+        return true;
+    };
+    let h = host.split(':').next().unwrap_or(host);
+    let d = h.strip_prefix("www.").unwrap_or(h);
+    let d = d.split('.').next().unwrap_or(d);
+    let pattern = filter
+        .replace("%h", &regex::escape(h))
+        .replace("%d", &regex::escape(d));
+    match regex::RegexBuilder::new(&format!("^(?:{pattern})"))
+        .case_insensitive(true)
+        .build()
+    {
+        Ok(re) => re.is_match(db),
+        // A filter Rust's regex cannot read: said served, the login tells.
+        Err(_) => true,
+    }
+}
+
 /// The plan's section of a fleet: each database and what it updates.
 pub(crate) fn write_plan(out: &mut String, fleet: &Fleet) {
     use std::fmt::Write as _;
@@ -673,7 +716,26 @@ pub async fn extend(
             update,
             effective_update: effective,
             run: i + 1,
+            served: true,
         });
+    }
+    if let Some(conf) = &target.odoo_conf {
+        let host = base_url_host(&target.base_url);
+        let mut unserved = Vec::new();
+        for d in &mut databases {
+            d.served = served(conf.get("db_name"), conf.get("dbfilter"), &host, &d.name);
+            if !d.served {
+                unserved.push(d.name.clone());
+            }
+        }
+        if !unserved.is_empty() && target.smoke.login.is_some() {
+            plan.warnings.push(format!(
+                "Odoo's config (db_name / dbfilter) does not serve {} at {}: the smoke login skips {}",
+                unserved.join(", "),
+                target.base_url,
+                if unserved.len() == 1 { "it" } else { "them" }
+            ));
+        }
     }
     if plan.first_install {
         problems.push(format!(
@@ -1224,7 +1286,7 @@ impl Phase for SmokeDatabases {
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
         let ctx = run.ctx;
         let mut problems = Vec::new();
-        for db in self.fleet.databases.iter().skip(1) {
+        for db in self.fleet.databases.iter().skip(1).filter(|d| d.served) {
             let restored = run
                 .progress
                 .databases
@@ -1297,6 +1359,28 @@ mod tests {
         assert_eq!(
             spec.databases("main", &cluster),
             vec!["main", "b", "cust_a", "cust_z"]
+        );
+    }
+
+    #[test]
+    fn served_follows_db_name_and_dbfilter_as_odoo_does() {
+        assert!(served(None, None, "erp.example.com", "a"));
+        assert!(served(Some("a,b"), None, "erp.example.com", "b"));
+        assert!(!served(Some("a,b"), None, "erp.example.com", "c"));
+        assert!(served(None, Some("^cust_.*$"), "x", "cust_1"));
+        assert!(!served(None, Some("^cust_.*$"), "x", "demo"));
+        // %d: the host's first label, www. dropped.
+        assert!(served(None, Some("^%d$"), "www.acme.example.com", "acme"));
+        assert!(!served(None, Some("^%d$"), "acme.example.com", "globex"));
+        assert!(served(
+            None,
+            Some("%h"),
+            "acme.example.com",
+            "acme.example.com"
+        ));
+        assert_eq!(
+            base_url_host("https://u@erp.example.com:8443/web"),
+            "erp.example.com"
         );
     }
 }
