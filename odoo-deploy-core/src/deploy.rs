@@ -397,6 +397,9 @@ pub enum UpdateVerdict {
     /// Whatever the update came to, a rollback of the deploy began: only going back is
     /// safe (the database may be the snapshot already).
     RollbackBegun,
+    /// A fleet deploy (see [`crate::fleet`]): not taken forward; its databases go back to
+    /// their snapshots.
+    Fleet,
 }
 
 /// Reads the journal and the detached update's status and log of deploy `id`.
@@ -419,6 +422,12 @@ pub async fn interrupted_update(
         e.deploy == id && (e.step.starts_with("rollback ") || e.step.starts_with("odd rollback"))
     }) {
         return Ok(UpdateVerdict::RollbackBegun);
+    }
+    if entries
+        .iter()
+        .any(|e| e.deploy == id && e.step == "update databases")
+    {
+        return Ok(UpdateVerdict::Fleet);
     }
     if mine("update", JournalState::Finished) {
         return Ok(UpdateVerdict::Succeeded);

@@ -214,6 +214,10 @@ fn resume(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
             let why = match &verdict {
                 UpdateVerdict::Failed { reason, .. } => format!("its update failed ({reason})"),
                 UpdateVerdict::RollbackBegun => "its rollback had begun".to_owned(),
+                UpdateVerdict::Fleet => {
+                    "a fleet deploy is not taken forward (each database goes back to its snapshot)"
+                        .to_owned()
+                }
                 _ => "its update never began".to_owned(),
             };
             output::say(&format!(

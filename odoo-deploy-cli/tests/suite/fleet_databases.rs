@@ -442,6 +442,18 @@ fn rollback_of_one_database_then_of_the_rest_of_the_fleet() {
 
 #[test]
 fn odd_killed_mid_fleet_status_tells_each_database_and_rollback_restores_them() {
+    killed_mid_fleet(&["rollback", "demo", "--yes"], 0);
+}
+
+#[test]
+fn odd_killed_mid_fleet_resume_rolls_it_back_rather_than_forward() {
+    killed_mid_fleet(&["deploy", "demo", "--resume", "--yes"], 4);
+}
+
+/// Kills odd once one database is updated and the next one's update runs, checks what
+/// `odd status` says, then recovers with `recover` (which exits `code`).
+fn killed_mid_fleet(recover: &[&str], code: i32) {
+    let want = code;
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut demo, names) = fleet(dir.path(), 3);
@@ -497,8 +509,8 @@ fn odd_killed_mid_fleet_status_tells_each_database_and_rollback_restores_them() 
         "the second is said mixed:\n{text}"
     );
 
-    let (code, out, stderr) = crate::deploy::odd(&demo, &["rollback", "demo", "--yes"], &[]);
-    assert_eq!(code, 0, "{out}\n{stderr}");
+    let (code, out, stderr) = crate::deploy::odd(&demo, recover, &[]);
+    assert_eq!(code, want, "{out}\n{stderr}");
     let after: Vec<String> = names.iter().map(|n| digest(cluster, n)).collect();
     assert_eq!(after, before, "every database as before the deploy");
     let s = status(&demo);
