@@ -1106,7 +1106,7 @@ impl LoadedConfig {
                 ));
             }
         }
-        crate::fleet::validate(self, &env.database, problems);
+        crate::databases::validate(self, &env.database, problems);
         let db = &env.database.name;
         if let Err(e) = crate::untrusted::database(db.get_ref()) {
             problems.push(self.invalid(

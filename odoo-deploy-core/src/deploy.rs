@@ -130,7 +130,7 @@ pub struct DeployReport {
     pub backups: Vec<String>,
     /// A fleet's databases, each with how it ended.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub databases: Vec<crate::fleet::DatabaseEntry>,
+    pub databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -295,7 +295,7 @@ async fn conclude(
                 Some(how) => format!("deployed and verified ({how})"),
                 None => "deployed and verified".to_owned(),
             });
-            if let Some(partly) = crate::fleet::partly_failed(&progress.databases) {
+            if let Some(partly) = crate::databases::partly_failed(&progress.databases) {
                 record.outcome = Outcome::PartlyFailed;
                 record.reason = Some(partly);
             }

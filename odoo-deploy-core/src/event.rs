@@ -76,7 +76,7 @@ pub enum Event {
         /// The database.
         database: String,
         /// How it ended.
-        outcome: crate::fleet::DatabaseOutcome,
+        outcome: crate::databases::DatabaseOutcome,
         /// Why, when it failed.
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,

@@ -254,7 +254,7 @@ pub fn assess(entries: &[JournalEntry], id: &str) -> Interruption {
         None if database_touched => parts.push("no pre-deploy snapshot was recorded".to_owned()),
         None => {}
     }
-    let fleet = crate::fleet::journal_states(&mine);
+    let fleet = crate::databases::journal_states(&mine);
     if !fleet.is_empty() {
         parts.push(format!(
             "its databases: {}",

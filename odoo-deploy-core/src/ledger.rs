@@ -135,7 +135,7 @@ pub struct DeployRecord {
     pub previous_release: Option<String>,
     /// A fleet's databases: one entry each, saying how it ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub databases: Vec<crate::fleet::DatabaseEntry>,
+    pub databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 impl DeployRecord {

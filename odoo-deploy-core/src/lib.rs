@@ -21,7 +21,7 @@
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
 //! - [`refresh`] — `odd refresh`: another environment's data copied here, neutralized,
 //!   anonymised and checked fail-closed.
-//! - [`fleet`] — one Odoo serving many databases: the fleet's list, each database's
+//! - [`databases`] — one Odoo serving many databases: the fleet's list, each database's
 //!   snapshot, update and check (`jobs` at once), its ledger entries.
 //! - [`compose`] — Odoo as a compose service: the override naming the commit's image, the
 //!   compose CLI detected, the filestore's bind mount checked on the engine.
@@ -118,7 +118,7 @@ pub mod deploy;
 pub mod detached;
 pub mod doctor;
 pub mod event;
-pub mod fleet;
+pub mod databases;
 pub mod git;
 pub mod graph;
 mod hook;

@@ -501,7 +501,7 @@ pub async fn plan(
     if let Some(gate) = crate::compose::image_gate(target, transport, &commit).await {
         plan.gates.push(gate);
     }
-    crate::fleet::extend(
+    crate::databases::extend(
         &mut plan,
         target,
         transport,

@@ -204,7 +204,7 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The databases of a fleet and each one's change set (see [`crate::fleet`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fleet: Option<crate::fleet::Fleet>,
+    pub fleet: Option<crate::databases::Fleet>,
 }
 
 impl Plan {
@@ -725,7 +725,7 @@ impl Plan {
             let _ = writeln!(out, "  Odoo will reload: {}", c.effective_update.join(", "));
         }
         if let Some(fleet) = &self.fleet {
-            crate::fleet::write_plan(&mut out, fleet);
+            crate::databases::write_plan(&mut out, fleet);
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "\nWarnings:");

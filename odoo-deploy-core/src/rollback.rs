@@ -77,7 +77,7 @@ pub struct RollbackPlan {
     pub warnings: Vec<String>,
     /// A fleet's databases swapped back to their snapshots (`snapshot` is then none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub databases: Vec<crate::fleet::DatabaseRestore>,
+    pub databases: Vec<crate::databases::DatabaseRestore>,
     /// Only this database of the fleet is rolled back: the code and the others stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
@@ -480,10 +480,10 @@ fn prepare_fleet(
             "a fleet's rollback restores its databases: no code-only rollback".to_owned(),
         );
     }
-    let updated = |e: &&crate::fleet::DatabaseEntry| {
-        e.outcome == crate::fleet::DatabaseOutcome::Updated && e.snapshot.is_some()
+    let updated = |e: &&crate::databases::DatabaseEntry| {
+        e.outcome == crate::databases::DatabaseOutcome::Updated && e.snapshot.is_some()
     };
-    let databases: Vec<crate::fleet::DatabaseRestore> = match &request.database {
+    let databases: Vec<crate::databases::DatabaseRestore> = match &request.database {
         Some(name) => {
             let Some(e) = last.databases.iter().find(|e| e.database == *name) else {
                 return fleet_err(format!(
@@ -503,13 +503,13 @@ fn prepare_fleet(
                     e.outcome.name()
                 ));
             }
-            vec![crate::fleet::DatabaseRestore::of(e)]
+            vec![crate::databases::DatabaseRestore::of(e)]
         }
         None => last
             .databases
             .iter()
             .filter(updated)
-            .map(crate::fleet::DatabaseRestore::of)
+            .map(crate::databases::DatabaseRestore::of)
             .collect(),
     };
     let to_release = if request.database.is_some() {
@@ -617,7 +617,7 @@ async fn prepare_interrupted(
         });
     }
     let mine: Vec<&JournalEntry> = entries.iter().filter(|e| e.deploy == record.id).collect();
-    let fleet = crate::fleet::journal_restores(&mine);
+    let fleet = crate::databases::journal_restores(&mine);
     let fleet_run = mine.iter().any(|e| e.step == "update databases");
     let (snapshot, snapshot_taken_at) = if fleet_run {
         // A fleet's databases, each back to the snapshot its run journaled.
@@ -876,7 +876,7 @@ pub async fn execute(
         if result.is_ok() {
             for e in &mut record.databases {
                 if plan.databases.iter().any(|d| d.database == e.database) {
-                    e.outcome = crate::fleet::DatabaseOutcome::RolledBack;
+                    e.outcome = crate::databases::DatabaseOutcome::RolledBack;
                     e.reason = Some(reason.clone());
                 }
             }
@@ -1119,7 +1119,7 @@ async fn run(
     for d in &plan.databases {
         let title = format!("swap snapshot {} in for {}", d.snapshot, d.database);
         step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
-            let db = crate::fleet::for_database(t, &d.database);
+            let db = crate::databases::for_database(t, &d.database);
             if let (Some(run), Some(id)) = (d.run, plan.undo.first()) {
                 // A dead run's update of this database may still go on on the host.
                 crate::detached::DetachedRun::update(&t.layout, id, run)

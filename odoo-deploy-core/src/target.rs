@@ -93,7 +93,7 @@ pub struct Target {
     pub detect_compose: bool,
     /// The other databases this Odoo serves, when the environment is a fleet
     /// (`names` or `pattern` in its `[database]` table).
-    pub fleet: Option<crate::fleet::FleetSpec>,
+    pub fleet: Option<crate::databases::FleetSpec>,
 }
 
 impl Target {
@@ -164,7 +164,7 @@ impl Target {
                 .as_ref()
                 .map(|i| i.get_ref().repository.get_ref().clone()),
             detect_compose: compose && env.service.get_ref().compose_command.is_none(),
-            fleet: crate::fleet::FleetSpec::from_config(&env.database),
+            fleet: crate::databases::FleetSpec::from_config(&env.database),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
                 host: env.database.host.clone(),

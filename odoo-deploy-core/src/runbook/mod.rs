@@ -216,7 +216,7 @@ pub struct Progress {
     /// How the deploy ended, once known (`ODD_OUTCOME` of the `on_failure` hook).
     pub(crate) outcome: Option<crate::ledger::Outcome>,
     /// A fleet's databases, once their updates ran: how each ended.
-    pub(crate) databases: Vec<crate::fleet::DatabaseEntry>,
+    pub(crate) databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 impl Progress {
@@ -243,7 +243,7 @@ impl Progress {
 
     /// A fleet's databases and how each ended (empty before their updates ran, and for
     /// an environment of one database).
-    pub fn databases(&self) -> &[crate::fleet::DatabaseEntry] {
+    pub fn databases(&self) -> &[crate::databases::DatabaseEntry] {
         &self.databases
     }
 
