@@ -4,7 +4,8 @@
 //! `odoo-deploy-core` and renders the result: data on stdout, talk on stderr.
 //!
 //! Exit codes: one [`output::Status`] per meaning CI can branch on (0 succeeded, 1 failed
-//! or found problems, 2 bad input, 3 refused by a gate, 4 rolled back, 5 not restored),
+//! or found problems, 2 bad input, 3 refused by a gate, 4 rolled back, 5 not restored,
+//! 6 a fleet partly failed),
 //! all mapped in `output.rs`. A closed stdout (`odd graph | head`) ends the command
 //! quietly.
 

@@ -32,17 +32,21 @@ pub(crate) enum Status {
     /// 5: failed and NOT restored: the rollback failed, or a run that died was not
     /// recovered. The environment needs a person.
     NotRestored,
+    /// 6: a fleet partly failed: some databases updated and verified, the failed ones
+    /// restored from their snapshots and verified.
+    PartlyFailed,
 }
 
 impl Status {
     /// Every status, in code order (for the table in README and its test).
-    pub(crate) const ALL: [Status; 6] = [
+    pub(crate) const ALL: [Status; 7] = [
         Status::Success,
         Status::Failure,
         Status::BadInput,
         Status::Refused,
         Status::RolledBack,
         Status::NotRestored,
+        Status::PartlyFailed,
     ];
 
     /// The process's exit code.
@@ -54,6 +58,7 @@ impl Status {
             Status::Refused => 3,
             Status::RolledBack => 4,
             Status::NotRestored => 5,
+            Status::PartlyFailed => 6,
         }
     }
 
@@ -66,6 +71,7 @@ impl Status {
             Status::Refused => "refused",
             Status::RolledBack => "rolled_back",
             Status::NotRestored => "not_restored",
+            Status::PartlyFailed => "partly_failed",
         }
     }
 
@@ -78,6 +84,9 @@ impl Status {
             Status::Refused => "refused by a gate: nothing changed",
             Status::RolledBack => "failed and rolled back: the previous state runs, verified",
             Status::NotRestored => "failed and NOT restored: the environment needs a person",
+            Status::PartlyFailed => {
+                "partly failed: some databases updated, the failed ones restored and verified"
+            }
         }
     }
 
@@ -87,6 +96,7 @@ impl Status {
             Outcome::Succeeded | Outcome::Reverted => Status::Success,
             Outcome::Refused => Status::Refused,
             Outcome::RolledBack => Status::RolledBack,
+            Outcome::PartlyFailed => Status::PartlyFailed,
             Outcome::RollbackFailed | Outcome::Running => Status::NotRestored,
         }
     }
@@ -491,7 +501,7 @@ mod tests {
                 "README's exit code table lacks {row:?}"
             );
         }
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5], "distinct, in order");
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6], "distinct, in order");
         // clap's own usage errors exit 2: the code of bad input.
         assert_eq!(Status::BadInput.code(), 2);
         let help = super::exit_codes_help();
@@ -503,6 +513,10 @@ mod tests {
         assert_eq!(Status::of_outcome(Outcome::Succeeded), Status::Success);
         assert_eq!(Status::of_outcome(Outcome::Refused), Status::Refused);
         assert_eq!(Status::of_outcome(Outcome::RolledBack), Status::RolledBack);
+        assert_eq!(
+            Status::of_outcome(Outcome::PartlyFailed),
+            Status::PartlyFailed
+        );
         // The one not provoked end to end: a rollback that fails needs a broken host.
         assert_eq!(
             Status::of_outcome(Outcome::RollbackFailed),

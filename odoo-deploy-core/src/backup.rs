@@ -1591,7 +1591,9 @@ impl<'a> Backups<'a> {
             let Some(id) = name.trim_start_matches("./").strip_suffix(".json") else {
                 continue;
             };
-            if let Some(intent) = self.restore_intent(id).await? {
+            // One environment's Odoo may serve several databases (a fleet, sharing the
+            // backup folder): another database's restores are not this one's.
+            if let Some(intent) = self.read_intent(id, false).await? {
                 intents.push(intent);
             }
         }
@@ -1638,6 +1640,16 @@ impl<'a> Backups<'a> {
     /// # Errors
     /// A transport failure or an unreadable intent file.
     pub async fn restore_intent(&self, id: &str) -> Result<Option<RestoreIntent>, BackupError> {
+        self.read_intent(id, true).await
+    }
+
+    /// [`Backups::restore_intent`]; unless `of_any_database`, one that restores another
+    /// database than this target's is none of its business (`None`).
+    async fn read_intent(
+        &self,
+        id: &str,
+        of_any_database: bool,
+    ) -> Result<Option<RestoreIntent>, BackupError> {
         if crate::untrusted::backup_id(id).is_err() {
             return Ok(None);
         }
@@ -1652,6 +1664,9 @@ impl<'a> Backups<'a> {
         };
         let intent: RestoreIntent =
             serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if !of_any_database && intent.database != self.db() {
+            return Ok(None);
+        }
         self.check_intent(id, &intent).map_err(bad)?;
         Ok(Some(intent))
     }

@@ -329,6 +329,22 @@ pub struct DatabaseConfig {
     /// Take `db_host`, `db_port`, `db_user` and `db_password` from the Odoo config file on
     /// the host (`odoo.config`), read when needed and never copied anywhere.
     pub from_odoo_config: Option<Spanned<bool>>,
+    /// More databases served by the same Odoo (a fleet), deployed with `name`, each with
+    /// its own change set, snapshot and verification (see [`crate::fleet`]).
+    pub names: Option<Vec<Spanned<String>>>,
+    /// Databases of the cluster whose names match this pattern join the fleet (`*` any
+    /// run of characters, `?` one), found when the plan is made.
+    pub pattern: Option<Spanned<String>>,
+    /// Names (or patterns) the fleet leaves out.
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    /// How many databases of a fleet may fail (each restored from its own snapshot while
+    /// the others keep their update) before the rest stop and the whole deploy rolls
+    /// back; `0` (the default): any failure rolls the fleet back.
+    pub max_failed: Option<Spanned<u32>>,
+    /// How many databases of a fleet are updated at once (`--jobs` overrides it); absent:
+    /// chosen from the host's cores and memory.
+    pub jobs: Option<Spanned<u32>>,
 }
 
 impl DatabaseConfig {
@@ -1115,6 +1131,7 @@ impl LoadedConfig {
                 ));
             }
         }
+        crate::databases::validate(self, &env.database, problems);
         let db = &env.database.name;
         if let Err(e) = crate::untrusted::database(db.get_ref()) {
             problems.push(self.invalid(

@@ -131,6 +131,9 @@ pub struct DeployReport {
     pub steps: Vec<StepRecord>,
     /// The backups it made (and, after a rollback, the database it replaced).
     pub backups: Vec<String>,
+    /// A fleet's databases, each with how it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 /// Runs `plan` (made from the same context); returns the report once the ledger tells
@@ -183,6 +186,7 @@ pub async fn execute(ctx: &DeployContext<'_>, plan: &Plan) -> Result<DeployRepor
     let (plan_inline, plan_digest) = store_plan(ctx, plan).await;
 
     let record = DeployRecord {
+        databases: Vec::new(),
         id: plan.release.clone(),
         environment: t.environment.clone(),
         commit: plan.commit.clone(),
@@ -294,6 +298,10 @@ async fn conclude(
                 Some(how) => format!("deployed and verified ({how})"),
                 None => "deployed and verified".to_owned(),
             });
+            if let Some(partly) = crate::databases::partly_failed(&progress.databases) {
+                record.outcome = Outcome::PartlyFailed;
+                record.reason = Some(partly);
+            }
         }
         Err(failure) => {
             if let Some(held) = progress.advisory.take() {
@@ -337,6 +345,7 @@ async fn conclude(
         }
     }
     record.finished_at = Some(clock::now_unix());
+    record.databases.clone_from(&progress.databases);
     record.steps.extend(progress.steps.iter().cloned());
     for id in &progress.backups {
         if !record.backups.contains(id) {
@@ -368,6 +377,7 @@ async fn conclude(
         downtime_ms: record.downtime_ms,
         steps: record.steps,
         backups: record.backups,
+        databases: record.databases,
     }
 }
 
@@ -390,6 +400,9 @@ pub enum UpdateVerdict {
     /// Whatever the update came to, a rollback of the deploy began: only going back is
     /// safe (the database may be the snapshot already).
     RollbackBegun,
+    /// A fleet deploy (see [`crate::fleet`]): not taken forward; its databases go back to
+    /// their snapshots.
+    Fleet,
 }
 
 /// Reads the journal and the detached update's status and log of deploy `id`.
@@ -412,6 +425,12 @@ pub async fn interrupted_update(
         e.deploy == id && (e.step.starts_with("rollback ") || e.step.starts_with("odd rollback"))
     }) {
         return Ok(UpdateVerdict::RollbackBegun);
+    }
+    if entries
+        .iter()
+        .any(|e| e.deploy == id && e.step == "update databases")
+    {
+        return Ok(UpdateVerdict::Fleet);
     }
     if mine("update", JournalState::Finished) {
         return Ok(UpdateVerdict::Succeeded);

@@ -71,6 +71,22 @@ pub enum Event {
         /// Why the deploy failed.
         reason: String,
     },
+    /// One database of a fleet is done (see [`crate::fleet`]).
+    DatabaseFinished {
+        /// The database.
+        database: String,
+        /// How it ended.
+        outcome: crate::databases::DatabaseOutcome,
+        /// Why, when it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Databases done so far (updated or with nothing to update).
+        done: usize,
+        /// Databases failed so far (restored, or not).
+        failed: usize,
+        /// Databases left.
+        left: usize,
+    },
 }
 
 fn lossy<S: serde::Serializer>(line: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -225,7 +225,10 @@ pub fn assess(entries: &[JournalEntry], id: &str) -> Interruption {
             .rev()
             .take_while(|e| e.step != "stop")
             .any(|e| e.step.ends_with("start") && e.state == JournalState::Finished);
-    let database_touched = began("update") || began("create database");
+    // A fleet's databases are journaled one by one (`update DB`, see crate::fleet).
+    let database_touched = began("update")
+        || began("create database")
+        || mine.iter().any(|e| e.step.starts_with("update "));
     let switched = began("switch") || began("rollback switch back");
     let mut parts = Vec::new();
     parts.push(match &last {
@@ -250,6 +253,17 @@ pub fn assess(entries: &[JournalEntry], id: &str) -> Interruption {
         Some(s) => parts.push(format!("the pre-deploy snapshot {s} exists")),
         None if database_touched => parts.push("no pre-deploy snapshot was recorded".to_owned()),
         None => {}
+    }
+    let fleet = crate::databases::journal_states(&mine);
+    if !fleet.is_empty() {
+        parts.push(format!(
+            "its databases: {}",
+            fleet
+                .iter()
+                .map(|(db, state)| format!("{db} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if odoo_stopped {
         parts.push("Odoo is stopped".to_owned());

@@ -35,6 +35,10 @@ pub enum Outcome {
     /// Deployed and verified, later undone by `odd rollback` (the reason says when and
     /// by whom); what ran before it is current again.
     Reverted,
+    /// A fleet deployed: some databases updated and verified, the failed ones restored
+    /// from their own snapshots (see the record's [`DeployRecord::databases`]). The new
+    /// code runs.
+    PartlyFailed,
 }
 
 impl Outcome {
@@ -129,6 +133,9 @@ pub struct DeployRecord {
     pub window_override: Option<String>,
     /// Release directory that was current before this deploy.
     pub previous_release: Option<String>,
+    /// A fleet's databases: one entry each, saying how it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 impl DeployRecord {
@@ -268,7 +275,7 @@ impl Ledger {
         self.records
             .iter()
             .rev()
-            .find(|r| r.outcome == Outcome::Succeeded)
+            .find(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::PartlyFailed))
     }
 
     /// Whether `commit` was deployed successfully (the `requires` gate).
@@ -284,7 +291,7 @@ impl Ledger {
         let mut downtimes: Vec<u64> = self
             .records
             .iter()
-            .filter(|r| r.outcome == Outcome::Succeeded)
+            .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::PartlyFailed))
             .filter_map(|r| r.downtime_ms)
             .collect();
         if downtimes.is_empty() {
@@ -302,6 +309,7 @@ mod tests {
 
     fn record(id: &str, commit: &str, outcome: Outcome, downtime: Option<u64>) -> DeployRecord {
         DeployRecord {
+            databases: Vec::new(),
             id: id.to_owned(),
             environment: "staging".to_owned(),
             commit: commit.to_owned(),

@@ -21,6 +21,8 @@
 //! - [`adopt`] — `odd init --from-host`: an environment read from a running server.
 //! - [`refresh`] — `odd refresh`: another environment's data copied here, neutralized,
 //!   anonymised and checked fail-closed.
+//! - [`databases`] — one Odoo serving many databases: the fleet's list, each database's
+//!   snapshot, update and check (`jobs` at once), its ledger entries.
 //! - [`compose`] — Odoo as a compose service: the override naming the commit's image, the
 //!   compose CLI detected, the filestore's bind mount checked on the engine.
 //! - [`image`] — `odd image build`: the project's container image from a commit, labelled
@@ -115,6 +117,7 @@ pub mod clock;
 pub mod command;
 pub mod compose;
 pub mod config;
+pub mod databases;
 pub mod deploy;
 pub mod detached;
 pub mod doctor;

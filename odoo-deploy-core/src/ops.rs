@@ -501,6 +501,15 @@ pub async fn plan(
     if let Some(gate) = crate::compose::image_gate(target, transport, &commit).await {
         plan.gates.push(gate);
     }
+    crate::databases::extend(
+        &mut plan,
+        target,
+        transport,
+        &code,
+        &env,
+        request.allow_remove,
+    )
+    .await?;
     let third_party: Vec<PathBuf> = submodules.iter().map(|s| s.path.clone()).collect();
     plan.warnings
         .extend(plan::left_uninstalled(&plan, &code.modules, &third_party));

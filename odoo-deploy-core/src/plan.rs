@@ -225,6 +225,9 @@ pub struct Plan {
     /// rollback switches each back to its own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<crate::fleet::HostRelease>,
+    /// The databases of a fleet and each one's change set (see [`crate::fleet`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::databases::Fleet>,
 }
 
 impl Plan {
@@ -351,6 +354,7 @@ pub fn make(input: PlanInput<'_>) -> Plan {
             .map(|r| r.id.clone()),
         warnings: Vec::new(),
         hosts: Vec::new(),
+        fleet: None,
     };
     runbook::hooks::add(&mut plan, t);
     plan
@@ -418,6 +422,7 @@ pub fn resume(target: &Target, record: &crate::ledger::DeployRecord, now: i64, w
         unfinished: None,
         warnings: Vec::new(),
         hosts: Vec::new(),
+        fleet: None,
     };
     runbook::hooks::add(&mut plan, target);
     // The hooks that ran before the update are the dead run's.
@@ -761,6 +766,9 @@ impl Plan {
         }
         if !c.effective_update.is_empty() {
             let _ = writeln!(out, "  Odoo will reload: {}", c.effective_update.join(", "));
+        }
+        if let Some(fleet) = &self.fleet {
+            crate::databases::write_plan(&mut out, fleet);
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "\nWarnings:");

@@ -685,6 +685,7 @@ async fn locked(
         }
     });
     let record = DeployRecord {
+        databases: Vec::new(),
         id: record_id.clone(),
         environment: t.environment.clone(),
         commit: plan.commit.clone(),

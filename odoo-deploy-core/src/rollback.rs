@@ -42,6 +42,9 @@ pub struct RollbackRequest {
     /// Wait for an orphaned update still running on the host to end, instead of
     /// stopping it.
     pub wait_for_update: bool,
+    /// Of a fleet, roll back this database only (its snapshot swapped in, the code and
+    /// the other databases kept).
+    pub database: Option<String>,
 }
 
 /// A rollback, decided before anything runs.
@@ -72,6 +75,12 @@ pub struct RollbackPlan {
     pub wait_for_update: bool,
     /// Things the operator should read before saying yes.
     pub warnings: Vec<String>,
+    /// A fleet's databases swapped back to their snapshots (`snapshot` is then none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<crate::databases::DatabaseRestore>,
+    /// Only this database of the fleet is rolled back: the code and the others stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 impl RollbackPlan {
@@ -94,6 +103,13 @@ impl RollbackPlan {
         }
         if let Some(s) = &self.snapshot {
             backup_id(s)?;
+        }
+        for d in &self.databases {
+            crate::untrusted::database(&d.database)?;
+            backup_id(&d.snapshot)?;
+        }
+        if let Some(d) = &self.database {
+            crate::untrusted::database(d)?;
         }
         Ok(())
     }
@@ -126,6 +142,20 @@ impl RollbackPlan {
             (Some(id), None) => out.push_str(&format!(
                 "  data: restore snapshot {id}\n  LOST: everything written to the database and the filestore since it was taken\n"
             )),
+            (None, _) if !self.databases.is_empty() => {
+                for d in &self.databases {
+                    out.push_str(&format!(
+                        "  data: restore snapshot {} into {}\n",
+                        d.snapshot, d.database
+                    ));
+                }
+                out.push_str("  LOST: everything written to those databases and their filestores since their snapshots\n");
+                if let Some(db) = &self.database {
+                    out.push_str(&format!(
+                        "  only {db}: the code and the fleet's other databases stay as they are; {db} runs the current code on its old schema until the next deploy updates it\n"
+                    ));
+                }
+            }
             (None, _) => out.push_str(
                 "  data: kept as it is (code-only rollback): the old code runs on the current database\n",
             ),
@@ -324,6 +354,17 @@ pub enum RollbackError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Backup(#[from] BackupError),
+
+    /// What was asked of a fleet's rollback cannot be done.
+    #[error("{reason}")]
+    #[diagnostic(
+        code(odd::rollback::fleet),
+        help("`odd status ENV` shows each database of the last deploy and how it ended")
+    )]
+    Fleet {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Decides what a rollback of `target` does, reading its ledger, lock and releases.
@@ -356,10 +397,18 @@ pub async fn prepare(
     {
         return prepare_interrupted(transport, target, running, request, from_release).await;
     }
+    if request.database.is_some() && request.to.is_some() {
+        return Err(RollbackError::Fleet {
+            reason: "`--database` undoes the last deploy in one database; `--to` goes further back in all".to_owned(),
+        });
+    }
     let undo = undone(&ledger, env, request.to.as_deref())?;
     let first = undo[0];
     if let Some(source) = first.refreshed_from() {
         return Err(refresh_refused(transport, target, first, source).await);
+    }
+    if !first.databases.is_empty() || request.database.is_some() {
+        return prepare_fleet(target, &undo, request, from_release);
     }
     let to_release =
         first
@@ -436,6 +485,97 @@ pub async fn prepare(
         resumed: false,
         wait_for_update: request.wait_for_update,
         warnings,
+        databases: Vec::new(),
+        database: None,
+    })
+}
+
+/// The rollback of a fleet deploy: every database it updated back to its own snapshot and
+/// the code switched back — or, with `--database`, that one database only.
+fn prepare_fleet(
+    target: &Target,
+    undo: &[&DeployRecord],
+    request: &RollbackRequest,
+    from_release: Option<String>,
+) -> Result<RollbackPlan, RollbackError> {
+    let fleet_err = |reason: String| Err(RollbackError::Fleet { reason });
+    let last = undo[undo.len() - 1];
+    if undo.len() > 1 || last.databases.is_empty() {
+        return fleet_err(format!(
+            "{} is not a fleet deploy, or not the last one: a fleet rolls back its last deploy only",
+            last.id
+        ));
+    }
+    if request.code_only || request.force_code_only {
+        return fleet_err(
+            "a fleet's rollback restores its databases: no code-only rollback".to_owned(),
+        );
+    }
+    let updated = |e: &&crate::databases::DatabaseEntry| {
+        e.outcome == crate::databases::DatabaseOutcome::Updated && e.snapshot.is_some()
+    };
+    let databases: Vec<crate::databases::DatabaseRestore> = match &request.database {
+        Some(name) => {
+            let Some(e) = last.databases.iter().find(|e| e.database == *name) else {
+                return fleet_err(format!(
+                    "{name} is not a database of deploy {}: {}",
+                    last.id,
+                    last.databases
+                        .iter()
+                        .map(|e| e.database.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            };
+            if !updated(&e) {
+                return fleet_err(format!(
+                    "{name} was not updated by deploy {} (it is {}): nothing to roll back",
+                    last.id,
+                    e.outcome.name()
+                ));
+            }
+            vec![crate::databases::DatabaseRestore::of(e)]
+        }
+        None => last
+            .databases
+            .iter()
+            .filter(updated)
+            .map(crate::databases::DatabaseRestore::of)
+            .collect(),
+    };
+    let to_release = if request.database.is_some() {
+        from_release
+            .clone()
+            .ok_or_else(|| RollbackError::NoPreviousRelease {
+                env: target.environment.clone(),
+                id: last.id.clone(),
+            })?
+    } else {
+        last.previous_release
+            .clone()
+            .ok_or_else(|| RollbackError::NoPreviousRelease {
+                env: target.environment.clone(),
+                id: last.id.clone(),
+            })?
+    };
+    Ok(RollbackPlan {
+        environment: target.environment.clone(),
+        undo: vec![last.id.clone()],
+        commit: if request.database.is_some() {
+            Some(last.commit.clone())
+        } else {
+            last.previous_commit.clone()
+        },
+        snapshot: None,
+        snapshot_taken_at: None,
+        from_release,
+        to_release,
+        interrupted: false,
+        resumed: false,
+        wait_for_update: request.wait_for_update,
+        warnings: Vec::new(),
+        databases,
+        database: request.database.clone(),
     })
 }
 
@@ -507,7 +647,19 @@ async fn prepare_interrupted(
             "its update may still run on the host: it is stopped before anything is restored (--wait-for-update waits for it)".to_owned()
         });
     }
-    let (snapshot, snapshot_taken_at) = if !found.database_touched {
+    let mine: Vec<&JournalEntry> = entries.iter().filter(|e| e.deploy == record.id).collect();
+    let fleet = crate::databases::journal_restores(&mine);
+    let fleet_run = mine.iter().any(|e| e.step == "update databases");
+    let (snapshot, snapshot_taken_at) = if fleet_run {
+        // A fleet's databases, each back to the snapshot its run journaled.
+        if request.code_only || request.force_code_only {
+            return Err(RollbackError::Fleet {
+                reason: "a fleet's recovery restores its databases: no code-only rollback"
+                    .to_owned(),
+            });
+        }
+        (None, None)
+    } else if !found.database_touched {
         (None, None)
     } else if request.code_only || request.force_code_only {
         if !request.force_code_only {
@@ -541,6 +693,8 @@ async fn prepare_interrupted(
         resumed: false,
         wait_for_update: request.wait_for_update,
         warnings,
+        databases: fleet,
+        database: None,
     })
 }
 
@@ -797,6 +951,23 @@ pub async fn execute(
         {
             record.backups.push(aside.clone());
         }
+        if result.is_ok() {
+            for e in &mut record.databases {
+                if plan.databases.iter().any(|d| d.database == e.database) {
+                    e.outcome = crate::databases::DatabaseOutcome::RolledBack;
+                    e.reason = Some(reason.clone());
+                }
+            }
+            if let Some(db) = &plan.database {
+                // The deploy stays: its code runs, this database on its old schema.
+                record.outcome = Outcome::PartlyFailed;
+                record.reason = Some(format!(
+                    "{}; database {db} undone by {} with `odd rollback --database` at {when}",
+                    old.reason.as_deref().unwrap_or("deployed"),
+                    ctx.who
+                ));
+            }
+        }
         if let Err(e) = deploy::append_record(transport, &t.layout, &record).await {
             notices.push(format!("the ledger could not be written: {e}"));
         }
@@ -813,7 +984,13 @@ pub async fn execute(
                 .and_then(|r| r.previous_release.as_deref())
                 .into_iter()
                 .collect(),
-            backups: plan.snapshot.iter().chain(&replaced).cloned().collect(),
+            backups: plan
+                .snapshot
+                .iter()
+                .chain(&replaced)
+                .cloned()
+                .chain(plan.databases.iter().map(|d| d.snapshot.clone()))
+                .collect(),
             commit: plan.commit.as_deref(),
         };
         notices.extend(crate::retention::apply(transport, t, &keep).await);
@@ -1017,6 +1194,31 @@ async fn run(
         })
         .await?;
     }
+    for d in &plan.databases {
+        let title = format!("swap snapshot {} in for {}", d.snapshot, d.database);
+        step(ctx, plan, steps, StepKind::RestoreSnapshot, &title, async {
+            let db = crate::databases::for_database(t, &d.database);
+            if let (Some(run), Some(id)) = (d.run, plan.undo.first()) {
+                // A dead run's update of this database may still go on on the host.
+                crate::detached::DetachedRun::update(&t.layout, id, run)
+                    .settle(
+                        transport,
+                        plan.wait_for_update,
+                        deploy::UPDATE_TIMEOUT,
+                        std::time::Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|e| fail(StepKind::RestoreSnapshot)(&e))?;
+            }
+            let backup_target = db.backup_target(plan.commit.as_deref());
+            Backups::new(transport, &backup_target)
+                .restore_once(&d.snapshot)
+                .await
+                .map(drop)
+                .map_err(|e| fail(StepKind::RestoreSnapshot)(&e))
+        })
+        .await?;
+    }
     let title = format!(
         "switch {} to release {}",
         t.layout.current().display(),
@@ -1189,6 +1391,7 @@ mod tests {
 
     fn record(n: u32, outcome: Outcome, previous: Option<u32>) -> String {
         Ledger::line(&DeployRecord {
+            databases: Vec::new(),
             id: rid(n),
             environment: "staging".to_owned(),
             commit: sha(n),
@@ -1255,6 +1458,8 @@ mod tests {
             resumed: false,
             wait_for_update: false,
             warnings: Vec::new(),
+            databases: Vec::new(),
+            database: None,
         };
         let text = plan.render_text(1000 + 2 * 3600 + 5 * 60);
         assert!(

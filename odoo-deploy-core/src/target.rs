@@ -97,6 +97,9 @@ pub struct Target {
     pub fleet_update: Option<crate::fleet::FleetHost>,
     /// In a fleet, the other hosts (web, cron, workers).
     pub fleet: Vec<crate::fleet::FleetHost>,
+    /// The other databases this Odoo serves, when the environment is a fleet
+    /// (`names` or `pattern` in its `[database]` table).
+    pub databases: Option<crate::databases::FleetSpec>,
 }
 
 impl Target {
@@ -190,6 +193,7 @@ impl Target {
                 .as_ref()
                 .map(|i| i.get_ref().repository.get_ref().clone()),
             detect_compose: compose && service_config.get_ref().compose_command.is_none(),
+            databases: crate::databases::FleetSpec::from_config(&env.database),
             db: DbConn {
                 name: env.database.name.get_ref().clone(),
                 host: env.database.host.clone(),

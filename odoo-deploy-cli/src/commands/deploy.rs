@@ -215,6 +215,10 @@ fn resume(args: &Args, summary: &mut Summary) -> Result<Status, CliError> {
             let why = match &verdict {
                 UpdateVerdict::Failed { reason, .. } => format!("its update failed ({reason})"),
                 UpdateVerdict::RollbackBegun => "its rollback had begun".to_owned(),
+                UpdateVerdict::Fleet => {
+                    "a fleet deploy is not taken forward (each database goes back to its snapshot)"
+                        .to_owned()
+                }
                 _ => "its update never began".to_owned(),
             };
             output::say(&format!(
@@ -315,6 +319,16 @@ fn show_report(report: &deploy::DeployReport, json: bool) -> Result<Status, CliE
         for line in &report.evidence {
             output::say(&format!("  | {line}"));
         }
+        for db in &report.databases {
+            output::say(&format!(
+                "  database {}: {}{}",
+                db.database,
+                db.outcome.name(),
+                db.reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" — {r}"))
+            ));
+        }
     }
     Ok(Status::of_outcome(report.outcome))
 }
@@ -326,6 +340,9 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
         Outcome::Refused => "refused, nothing changed",
         Outcome::RolledBack => "ROLLED BACK and verified",
         Outcome::Reverted => "deployed, later undone by `odd rollback`",
+        Outcome::PartlyFailed => {
+            "PARTLY FAILED: deployed on some databases, the failed ones restored"
+        }
         Outcome::RollbackFailed => {
             "FAILED, and the rollback failed too: the environment needs an operator"
         }
@@ -432,6 +449,19 @@ impl EventSink for Renderer {
                 output::say(&format!("    [{index}/{total}] {module}"));
             }
             Event::Notice { message } => output::say(&format!("note: {message}")),
+            Event::DatabaseFinished {
+                database,
+                outcome,
+                reason,
+                done,
+                failed,
+                left,
+            } => output::say(&format!(
+                "    database {}: {}{} ({done} done, {failed} failed, {left} left)",
+                output::terminal_safe(&database, false),
+                outcome.name(),
+                reason.map_or_else(String::new, |r| format!(": {r}")),
+            )),
             Event::RollbackStarted { reason } => {
                 output::say(&format!("!!! {reason}\n==> rolling back"));
             }

@@ -33,6 +33,10 @@ pub(crate) struct PlanOptions {
     /// Accept removing modules whose code is gone.
     #[arg(long)]
     pub(crate) allow_remove: bool,
+    /// How many databases of a fleet are updated at once (default: `jobs` in odd.toml,
+    /// else the host's cores, at most one per GiB of its available memory).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) jobs: Option<u32>,
 }
 
 pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
@@ -63,7 +67,18 @@ pub(crate) async fn make(
     local: &LocalTransport,
 ) -> Result<(EnvContext, Plan, Code), CliError> {
     let required_ledger = required_ledger(&loaded, name).await?;
-    let ctx = EnvContext::open(loaded, name).await?;
+    let mut ctx = EnvContext::open(loaded, name).await?;
+    if let Some(jobs) = options.jobs {
+        match ctx.target.databases.as_mut() {
+            Some(fleet) => fleet.jobs = Some(jobs),
+            None => {
+                return Err(CliError::bad_input(miette::miette!(
+                    help = "`--jobs` is for a fleet: `names` or `pattern` in the environment's [database] table",
+                    "{name} has one database: --jobs has nothing to run at once"
+                )));
+            }
+        }
+    }
     let env = ctx.loaded.environment(name).map_err(CliError::diagnostic)?;
     let root = ctx.root();
     let who = context::who();

@@ -27,6 +27,10 @@ pub(crate) struct Args {
     /// ends (by default it is stopped before anything is restored).
     #[arg(long)]
     wait_for_update: bool,
+    /// Of a fleet, undo the last deploy in this database only (its snapshot swapped in;
+    /// the code and the other databases stay).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["to", "code_only", "force_code_only"])]
+    database: Option<String>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -45,6 +49,7 @@ pub(crate) fn run(args: &Args) -> Result<Status, CliError> {
             code_only: args.code_only,
             force_code_only: args.force_code_only,
             wait_for_update: args.wait_for_update,
+            database: args.database.clone(),
         };
         let plan = rollback::prepare(ctx.transport.as_ref(), &ctx.target, &machine, &request)
             .await

@@ -117,6 +117,23 @@ pub(crate) fn status(args: &Args) -> Result<Status, CliError> {
                     .map_or_else(String::new, |o| format!(" (window overridden: {o})"))
             ));
         }
+        for db in ledger
+            .latest()
+            .map(|r| r.databases.as_slice())
+            .unwrap_or_default()
+        {
+            out.push_str(&format!(
+                "    database {}: {}{}{}\n",
+                db.database,
+                db.outcome.name(),
+                db.reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" — {r}")),
+                db.snapshot
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" (snapshot {s})"))
+            ));
+        }
         out.push_str(&format!("  lock: {}\n", describe_lock(&lock)));
         if let Some(e) = entries.last() {
             out.push_str(&format!(

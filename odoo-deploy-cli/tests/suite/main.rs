@@ -11,6 +11,7 @@ mod deploy;
 mod docs;
 mod doctor;
 mod exit_codes;
+mod fleet_databases;
 mod fleet_hosts;
 mod from_host;
 mod graph;

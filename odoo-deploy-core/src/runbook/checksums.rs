@@ -34,17 +34,18 @@ impl Phase for StoreChecksums {
         )
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        store(run)
+        store(run.ctx)
             .await
             .map_err(|e| Failure::new(self.kind(), e.to_string()))
     }
 }
 
-async fn store(run: &Run<'_, '_>) -> Result<(), ops::OpsError> {
-    let t = run.ctx.target;
-    let transport = run.ctx.transport.as_ref();
+/// Stores the installed modules' checksums in `ctx`'s database.
+pub(crate) async fn store(ctx: &crate::deploy::DeployContext<'_>) -> Result<(), ops::OpsError> {
+    let t = ctx.target;
+    let transport = ctx.transport.as_ref();
     let db = state::read_db(transport, &t.pg, &t.db).await?;
-    let json = ops::installed_checksums_json(run.ctx.code, &db)?;
+    let json = ops::installed_checksums_json(ctx.code, &db)?;
     transport
         .check_output(&state::set_param_command(
             &t.pg,

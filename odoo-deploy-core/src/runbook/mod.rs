@@ -224,6 +224,8 @@ pub struct Progress {
     /// The fleet's hosts the rollback could not reach, by label, with why: the rollback
     /// goes on for the others and then says these were not restored.
     pub(crate) lost: std::collections::BTreeMap<String, String>,
+    /// A fleet's databases, once their updates ran: how each ended.
+    pub(crate) databases: Vec<crate::databases::DatabaseEntry>,
 }
 
 impl Progress {
@@ -246,6 +248,12 @@ impl Progress {
     /// The steps run so far, with their timings.
     pub fn steps(&self) -> &[StepRecord] {
         &self.steps
+    }
+
+    /// A fleet's databases and how each ended (empty before their updates ran, and for
+    /// an environment of one database).
+    pub fn databases(&self) -> &[crate::databases::DatabaseEntry] {
+        &self.databases
     }
 
     /// Odoo answered healthy: the downtime runs from the first stop to now.

@@ -33,20 +33,29 @@ pub struct Update {
 impl Update {
     /// The update of `t`'s database to release `release`.
     pub fn new(t: &Target, release: &str, update: &UpdateSet) -> Self {
-        let odoo = t.odoo_for_release(release);
-        // Detached on the host (its own session, output and exit status to files), so
-        // that it survives a lost connection; killed after UPDATE_TIMEOUT.
-        let (log, status) = t.layout.update_run(release, 0);
         Self {
-            commands: vec![
-                t.service
-                    .for_release(&t.layout.release(release))
-                    .wrap_update(odoo.update(&t.db.name, update, None))
-                    .timeout(UPDATE_TIMEOUT)
-                    .detached(&log, &status),
-            ],
+            commands: vec![command(t, release, update, 0)],
         }
     }
+}
+
+/// The update of `t`'s database as the detached run `index` of `release` (a fleet's
+/// databases each have their own run, from 1).
+pub(crate) fn command(
+    t: &Target,
+    release: &str,
+    update: &UpdateSet,
+    index: usize,
+) -> RemoteCommand {
+    let odoo = t.odoo_for_release(release);
+    // Detached on the host (its own session, output and exit status to files), so
+    // that it survives a lost connection; killed after UPDATE_TIMEOUT.
+    let (log, status) = t.layout.update_run(release, index);
+    t.service
+        .for_release(&t.layout.release(release))
+        .wrap_update(odoo.update(&t.db.name, update, None))
+        .timeout(UPDATE_TIMEOUT)
+        .detached(&log, &status)
 }
 
 #[async_trait]
@@ -161,6 +170,17 @@ async fn update(
     plan: &Plan,
     commands: &[RemoteCommand],
 ) -> Result<(), Failure> {
+    update_at(ctx, plan, commands, 0).await
+}
+
+/// [`update`] of commands that are the detached runs `first`, `first + 1`, … of the
+/// plan's release.
+pub(crate) async fn update_at(
+    ctx: &DeployContext<'_>,
+    plan: &Plan,
+    commands: &[RemoteCommand],
+    first: usize,
+) -> Result<(), Failure> {
     let watch = std::sync::Mutex::new(
         LogWatch::new(&ctx.target.allow_log_errors, EVIDENCE_LINES)
             .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?,
@@ -174,7 +194,7 @@ async fn update(
     // The plan's commands are detached already (see [`Update::new`]): each ends at once
     // and writes its exit status to this file.
     for (i, cmd) in commands.iter().enumerate() {
-        let run = DetachedRun::update(&ctx.target.layout, &plan.release, i);
+        let run = DetachedRun::update(&ctx.target.layout, &plan.release, first + i);
         let exit = run
             .run(
                 ctx.transport.as_ref(),

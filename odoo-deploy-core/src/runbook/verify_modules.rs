@@ -27,11 +27,22 @@ impl Phase for VerifyModules {
         true
     }
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
-        let (ctx, plan) = (run.ctx, run.plan);
+        check(run.ctx, &run.plan.update.install).await
+    }
+}
+
+/// The check of the module states of `ctx`'s database after an update that installed
+/// `install`.
+pub(crate) async fn check(
+    ctx: &crate::deploy::DeployContext<'_>,
+    install: &std::collections::BTreeSet<String>,
+) -> Result<(), Failure> {
+    let kind = StepKind::VerifyModules;
+    {
         let t = ctx.target;
         let db = state::read_db(ctx.transport.as_ref(), &t.pg, &t.db)
             .await
-            .map_err(|e| Failure::new(self.kind(), e.to_string()))?;
+            .map_err(|e| Failure::new(kind, e.to_string()))?;
         let versions: BTreeMap<String, String> = ctx
             .code
             .modules
@@ -39,13 +50,13 @@ impl Phase for VerifyModules {
             .filter_map(|(name, m)| m.version.clone().map(|v| (name.clone(), v)))
             .collect();
         let mut required = t.required.clone();
-        required.extend(plan.update.install.iter().cloned());
+        required.extend(install.iter().cloned());
         let problems = check_module_states(&db.modules, &versions, &required, &t.series);
         if problems.is_empty() {
             Ok(())
         } else {
             Err(Failure::new(
-                self.kind(),
+                kind,
                 format!("{} module problem(s) after the update", problems.len()),
             )
             .with_evidence(problems.iter().map(ToString::to_string).collect()))

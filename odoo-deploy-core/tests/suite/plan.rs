@@ -63,6 +63,7 @@ fn row(name: &str, state: &str, version: &str) -> ModuleRow {
 
 fn record(env: &str, id: &str, commit: &str, downtime: u64) -> DeployRecord {
     DeployRecord {
+        databases: Vec::new(),
         id: id.to_owned(),
         environment: env.to_owned(),
         commit: commit.to_owned(),
