@@ -31,16 +31,19 @@ pub struct Update {
 }
 
 impl Update {
-    /// The update of `t`'s database to release `release`.
-    pub fn new(t: &Target, release: &str, update: &UpdateSet) -> Self {
+    /// The update of `t`'s database to release `release`, made of `commit`.
+    pub fn new(t: &Target, release: &str, commit: &str, update: &UpdateSet) -> Self {
         let odoo = t.odoo_for_release(release);
         // Detached on the host (its own session, output and exit status to files), so
         // that it survives a lost connection; killed after UPDATE_TIMEOUT.
         let (log, status) = t.layout.update_run(release, 0);
+        // The compose strategy's one-off container runs the release's image.
+        let image = crate::compose::release_image(t, commit, release).map(|(r, _)| r);
         Self {
             commands: vec![
                 t.service
                     .for_release(&t.layout.release(release))
+                    .with_run_image(image)
                     .wrap_update(odoo.update(&t.db.name, update, None))
                     .timeout(UPDATE_TIMEOUT)
                     .detached(&log, &status),
