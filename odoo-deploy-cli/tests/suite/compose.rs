@@ -105,6 +105,28 @@ fn compose_v1_v2_v3_deploys_over_ssh_run_each_commits_image() {
             detail.starts_with(&format!("{expected}, digest sha256:")),
             "{detail}"
         );
+        // The one-off update container: by compose on the first install (no container
+        // yet), then by the engine's client with the service container's settings.
+        let update = plan["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["kind"] == "update"))
+            .and_then(|s| s["commands"][0].as_str())
+            .expect("an update step")
+            .to_owned();
+        let by_docker = "'docker' 'run' '--rm' '--name' 'odd-update-";
+        if v == 1 {
+            assert!(
+                update.contains("'run' '--rm' '--no-deps' '-T'"),
+                "v1: {update}"
+            );
+        } else {
+            assert!(update.contains(by_docker), "v{v}: {update}");
+            assert!(
+                update.contains(&format!("'{expected}'")),
+                "v{v}: the release's image: {update}"
+            );
+            assert!(!update.contains("--no-deps"), "v{v}: {update}");
+        }
         let (code, events, stderr) = deploy(&demo, &[]);
         assert_eq!(code, 0, "v{v}: {stderr}\n{events:#?}");
         assert_eq!(report(&events)["outcome"], "succeeded");
