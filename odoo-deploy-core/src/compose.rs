@@ -13,10 +13,15 @@
 //!
 //! The filestore of a compose environment is `odoo.data_dir` taken as a path **on the
 //! host**: the operator bind-mounts it as Odoo's data_dir in the container. odd checks
-//! this on the engine before a deploy ([`mounts_command`]): the Odoo service's
+//! this on the engine before a deploy ([`inspect_command`]): the Odoo service's
 //! container must have a bind mount whose source is `data_dir`; a named volume, or no
 //! mount of it, is refused (a snapshot of a volume odd cannot reach, or of a folder the
 //! container does not use, would not be a backup).
+//!
+//! The same inspection gives the update's one-off container without the compose client
+//! ([`Inspection::one_off`]): the service's container reproduced as `docker run` options
+//! with the release's image, when compose's config hash of the service still matches the
+//! container's; else `compose run`.
 
 use std::path::{Path, PathBuf};
 
@@ -230,20 +235,22 @@ fn judge<'a>(
     }
 }
 
-/// Prints, for the service's containers, what odd needs to know of them: the compose
-/// file's modification time (`mtime <unix seconds>`, when odd.toml names the file), then
-/// for each container `container <docker inspect JSON>` and `image <its image's Config
-/// JSON>`. Nothing about containers when the service has none yet (a first install).
+/// Prints, for the service's containers, what odd needs to know of them: the service's
+/// config hash as compose computes it now with odd's override `image_file` (`hash
+/// <hash>`, when compose can: `config --hash`), then for each container `container
+/// <docker inspect JSON>` and `image <its image's Config JSON>`. Nothing about containers
+/// when the service has none yet (a first install).
 pub fn inspect_command(
     compose: &RemoteCommand,
-    file: Option<&Path>,
+    image_file: Option<&Path>,
     service: &str,
 ) -> RemoteCommand {
     let mut cmd = RemoteCommand::new("sh")
         .arg("-c")
         .arg(
-            "svc=$1; file=$2; shift 2; \
-             if [ -n \"$file\" ]; then printf 'mtime %s\\n' \"$(stat -c %Y -- \"$file\")\"; fi; \
+            "svc=$1; over=$2; shift 2; \
+             if [ -n \"$over\" ] && h=$(\"$@\" -f \"$over\" config --hash \"$svc\" 2>/dev/null); then \
+             printf 'hash %s\\n' \"${h##* }\"; fi; \
              for id in $(\"$@\" ps -q -- \"$svc\"); do \
              printf 'container %s\\n' \"$(docker container inspect --format '{{json .}}' -- \"$id\")\"; \
              printf 'image %s\\n' \"$(docker image inspect --format '{{json .Config}}' -- \
@@ -251,7 +258,7 @@ pub fn inspect_command(
         )
         .arg("sh")
         .arg(service)
-        .arg(file.map(Path::as_os_str).unwrap_or_default())
+        .arg(image_file.map(Path::as_os_str).unwrap_or_default())
         .arg(compose.program());
     cmd = cmd.args(compose.get_args());
     cmd
@@ -260,17 +267,15 @@ pub fn inspect_command(
 /// What [`inspect_command`] printed.
 #[derive(Debug, Default)]
 pub struct Inspection {
-    /// The compose file's modification time (Unix seconds) when odd.toml names the
-    /// file: `Some(None)` when it could not be read.
-    file_mtime: Option<Option<i64>>,
+    /// The service's config hash as compose computes it now (files, env files, the
+    /// current image).
+    config_hash: Option<String>,
     containers: Vec<(Container, Option<ImageConfig>)>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Container {
-    #[serde(default)]
-    created: String,
     #[serde(default)]
     config: ContainerConfig,
     #[serde(default)]
@@ -292,6 +297,8 @@ struct ContainerConfig {
     working_dir: String,
     #[serde(default)]
     entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// An image's `Config`: the same fields as a container's.
@@ -353,7 +360,9 @@ impl Inspection {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
             match kind {
-                "mtime" => found.file_mtime = Some(rest.trim().parse().ok()),
+                "hash" => {
+                    found.config_hash = Some(rest.trim().to_owned()).filter(|h| !h.is_empty())
+                }
                 "container" => found
                     .containers
                     .push((serde_json::from_str(rest).map_err(|e| bad(&e))?, None)),
@@ -382,7 +391,7 @@ impl Inspection {
     /// The one-off update container as plain `docker run` options, reproducing the
     /// service's container (created by compose from the operator's file) with another
     /// image: `Err` saying why compose must run it instead (no container yet, the compose
-    /// file changed since it was created, a setting odd does not reproduce).
+    /// configuration changed since it was created, a setting odd does not reproduce).
     pub fn one_off(&self) -> Result<OneOff, String> {
         let Some((c, image)) = self.containers.first() else {
             return Err("the service has no container yet".to_owned());
@@ -390,10 +399,18 @@ impl Inspection {
         let Some(image) = image else {
             return Err("its image could not be inspected".to_owned());
         };
-        match (self.file_mtime, unix_seconds(&c.created)) {
-            (Some(Some(m)), Some(created)) if m < created => {}
-            (None, Some(_)) => {}
-            _ => return Err("the compose file changed since its container was created".to_owned()),
+        // The container is what compose made of the operator's files as they are now
+        // (compose file, env files, odd's current override) only when its config hash
+        // (compose's label) is the one compose computes now.
+        let label = c
+            .config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("com.docker.compose.config-hash"));
+        if self.config_hash.is_none() || label != self.config_hash.as_ref() {
+            return Err(
+                "the compose configuration changed since its container was created".to_owned(),
+            );
         }
         OneOff::reproduce(c, image)
     }
@@ -550,32 +567,6 @@ fn csv(fields: &[String]) -> String {
         .join(",")
 }
 
-/// `2026-12-01T14:54:22.123456789Z` (Docker's `Created`, UTC) as Unix seconds.
-fn unix_seconds(rfc3339: &str) -> Option<i64> {
-    let b = rfc3339.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| rfc3339.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,13 +620,17 @@ mod tests {
                 "/srv/a b/compose.yaml"
             ]
         );
-        let inspect = inspect_command(&compose, Some(Path::new("/srv/a b/compose.yaml")), "odoo");
+        let inspect = inspect_command(
+            &compose,
+            Some(Path::new("/srv/odd/current/compose.image.yaml")),
+            "odoo",
+        );
         assert_eq!(
             &argv(&inspect)[3..],
             [
                 "sh",
                 "odoo",
-                "/srv/a b/compose.yaml",
+                "/srv/odd/current/compose.image.yaml",
                 "docker-compose",
                 "-f",
                 "/srv/a b/compose.yaml"
@@ -649,9 +644,7 @@ mod tests {
 
     /// [`inspect_command`]'s output for one container with `mounts`.
     fn inspected(mounts: &str) -> Inspection {
-        let out = format!(
-            "container {{\"Created\":\"2026-12-01T10:00:00.5Z\",\"Mounts\":{mounts}}}\nimage {{}}\n"
-        );
+        let out = format!("container {{\"Mounts\":{mounts}}}\nimage {{}}\n");
         Inspection::parse(out.as_bytes()).expect("parsed")
     }
 
@@ -670,21 +663,18 @@ mod tests {
         assert!(err.contains("named volume acme_odoo-data"), "{err}");
         let other = r#"[{"Type":"bind","Source":"/elsewhere","Destination":"/var/lib/odoo"}]"#;
         assert!(inspected(other).judge_mounts(data).is_err());
-        let none = Inspection::parse(b"mtime 1700000000\n").expect("parsed");
+        let none = Inspection::parse(b"hash 0a1b\n").expect("parsed");
         assert_eq!(none.judge_mounts(data), Ok(None));
         assert!(Inspection::parse(b"container not json\n").is_err());
     }
 
     /// A container as compose v1 creates it from the demo's file, and its image.
-    const CONTAINER: &str = r#"{"Created":"2026-12-01T10:00:00.123456789Z","Image":"sha256:ab","Config":{"User":"1000:1000","Env":["ACME=1","PATH=/usr/bin","LANG=C.UTF-8"],"WorkingDir":"/opt/odoo","Entrypoint":null},"HostConfig":{"NetworkMode":"host","ExtraHosts":["db:127.0.0.1"],"Dns":[],"DnsSearch":null,"CapAdd":null,"Privileged":false,"Memory":0,"NanoCpus":0,"ShmSize":67108864,"Devices":[],"Ulimits":null},"Mounts":[{"Type":"bind","Source":"/srv/odoo/data","Destination":"/var/lib/odoo","RW":true},{"Type":"bind","Source":"/srv/a,b \"c\"/odoo.conf","Destination":"/etc/odoo/odoo.conf","RW":false},{"Type":"volume","Name":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Destination":"/tmp/anon","RW":true},{"Type":"volume","Name":"acme_sessions","Destination":"/var/lib/sessions","RW":true}],"NetworkSettings":{"Networks":{"host":{}}}}"#;
+    const CONTAINER: &str = r#"{"Image":"sha256:ab","Config":{"User":"1000:1000","Env":["ACME=1","PATH=/usr/bin","LANG=C.UTF-8"],"WorkingDir":"/opt/odoo","Entrypoint":null,"Labels":{"com.docker.compose.config-hash":"8a23"}},"HostConfig":{"NetworkMode":"host","ExtraHosts":["db:127.0.0.1"],"Dns":[],"DnsSearch":null,"CapAdd":null,"Privileged":false,"Memory":0,"NanoCpus":0,"ShmSize":67108864,"Devices":[],"Ulimits":null},"Mounts":[{"Type":"bind","Source":"/srv/odoo/data","Destination":"/var/lib/odoo","RW":true},{"Type":"bind","Source":"/srv/a,b \"c\"/odoo.conf","Destination":"/etc/odoo/odoo.conf","RW":false},{"Type":"volume","Name":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Destination":"/tmp/anon","RW":true},{"Type":"volume","Name":"acme_sessions","Destination":"/var/lib/sessions","RW":true}],"NetworkSettings":{"Networks":{"host":{}}}}"#;
     const IMAGE: &str = r#"{"User":"","Env":["PATH=/usr/bin","LANG=C.UTF-8"],"WorkingDir":"/opt/odoo","Entrypoint":null,"Cmd":["odoo"]}"#;
 
     #[test]
     fn the_one_off_reproduces_what_compose_set_and_leaves_the_rest_to_the_new_image() {
-        let out = format!(
-            "mtime {}\ncontainer {CONTAINER}\nimage {IMAGE}\n",
-            1_796_119_199
-        );
+        let out = format!("hash 8a23\ncontainer {CONTAINER}\nimage {IMAGE}\n");
         let one_off = Inspection::parse(out.as_bytes())
             .expect("parsed")
             .one_off()
@@ -715,7 +705,7 @@ mod tests {
             r#""Entrypoint":null"#,
             r#""Entrypoint":["/entry.sh","--quiet"]"#,
         );
-        let out = format!("container {custom}\nimage {IMAGE}\n");
+        let out = format!("hash 8a23\ncontainer {custom}\nimage {IMAGE}\n");
         let one_off = Inspection::parse(out.as_bytes())
             .expect("parsed")
             .one_off()
@@ -739,35 +729,30 @@ mod tests {
                 .one_off()
                 .expect_err("compose runs it")
         };
-        assert!(why("mtime 1\n".to_owned()).contains("no container yet"));
-        // The compose file was written after the container was made: compose reads it.
-        let created = 1_796_119_200; // 2026-12-01T10:00:00Z
-        assert_eq!(
-            unix_seconds("2026-12-01T10:00:00.123456789Z"),
-            Some(created)
-        );
-        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(unix_seconds("garbage"), None);
-        assert!(
-            why(format!(
-                "mtime {created}\ncontainer {CONTAINER}\nimage {IMAGE}\n"
-            ))
-            .contains("compose file changed")
-        );
-        assert!(
-            why(format!("mtime \ncontainer {CONTAINER}\nimage {IMAGE}\n"))
-                .contains("compose file changed")
-        );
+        assert!(why("hash 8a23\n".to_owned()).contains("no container yet"));
+        // An edited compose file, env file or override since the container was made:
+        // compose's hash differs from the container's label, and compose reads them.
+        for hash in ["hash 9999\n", ""] {
+            assert!(
+                why(format!("{hash}container {CONTAINER}\nimage {IMAGE}\n"))
+                    .contains("compose configuration changed"),
+                "{hash:?}"
+            );
+        }
         let two = CONTAINER
             .replace(r#""NetworkMode":"host""#, r#""NetworkMode":"acme_default""#)
             .replace(r#"{"host":{}}"#, r#"{"acme_default":{},"acme_db":{}}"#);
-        assert!(why(format!("container {two}\nimage {IMAGE}\n")).contains("several networks"));
+        assert!(
+            why(format!("hash 8a23\ncontainer {two}\nimage {IMAGE}\n"))
+                .contains("several networks")
+        );
         let one = two.replace(r#","acme_db":{}"#, "");
-        let options = Inspection::parse(format!("container {one}\nimage {IMAGE}\n").as_bytes())
-            .expect("parsed")
-            .one_off()
-            .expect("one network")
-            .options;
+        let options =
+            Inspection::parse(format!("hash 8a23\ncontainer {one}\nimage {IMAGE}\n").as_bytes())
+                .expect("parsed")
+                .one_off()
+                .expect("one network")
+                .options;
         assert!(
             options
                 .windows(2)
@@ -777,7 +762,9 @@ mod tests {
             r#""Devices":[]"#,
             r#""Devices":[{"PathOnHost":"/dev/fuse"}]"#,
         );
-        assert!(why(format!("container {devices}\nimage {IMAGE}\n")).contains("devices"));
-        assert!(why(format!("container {CONTAINER}\n")).contains("image could not"));
+        assert!(
+            why(format!("hash 8a23\ncontainer {devices}\nimage {IMAGE}\n")).contains("devices")
+        );
+        assert!(why(format!("hash 8a23\ncontainer {CONTAINER}\n")).contains("image could not"));
     }
 }

@@ -163,8 +163,8 @@ impl Service {
         }
     }
 
-    /// The same service whose update runs image `reference` (the release's): with
-    /// [`Service::Compose::one_off`] known, as a plain `docker run` of it.
+    /// The same service whose update runs image `reference` (the release's): with the
+    /// service's container reproduced (`one_off`), as a plain `docker run` of it.
     #[must_use]
     pub fn with_run_image(mut self, reference: Option<String>) -> Self {
         if let Self::Compose { run_image, .. } = &mut self {

@@ -276,7 +276,11 @@ impl Target {
         }
         let mut found_one_off = None;
         if let Service::Compose {
-            service, file, cli, ..
+            service,
+            file,
+            cli,
+            image_file,
+            ..
         } = &self.service
         {
             // The filestore odd snapshots must be the one the container writes.
@@ -287,7 +291,7 @@ impl Target {
             let out = transport
                 .output(&crate::compose::inspect_command(
                     &base,
-                    file.as_deref(),
+                    image_file.as_deref(),
                     service,
                 ))
                 .await?;
