@@ -361,7 +361,7 @@ impl Inspection {
             let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
             match kind {
                 "hash" => {
-                    found.config_hash = Some(rest.trim().to_owned()).filter(|h| !h.is_empty())
+                    found.config_hash = Some(rest.trim().to_owned()).filter(|h| !h.is_empty());
                 }
                 "container" => found
                     .containers
