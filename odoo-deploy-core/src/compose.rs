@@ -13,10 +13,15 @@
 //!
 //! The filestore of a compose environment is `odoo.data_dir` taken as a path **on the
 //! host**: the operator bind-mounts it as Odoo's data_dir in the container. odd checks
-//! this on the engine before a deploy ([`mounts_command`]): the Odoo service's
+//! this on the engine before a deploy ([`inspect_command`]): the Odoo service's
 //! container must have a bind mount whose source is `data_dir`; a named volume, or no
 //! mount of it, is refused (a snapshot of a volume odd cannot reach, or of a folder the
 //! container does not use, would not be a backup).
+//!
+//! The same inspection gives the update's one-off container without the compose client
+//! ([`Inspection::one_off`]): the service's container reproduced as `docker run` options
+//! with the release's image, when compose's config hash of the service still matches the
+//! container's; else `compose run`.
 
 use std::path::{Path, PathBuf};
 
@@ -87,22 +92,6 @@ pub fn ensure_image_command(reference: &str) -> RemoteCommand {
         .arg("docker image inspect -- \"$1\" >/dev/null 2>&1 || docker pull -q -- \"$1\"")
         .arg("sh")
         .arg(reference)
-}
-
-/// Prints the mounts of the service's containers (`docker inspect` JSON, one array per
-/// container), empty when it has none yet.
-pub fn mounts_command(compose: &RemoteCommand, service: &str) -> RemoteCommand {
-    let mut cmd = RemoteCommand::new("sh")
-        .arg("-c")
-        .arg(
-            "svc=$1; shift; for id in $(\"$@\" ps -q -- \"$svc\"); do \
-             docker inspect --format '{{json .Mounts}}' -- \"$id\"; done",
-        )
-        .arg("sh")
-        .arg(service)
-        .arg(compose.program());
-    cmd = cmd.args(compose.get_args());
-    cmd
 }
 
 /// Prints the logs of the service's containers since `since` (Unix seconds), both
@@ -202,17 +191,22 @@ struct Mount {
     destination: PathBuf,
     #[serde(rename = "Name", default)]
     name: Option<String>,
+    #[serde(rename = "RW", default = "read_write")]
+    rw: bool,
 }
 
-/// Where the filestore is, judged from [`mounts_command`]'s output: `Ok` with the
-/// container path when `data_dir` is bind-mounted, `Err` saying why not.
-pub fn judge_mounts(out: &[u8], data_dir: &Path) -> Result<Option<PathBuf>, String> {
-    let text = String::from_utf8_lossy(out);
+fn read_write() -> bool {
+    true
+}
+
+/// Where the filestore is, judged from the mounts of each of the service's containers.
+fn judge<'a>(
+    containers: impl Iterator<Item = &'a [Mount]>,
+    data_dir: &Path,
+) -> Result<Option<PathBuf>, String> {
     let mut seen = false;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for mounts in containers {
         seen = true;
-        let mounts: Vec<Mount> = serde_json::from_str(line)
-            .map_err(|e| format!("docker inspect printed what odd cannot read: {e}"))?;
         if let Some(m) = mounts
             .iter()
             .find(|m| m.kind == "bind" && m.source == data_dir)
@@ -239,6 +233,338 @@ pub fn judge_mounts(out: &[u8], data_dir: &Path) -> Result<Option<PathBuf>, Stri
         // No container yet (a first install): nothing to check against.
         Ok(None)
     }
+}
+
+/// Prints, for the service's containers, what odd needs to know of them: the service's
+/// config hash as compose computes it now with odd's override `image_file` (`hash
+/// <hash>`, when compose can: `config --hash`), then for each container `container
+/// <docker inspect JSON>` and `image <its image's Config JSON>`. Nothing about containers
+/// when the service has none yet (a first install).
+pub fn inspect_command(
+    compose: &RemoteCommand,
+    image_file: Option<&Path>,
+    service: &str,
+) -> RemoteCommand {
+    let mut cmd = RemoteCommand::new("sh")
+        .arg("-c")
+        .arg(
+            "svc=$1; over=$2; shift 2; \
+             if [ -n \"$over\" ] && h=$(\"$@\" -f \"$over\" config --hash \"$svc\" 2>/dev/null); then \
+             printf 'hash %s\\n' \"${h##* }\"; fi; \
+             for id in $(\"$@\" ps -q -- \"$svc\"); do \
+             printf 'container %s\\n' \"$(docker container inspect --format '{{json .}}' -- \"$id\")\"; \
+             printf 'image %s\\n' \"$(docker image inspect --format '{{json .Config}}' -- \
+             \"$(docker container inspect --format '{{.Image}}' -- \"$id\")\")\"; done",
+        )
+        .arg("sh")
+        .arg(service)
+        .arg(image_file.map(Path::as_os_str).unwrap_or_default())
+        .arg(compose.program());
+    cmd = cmd.args(compose.get_args());
+    cmd
+}
+
+/// What [`inspect_command`] printed.
+#[derive(Debug, Default)]
+pub struct Inspection {
+    /// The service's config hash as compose computes it now (files, env files, the
+    /// current image).
+    config_hash: Option<String>,
+    containers: Vec<(Container, Option<ImageConfig>)>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Container {
+    #[serde(default)]
+    config: ContainerConfig,
+    #[serde(default)]
+    host_config: HostConfig,
+    #[serde(default)]
+    mounts: Vec<Mount>,
+    #[serde(default)]
+    network_settings: NetworkSettings,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerConfig {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    working_dir: String,
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// An image's `Config`: the same fields as a container's.
+type ImageConfig = ContainerConfig;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HostConfig {
+    #[serde(default)]
+    network_mode: String,
+    #[serde(default)]
+    extra_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    dns: Option<Vec<String>>,
+    #[serde(default)]
+    dns_search: Option<Vec<String>>,
+    #[serde(default)]
+    dns_options: Option<Vec<String>>,
+    #[serde(default)]
+    cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    cap_drop: Option<Vec<String>>,
+    #[serde(default)]
+    security_opt: Option<Vec<String>>,
+    #[serde(default)]
+    group_add: Option<Vec<String>>,
+    #[serde(default)]
+    privileged: bool,
+    #[serde(default)]
+    init: Option<bool>,
+    #[serde(default)]
+    memory: i64,
+    #[serde(default)]
+    nano_cpus: i64,
+    #[serde(default)]
+    shm_size: i64,
+    #[serde(default)]
+    tmpfs: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    devices: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    ulimits: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkSettings {
+    #[serde(default)]
+    networks: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+impl Inspection {
+    /// Reads [`inspect_command`]'s output.
+    pub fn parse(out: &[u8]) -> Result<Self, String> {
+        let text = String::from_utf8_lossy(out);
+        let mut found = Self::default();
+        let bad =
+            |e: &dyn std::fmt::Display| format!("docker inspect printed what odd cannot read: {e}");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match kind {
+                "hash" => {
+                    found.config_hash = Some(rest.trim().to_owned()).filter(|h| !h.is_empty());
+                }
+                "container" => found
+                    .containers
+                    .push((serde_json::from_str(rest).map_err(|e| bad(&e))?, None)),
+                "image" => {
+                    let config = serde_json::from_str(rest).ok();
+                    if let Some(last) = found.containers.last_mut() {
+                        last.1 = config;
+                    }
+                }
+                _ => return Err(bad(&format!("unexpected line {line:?}"))),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Where the filestore is: `Ok` with the container path when `data_dir` is
+    /// bind-mounted (`None` when the service has no container yet), `Err` saying why
+    /// not.
+    pub fn judge_mounts(&self, data_dir: &Path) -> Result<Option<PathBuf>, String> {
+        judge(
+            self.containers.iter().map(|(c, _)| c.mounts.as_slice()),
+            data_dir,
+        )
+    }
+
+    /// The one-off update container as plain `docker run` options, reproducing the
+    /// service's container (created by compose from the operator's file) with another
+    /// image: `Err` saying why compose must run it instead (no container yet, the compose
+    /// configuration changed since it was created, a setting odd does not reproduce).
+    pub fn one_off(&self) -> Result<OneOff, String> {
+        let Some((c, image)) = self.containers.first() else {
+            return Err("the service has no container yet".to_owned());
+        };
+        let Some(image) = image else {
+            return Err("its image could not be inspected".to_owned());
+        };
+        // The container is what compose made of the operator's files as they are now
+        // (compose file, env files, odd's current override) only when its config hash
+        // (compose's label) is the one compose computes now.
+        let label = c
+            .config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("com.docker.compose.config-hash"));
+        if self.config_hash.is_none() || label != self.config_hash.as_ref() {
+            return Err(
+                "the compose configuration changed since its container was created".to_owned(),
+            );
+        }
+        OneOff::reproduce(c, image)
+    }
+}
+
+/// `docker run` options that run a container as the service's, with another image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOff {
+    /// The options, before the image.
+    pub options: Vec<String>,
+    /// Words between the image and the command: the service's own entrypoint beyond its
+    /// first word (`--entrypoint` takes one).
+    pub command_prefix: Vec<String>,
+}
+
+impl OneOff {
+    fn reproduce(c: &Container, image: &ImageConfig) -> Result<Self, String> {
+        let mut o: Vec<String> = Vec::new();
+        let mut opt = |flag: &str, value: String| {
+            o.push(flag.to_owned());
+            o.push(value);
+        };
+        // What the container has from its image is left to the new image; what the
+        // compose file set is passed on.
+        let image_env = image.env.clone().unwrap_or_default();
+        for e in c.config.env.iter().flatten() {
+            if !image_env.contains(e) {
+                opt("--env", e.clone());
+            }
+        }
+        if c.config.user != image.user {
+            opt("--user", c.config.user.clone());
+        }
+        if c.config.working_dir != image.working_dir {
+            opt("--workdir", c.config.working_dir.clone());
+        }
+        let mut command_prefix = Vec::new();
+        if c.config.entrypoint != image.entrypoint {
+            match c.config.entrypoint.as_deref() {
+                Some([first, rest @ ..]) => {
+                    opt("--entrypoint", first.clone());
+                    command_prefix = rest.to_vec();
+                }
+                _ => opt("--entrypoint", String::new()),
+            }
+        }
+        for m in &c.mounts {
+            let mut spec = match m.kind.as_str() {
+                "bind" => vec![
+                    "type=bind".to_owned(),
+                    format!("source={}", m.source.display()),
+                ],
+                "volume" => match &m.name {
+                    // An anonymous volume (the image's VOLUME): a one-off gets its own.
+                    Some(n) if n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        continue;
+                    }
+                    Some(n) => vec!["type=volume".to_owned(), format!("source={n}")],
+                    None => continue,
+                },
+                "tmpfs" => vec!["type=tmpfs".to_owned()],
+                other => return Err(format!("it has a mount of type {other}")),
+            };
+            spec.push(format!("destination={}", m.destination.display()));
+            if !m.rw {
+                spec.push("readonly".to_owned());
+            }
+            opt("--mount", csv(&spec));
+        }
+        let h = &c.host_config;
+        let networks: Vec<&String> = c
+            .network_settings
+            .networks
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        let mode = h.network_mode.as_str();
+        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+            opt("--network", mode.to_owned());
+        } else {
+            match networks.as_slice() {
+                [] => {}
+                [one] => opt("--network", (*one).clone()),
+                _ => return Err("it is on several networks".to_owned()),
+            }
+        }
+        for (flag, values) in [
+            ("--add-host", &h.extra_hosts),
+            ("--dns", &h.dns),
+            ("--dns-search", &h.dns_search),
+            ("--dns-option", &h.dns_options),
+            ("--cap-add", &h.cap_add),
+            ("--cap-drop", &h.cap_drop),
+            ("--security-opt", &h.security_opt),
+            ("--group-add", &h.group_add),
+        ] {
+            for v in values.iter().flatten() {
+                opt(flag, v.clone());
+            }
+        }
+        for (path, options) in h.tmpfs.iter().flatten() {
+            opt(
+                "--tmpfs",
+                if options.is_empty() {
+                    path.clone()
+                } else {
+                    format!("{path}:{options}")
+                },
+            );
+        }
+        if h.memory > 0 {
+            opt("--memory", format!("{}b", h.memory));
+        }
+        if h.nano_cpus > 0 {
+            opt("--cpus", format!("{}", h.nano_cpus as f64 / 1e9));
+        }
+        // Docker's default is 64 MiB.
+        if h.shm_size > 0 && h.shm_size != 64 * 1024 * 1024 {
+            opt("--shm-size", format!("{}b", h.shm_size));
+        }
+        if h.devices.iter().flatten().next().is_some() {
+            return Err("it has devices".to_owned());
+        }
+        if h.ulimits.iter().flatten().next().is_some() {
+            return Err("it has ulimits".to_owned());
+        }
+        if h.privileged {
+            o.push("--privileged".to_owned());
+        }
+        if h.init == Some(true) {
+            o.push("--init".to_owned());
+        }
+        Ok(Self {
+            options: o,
+            command_prefix,
+        })
+    }
+}
+
+/// A `--mount` value: fields joined by commas, each quoted as CSV when it needs it (the
+/// engine reads the value as one CSV record).
+fn csv(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -294,12 +620,17 @@ mod tests {
                 "/srv/a b/compose.yaml"
             ]
         );
-        let mounts = mounts_command(&compose, "odoo");
+        let inspect = inspect_command(
+            &compose,
+            Some(Path::new("/srv/odd/current/compose.image.yaml")),
+            "odoo",
+        );
         assert_eq!(
-            &argv(&mounts)[3..],
+            &argv(&inspect)[3..],
             [
                 "sh",
                 "odoo",
+                "/srv/odd/current/compose.image.yaml",
                 "docker-compose",
                 "-f",
                 "/srv/a b/compose.yaml"
@@ -311,20 +642,129 @@ mod tests {
         assert_eq!(&argv(&write)[3..], ["sh", "/d/$(x)/compose.image.yaml"]);
     }
 
+    /// [`inspect_command`]'s output for one container with `mounts`.
+    fn inspected(mounts: &str) -> Inspection {
+        let out = format!("container {{\"Mounts\":{mounts}}}\nimage {{}}\n");
+        Inspection::parse(out.as_bytes()).expect("parsed")
+    }
+
     #[test]
     fn the_filestore_must_be_a_bind_mount_of_data_dir() {
         let data = Path::new("/srv/odoo/data");
-        let bind = br#"[{"Type":"bind","Source":"/srv/odoo/data","Destination":"/var/lib/odoo","Mode":"","RW":true}]"#;
+        let bind = r#"[{"Type":"bind","Source":"/srv/odoo/data","Destination":"/var/lib/odoo","Mode":"","RW":true}]"#;
         assert_eq!(
-            judge_mounts(bind, data),
+            inspected(bind).judge_mounts(data),
             Ok(Some(PathBuf::from("/var/lib/odoo")))
         );
-        let volume = br#"[{"Type":"volume","Name":"acme_odoo-data","Source":"/var/lib/docker/volumes/acme_odoo-data/_data","Destination":"/var/lib/odoo"}]"#;
-        let err = judge_mounts(volume, data).expect_err("a volume is refused");
+        let volume = r#"[{"Type":"volume","Name":"acme_odoo-data","Source":"/var/lib/docker/volumes/acme_odoo-data/_data","Destination":"/var/lib/odoo"}]"#;
+        let err = inspected(volume)
+            .judge_mounts(data)
+            .expect_err("a volume is refused");
         assert!(err.contains("named volume acme_odoo-data"), "{err}");
-        let other = br#"[{"Type":"bind","Source":"/elsewhere","Destination":"/var/lib/odoo"}]"#;
-        assert!(judge_mounts(other, data).is_err());
-        assert_eq!(judge_mounts(b"", data), Ok(None));
-        assert!(judge_mounts(b"not json\n", data).is_err());
+        let other = r#"[{"Type":"bind","Source":"/elsewhere","Destination":"/var/lib/odoo"}]"#;
+        assert!(inspected(other).judge_mounts(data).is_err());
+        let none = Inspection::parse(b"hash 0a1b\n").expect("parsed");
+        assert_eq!(none.judge_mounts(data), Ok(None));
+        assert!(Inspection::parse(b"container not json\n").is_err());
+    }
+
+    /// A container as compose v1 creates it from the demo's file, and its image.
+    const CONTAINER: &str = r#"{"Image":"sha256:ab","Config":{"User":"1000:1000","Env":["ACME=1","PATH=/usr/bin","LANG=C.UTF-8"],"WorkingDir":"/opt/odoo","Entrypoint":null,"Labels":{"com.docker.compose.config-hash":"8a23"}},"HostConfig":{"NetworkMode":"host","ExtraHosts":["db:127.0.0.1"],"Dns":[],"DnsSearch":null,"CapAdd":null,"Privileged":false,"Memory":0,"NanoCpus":0,"ShmSize":67108864,"Devices":[],"Ulimits":null},"Mounts":[{"Type":"bind","Source":"/srv/odoo/data","Destination":"/var/lib/odoo","RW":true},{"Type":"bind","Source":"/srv/a,b \"c\"/odoo.conf","Destination":"/etc/odoo/odoo.conf","RW":false},{"Type":"volume","Name":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Destination":"/tmp/anon","RW":true},{"Type":"volume","Name":"acme_sessions","Destination":"/var/lib/sessions","RW":true}],"NetworkSettings":{"Networks":{"host":{}}}}"#;
+    const IMAGE: &str = r#"{"User":"","Env":["PATH=/usr/bin","LANG=C.UTF-8"],"WorkingDir":"/opt/odoo","Entrypoint":null,"Cmd":["odoo"]}"#;
+
+    #[test]
+    fn the_one_off_reproduces_what_compose_set_and_leaves_the_rest_to_the_new_image() {
+        let out = format!("hash 8a23\ncontainer {CONTAINER}\nimage {IMAGE}\n");
+        let one_off = Inspection::parse(out.as_bytes())
+            .expect("parsed")
+            .one_off()
+            .expect("reproduced");
+        assert_eq!(
+            one_off.options,
+            [
+                "--env",
+                "ACME=1",
+                "--user",
+                "1000:1000",
+                "--mount",
+                "type=bind,source=/srv/odoo/data,destination=/var/lib/odoo",
+                "--mount",
+                "type=bind,\"source=/srv/a,b \"\"c\"\"/odoo.conf\",destination=/etc/odoo/odoo.conf,readonly",
+                "--mount",
+                "type=volume,source=acme_sessions,destination=/var/lib/sessions",
+                "--network",
+                "host",
+                "--add-host",
+                "db:127.0.0.1"
+            ]
+        );
+        assert!(one_off.command_prefix.is_empty());
+
+        // Its own entrypoint: the first word as --entrypoint, the rest before the command.
+        let custom = CONTAINER.replace(
+            r#""Entrypoint":null"#,
+            r#""Entrypoint":["/entry.sh","--quiet"]"#,
+        );
+        let out = format!("hash 8a23\ncontainer {custom}\nimage {IMAGE}\n");
+        let one_off = Inspection::parse(out.as_bytes())
+            .expect("parsed")
+            .one_off()
+            .expect("reproduced");
+        assert_eq!(one_off.command_prefix, ["--quiet"]);
+        assert!(
+            one_off
+                .options
+                .windows(2)
+                .any(|w| w == ["--entrypoint", "/entry.sh"]),
+            "{:?}",
+            one_off.options
+        );
+    }
+
+    #[test]
+    fn compose_runs_the_one_off_when_its_container_cannot_be_reproduced() {
+        let why = |out: String| {
+            Inspection::parse(out.as_bytes())
+                .expect("parsed")
+                .one_off()
+                .expect_err("compose runs it")
+        };
+        assert!(why("hash 8a23\n".to_owned()).contains("no container yet"));
+        // An edited compose file, env file or override since the container was made:
+        // compose's hash differs from the container's label, and compose reads them.
+        for hash in ["hash 9999\n", ""] {
+            assert!(
+                why(format!("{hash}container {CONTAINER}\nimage {IMAGE}\n"))
+                    .contains("compose configuration changed"),
+                "{hash:?}"
+            );
+        }
+        let two = CONTAINER
+            .replace(r#""NetworkMode":"host""#, r#""NetworkMode":"acme_default""#)
+            .replace(r#"{"host":{}}"#, r#"{"acme_default":{},"acme_db":{}}"#);
+        assert!(
+            why(format!("hash 8a23\ncontainer {two}\nimage {IMAGE}\n"))
+                .contains("several networks")
+        );
+        let one = two.replace(r#","acme_db":{}"#, "");
+        let options =
+            Inspection::parse(format!("hash 8a23\ncontainer {one}\nimage {IMAGE}\n").as_bytes())
+                .expect("parsed")
+                .one_off()
+                .expect("one network")
+                .options;
+        assert!(
+            options
+                .windows(2)
+                .any(|w| w == ["--network", "acme_default"])
+        );
+        let devices = CONTAINER.replace(
+            r#""Devices":[]"#,
+            r#""Devices":[{"PathOnHost":"/dev/fuse"}]"#,
+        );
+        assert!(
+            why(format!("hash 8a23\ncontainer {devices}\nimage {IMAGE}\n")).contains("devices")
+        );
+        assert!(why(format!("hash 8a23\ncontainer {CONTAINER}\n")).contains("image could not"));
     }
 }

@@ -788,7 +788,12 @@ fn rewrite(plan: &mut Plan, target: &Target, fleet: &Arc<Fleet>) {
             .map_or(0, |i| i + 1);
         plan.steps.insert(
             at,
-            Step::of(Arc::new(UpdateDatabases::new(target, &plan.release, fleet))),
+            Step::of(Arc::new(UpdateDatabases::new(
+                target,
+                &plan.release,
+                &plan.commit,
+                fleet,
+            ))),
         );
     }
     for step in &mut plan.steps {
@@ -837,7 +842,7 @@ pub struct UpdateDatabases {
 
 impl UpdateDatabases {
     /// The fleet's updates to release `release`.
-    pub fn new(target: &Target, release: &str, fleet: &Arc<Fleet>) -> Self {
+    pub fn new(target: &Target, release: &str, commit: &str, fleet: &Arc<Fleet>) -> Self {
         Self {
             fleet: Arc::clone(fleet),
             commands: fleet
@@ -846,6 +851,7 @@ impl UpdateDatabases {
                     crate::runbook::update::command(
                         &for_database(target, &d.name),
                         release,
+                        commit,
                         &d.update,
                         d.run,
                     )
@@ -1109,7 +1115,13 @@ async fn update_and_check(
     let held = crate::runbook::update::advisory(ctx, plan)
         .await
         .map_err(|e| Failure::new(StepKind::Update, e.to_string()))?;
-    let cmd = crate::runbook::update::command(ctx.target, &plan.release, &db.update, db.run);
+    let cmd = crate::runbook::update::command(
+        ctx.target,
+        &plan.release,
+        &plan.commit,
+        &db.update,
+        db.run,
+    );
     let result = crate::runbook::update::update_at(ctx, plan, &[cmd], db.run).await;
     held.release().await;
     result?;

@@ -639,7 +639,7 @@ fn steps(
         }
     }
     if !update.is_empty() {
-        steps.push(update::Update::new(t, release, update).step());
+        steps.push(update::Update::new(t, release, commit, update).step());
         steps.push(verify_modules::VerifyModules.step());
     }
     steps.push(switch::Switch::new(t, release).step());

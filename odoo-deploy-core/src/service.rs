@@ -32,6 +32,12 @@ pub enum Service {
         /// The one-off update container's name (`odd-update-<release>`), set by
         /// [`Service::for_release`]: what is removed when its run is stopped.
         run_name: Option<String>,
+        /// The service's container reproduced as `docker run` options (read from the
+        /// engine by [`crate::target::Target::prepare`]): the update then runs without
+        /// the compose client. `None`: `compose run`.
+        one_off: Option<crate::compose::OneOff>,
+        /// The image the update runs (the release's), set by [`Service::with_run_image`].
+        run_image: Option<String>,
     },
     /// The operator's commands.
     Command {
@@ -66,6 +72,8 @@ impl Service {
                 with: config.compose_services_with.clone().unwrap_or_default(),
                 image_file: None,
                 run_name: None,
+                one_off: None,
+                run_image: None,
             },
             Strategy::Command => Self::Command {
                 start: config.start.clone().unwrap_or_default(),
@@ -139,6 +147,7 @@ impl Service {
                 file,
                 cli,
                 with,
+                one_off,
                 ..
             } => Self::Compose {
                 service: service.clone(),
@@ -147,9 +156,21 @@ impl Service {
                 with: with.clone(),
                 image_file: Some(release_dir.join(crate::compose::IMAGE_FILE)),
                 run_name: update_container_name(release_dir),
+                one_off: one_off.clone(),
+                run_image: None,
             },
             other => other.clone(),
         }
+    }
+
+    /// The same service whose update runs image `reference` (the release's): with the
+    /// service's container reproduced (`one_off`), as a plain `docker run` of it.
+    #[must_use]
+    pub fn with_run_image(mut self, reference: Option<String>) -> Self {
+        if let Self::Compose { run_image, .. } = &mut self {
+            *run_image = reference;
+        }
+        self
     }
 
     /// Exits 0 when Odoo runs.
@@ -181,21 +202,39 @@ impl Service {
                 cli,
                 image_file,
                 run_name,
+                one_off,
+                run_image,
                 ..
             } => {
-                // -T: no TTY (the update runs detached, with no terminal).
-                let mut run = compose(cli, file.as_ref(), image_file.as_ref())
-                    .arg("run")
-                    .arg("--rm")
-                    .arg("--no-deps")
-                    .arg("-T");
-                if let Some(name) = run_name {
-                    run = run.arg("--name").arg(name);
-                }
-                run = run
-                    .arg(service)
-                    .arg(update.program())
-                    .args(update.get_args());
+                let run = match (one_off, run_image) {
+                    // The engine's own client, as compose would have created the
+                    // container: no compose client to start (v1's alone takes a second).
+                    (Some(one_off), Some(image)) => {
+                        let mut run = RemoteCommand::new("docker").arg("run").arg("--rm");
+                        if let Some(name) = run_name {
+                            run = run.arg("--name").arg(name);
+                        }
+                        run.args(&one_off.options)
+                            .arg(image)
+                            .args(&one_off.command_prefix)
+                            .arg(update.program())
+                            .args(update.get_args())
+                    }
+                    _ => {
+                        // -T: no TTY (the update runs detached, with no terminal).
+                        let mut run = compose(cli, file.as_ref(), image_file.as_ref())
+                            .arg("run")
+                            .arg("--rm")
+                            .arg("--no-deps")
+                            .arg("-T");
+                        if let Some(name) = run_name {
+                            run = run.arg("--name").arg(name);
+                        }
+                        run.arg(service)
+                            .arg(update.program())
+                            .args(update.get_args())
+                    }
+                };
                 let mut cmd = match run_name {
                     // Stopping the run's process group (a rollback after odd died) ends
                     // the compose client; the container would go on: removed with it.
@@ -283,6 +322,8 @@ mod tests {
             with: Vec::new(),
             image_file: None,
             run_name: None,
+            one_off: None,
+            run_image: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -356,6 +397,8 @@ mod tests {
             with: Vec::new(),
             image_file: None,
             run_name: None,
+            one_off: None,
+            run_image: None,
         };
         assert_eq!(
             argv_of(&no_file.stop()),
@@ -372,6 +415,8 @@ mod tests {
             with: vec!["odoo-cron".into()],
             image_file: Some("/srv/odd/current/compose.image.yaml".into()),
             run_name: None,
+            one_off: None,
+            run_image: None,
         };
         assert_eq!(
             argv_of(&s.stop()),
@@ -437,6 +482,53 @@ mod tests {
                 "x"
             ]
         );
+    }
+
+    #[test]
+    fn with_the_service_container_reproduced_the_update_is_a_plain_docker_run() {
+        let s = Service::Compose {
+            service: "odoo".into(),
+            file: Some("/srv/acme/compose.yaml".into()),
+            cli: vec!["docker-compose".into()],
+            with: Vec::new(),
+            image_file: Some("/srv/odd/current/compose.image.yaml".into()),
+            run_name: None,
+            one_off: Some(crate::compose::OneOff {
+                options: vec!["--network".into(), "host".into()],
+                command_prefix: vec!["--quiet".into()],
+            }),
+            run_image: None,
+        };
+        let dir = Path::new("/srv/odd/releases/20261201-1");
+        let name = update_container_name(dir).expect("a name");
+        let update = RemoteCommand::new("odoo").arg("-u").arg("x");
+        let run = s
+            .for_release(dir)
+            .with_run_image(Some("r/acme:sha-0123456789ab".into()))
+            .wrap_update(update.clone());
+        let words = argv_of(&run);
+        assert!(words[2].contains("docker rm -f"), "{words:?}");
+        assert_eq!(
+            &words[3..],
+            [
+                name.as_str(),
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                name.as_str(),
+                "--network",
+                "host",
+                "r/acme:sha-0123456789ab",
+                "--quiet",
+                "odoo",
+                "-u",
+                "x"
+            ]
+        );
+        // Without the release's image known, compose runs it.
+        let words = argv_of(&s.for_release(dir).wrap_update(update));
+        assert_eq!(words[4], "docker-compose", "{words:?}");
     }
 
     #[test]

@@ -315,8 +315,13 @@ impl Target {
                 ),
             }
         }
+        let mut found_one_off = None;
         if let Service::Compose {
-            service, file, cli, ..
+            service,
+            file,
+            cli,
+            image_file,
+            ..
         } = &self.service
         {
             // The filestore odd snapshots must be the one the container writes.
@@ -325,17 +330,37 @@ impl Target {
                 base = base.arg("-f").arg(file);
             }
             let out = transport
-                .output(&crate::compose::mounts_command(&base, service))
+                .output(&crate::compose::inspect_command(
+                    &base,
+                    image_file.as_deref(),
+                    service,
+                ))
                 .await?;
-            if let Err(why) = crate::compose::judge_mounts(&out.stdout, &self.data_dir) {
-                problems.push(why);
+            let mut one_off = None;
+            match crate::compose::Inspection::parse(&out.stdout) {
+                Ok(found) => {
+                    if let Err(why) = found.judge_mounts(&self.data_dir) {
+                        problems.push(why);
+                    }
+                    // The update's one-off container as the service's, run by the engine's
+                    // own client; else by compose (`why` is not a problem: compose runs it).
+                    match found.one_off() {
+                        Ok(o) => one_off = Some(o),
+                        Err(why) => tracing::debug!("the update runs with compose run: {why}"),
+                    }
+                }
+                Err(why) => problems.push(why),
             }
+            found_one_off = one_off;
             if self.image.is_none() {
                 problems.push(
                     "the compose strategy runs the image of the commit: add [image] with its `repository` to odd.toml"
                         .to_owned(),
                 );
             }
+        }
+        if let Service::Compose { one_off, .. } = &mut self.service {
+            *one_off = found_one_off;
         }
         let conf = match installation::read_conf(
             &self.installation,

@@ -89,10 +89,16 @@ fn compose_v1_v2_v3_deploys_over_ssh_run_each_commits_image() {
     let mut cleanup = Cleanup::new();
     publish(&demo, &[1, 2, 3], &mut cleanup);
     let compose_file = demo.compose().expect("compose").file.clone();
-    let operators_file = fs::read(&compose_file).expect("compose file");
+    let mut operators_file = fs::read(&compose_file).expect("compose file");
 
     for v in 1..=3 {
         demo.checkout(v).expect("checkout");
+        if v == 3 {
+            // The operator edits the compose file: the running container no longer is
+            // what compose makes of it, so compose runs the one-off again.
+            operators_file.extend_from_slice(b"    environment:\n      ACME_EDITED: \"yes\"\n");
+            fs::write(&compose_file, &operators_file).expect("edit the compose file");
+        }
         let expected = reference(&demo, v);
         // The plan names the image by tag and registry digest (the host pulled it).
         let (code, stdout, stderr) = odd(&demo, &["plan", "demo", "--json"], &[]);
@@ -105,6 +111,29 @@ fn compose_v1_v2_v3_deploys_over_ssh_run_each_commits_image() {
             detail.starts_with(&format!("{expected}, digest sha256:")),
             "{detail}"
         );
+        // The one-off update container: by compose on the first install (no container
+        // yet) and after the operator's edit, else by the engine's client with the
+        // service container's settings.
+        let update = plan["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["kind"] == "update"))
+            .and_then(|s| s["commands"][0].as_str())
+            .expect("an update step")
+            .to_owned();
+        let by_docker = "'docker' 'run' '--rm' '--name' 'odd-update-";
+        if v != 2 {
+            assert!(
+                update.contains("'run' '--rm' '--no-deps' '-T'"),
+                "v{v}: {update}"
+            );
+        } else {
+            assert!(update.contains(by_docker), "v{v}: {update}");
+            assert!(
+                update.contains(&format!("'{expected}'")),
+                "v{v}: the release's image: {update}"
+            );
+            assert!(!update.contains("--no-deps"), "v{v}: {update}");
+        }
         let (code, events, stderr) = deploy(&demo, &[]);
         assert_eq!(code, 0, "v{v}: {stderr}\n{events:#?}");
         assert_eq!(report(&events)["outcome"], "succeeded");

@@ -31,10 +31,10 @@ pub struct Update {
 }
 
 impl Update {
-    /// The update of `t`'s database to release `release`.
-    pub fn new(t: &Target, release: &str, update: &UpdateSet) -> Self {
+    /// The update of `t`'s database to release `release`, made of `commit`.
+    pub fn new(t: &Target, release: &str, commit: &str, update: &UpdateSet) -> Self {
         Self {
-            commands: vec![command(t, release, update, 0)],
+            commands: vec![command(t, release, commit, update, 0)],
         }
     }
 }
@@ -44,6 +44,7 @@ impl Update {
 pub(crate) fn command(
     t: &Target,
     release: &str,
+    commit: &str,
     update: &UpdateSet,
     index: usize,
 ) -> RemoteCommand {
@@ -51,8 +52,11 @@ pub(crate) fn command(
     // Detached on the host (its own session, output and exit status to files), so
     // that it survives a lost connection; killed after UPDATE_TIMEOUT.
     let (log, status) = t.layout.update_run(release, index);
+    // The compose strategy's one-off container runs the release's image.
+    let image = crate::compose::release_image(t, commit, release).map(|(r, _)| r);
     t.service
         .for_release(&t.layout.release(release))
+        .with_run_image(image)
         .wrap_update(odoo.update(&t.db.name, update, None))
         .timeout(UPDATE_TIMEOUT)
         .detached(&log, &status)
