@@ -286,12 +286,14 @@ impl Ledger {
             .find(|r| r.outcome == Outcome::Succeeded && r.commit == commit)
     }
 
-    /// The median downtime of past successful deploys, when there are any.
+    /// The median downtime of past successful deploys, when there are any (a refresh's
+    /// downtime is a copy of another environment's data, not a deploy's: left out).
     pub fn typical_downtime_ms(&self) -> Option<u64> {
         let mut downtimes: Vec<u64> = self
             .records
             .iter()
             .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::PartlyFailed))
+            .filter(|r| r.refreshed_from().is_none())
             .filter_map(|r| r.downtime_ms)
             .collect();
         if downtimes.is_empty() {
@@ -443,5 +445,25 @@ mod tests {
         }
         assert_eq!(Ledger::parse(&text).typical_downtime_ms(), Some(2000));
         assert_eq!(Ledger::parse("").typical_downtime_ms(), None);
+    }
+
+    #[test]
+    fn downtime_estimate_leaves_refreshes_out() {
+        let mut text = String::new();
+        for (i, d) in [1000, 2000].into_iter().enumerate() {
+            let id = rid(u32::try_from(i).expect("small"));
+            text +=
+                &Ledger::line(&record(&id, &sha(0xc), Outcome::Succeeded, Some(d))).expect("json");
+        }
+        // Two refreshes, each far longer than a deploy: counted, they would move the
+        // median to 60 s.
+        for i in 2..4 {
+            let mut refresh = record(&rid(i), &sha(0xc), Outcome::Succeeded, Some(60_000));
+            refresh.plan = Some(serde_json::json!({"refresh": {"source": "production"}}));
+            text += &Ledger::line(&refresh).expect("json");
+        }
+        let ledger = Ledger::parse(&text);
+        assert_eq!(ledger.records().len(), 4, "every line is read");
+        assert_eq!(ledger.typical_downtime_ms(), Some(2000));
     }
 }
