@@ -851,6 +851,16 @@ impl LoadedConfig {
                     ));
                 }
             }
+            if let Some(jump) = &h.jump
+                && is_bad_jump(jump)
+            {
+                problems.push(self.invalid(
+                    host,
+                    format!("`jump = {jump:?}` {BAD_JUMP}"),
+                    "this host",
+                    Some(JUMP_HELP.to_owned()),
+                ));
+            }
             let secs = host.get_ref().reconnect_for_secs;
             let stale = crate::lock::HEARTBEAT_STALE_AFTER.as_secs();
             if secs >= stale {
@@ -1254,6 +1264,25 @@ fn is_series(text: &str) -> bool {
     let ok =
         |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// Why a `jump` is refused: it goes into `ssh -J`, which reads a leading `-` as an
+/// option and a `,` as a second jump host.
+const BAD_JUMP: &str = "is empty, has spaces or a `,`, or starts with `-` (ssh -J would read it as an option or as several hosts)";
+
+/// What a `jump` looks like.
+const JUMP_HELP: &str =
+    "one jump host, `[user@]host[:port]`, e.g. \"admin@bastion.example.com:2222\"";
+
+/// Whether `jump` cannot be given to `ssh -J` as one `[user@]host[:port]`.
+fn is_bad_jump(jump: &str) -> bool {
+    let host = jump.rsplit_once('@').map_or(jump, |(_, host)| host);
+    jump.is_empty()
+        || host.is_empty()
+        || jump.starts_with('-')
+        || host.starts_with('-')
+        || jump.contains(',')
+        || jump.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Environment, HostConfig, LoadedConfig, ServiceConfig, TransportKind};
+use super::{
+    ConfigError, Environment, HostConfig, LoadedConfig, ServiceConfig, Strategy, TransportKind,
+};
 
 /// What a host of a fleet does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
@@ -223,6 +225,21 @@ impl LoadedConfig {
                     ));
                 }
             }
+            if let Some(jump) = &h.jump
+                && super::is_bad_jump(jump)
+            {
+                problems.push(self.invalid(
+                    host,
+                    format!("host `{host_name}`: `jump = {jump:?}` {}", super::BAD_JUMP),
+                    "this host",
+                    Some(super::JUMP_HELP.to_owned()),
+                ));
+            }
+            if let Some(service) = &h.service
+                && *service.get_ref().strategy.get_ref() == Strategy::Compose
+            {
+                problems.push(self.compose_on_hosts(name, &service.get_ref().strategy));
+            }
             if let Some(service) = &h.service {
                 let s = service.get_ref();
                 for name in [s.unit.as_ref(), s.compose_service.as_ref()]
@@ -256,6 +273,33 @@ impl LoadedConfig {
                 self.validate_service(service, problems);
             }
         }
+        if *env.service.get_ref().strategy.get_ref() == Strategy::Compose
+            && env.hosts.iter().any(|h| h.get_ref().service.is_none())
+        {
+            problems.push(self.compose_on_hosts(name, &env.service.get_ref().strategy));
+        }
+        // Several databases on several hosts: the filestore check, the rollback and the
+        // recovery of a fleet of hosts know one database only.
+        let databases = env
+            .database
+            .names
+            .iter()
+            .flatten()
+            .next()
+            .map(|n| (n, "names"))
+            .or(env.database.pattern.as_ref().map(|p| (p, "pattern")));
+        if let Some((at, key)) = databases {
+            problems.push(self.invalid(
+                at,
+                format!(
+                    "environment `{name}` has [[environments.{name}.hosts]] and several databases (`{key}` in [database]): odd deploys several hosts on one database, or several databases from one host, not both"
+                ),
+                "several databases",
+                Some(format!(
+                    "keep `name` alone in [database] for the hosts, or deploy the databases from one host ([environments.{name}.host])"
+                )),
+            ));
+        }
         let update: Vec<&Spanned<FleetHostConfig>> = env
             .hosts
             .iter()
@@ -279,6 +323,21 @@ impl LoadedConfig {
                 Some("keep \"update\" on exactly one host".to_owned()),
             )),
         }
+    }
+}
+
+impl LoadedConfig {
+    /// `strategy = "compose"` on a fleet: each host would start its compose service
+    /// without the release's image (only the update host receives it).
+    fn compose_on_hosts(&self, name: &str, strategy: &Spanned<Strategy>) -> ConfigError {
+        self.invalid(
+            strategy,
+            format!(
+                "environment `{name}` has [[environments.{name}.hosts]] and the compose strategy: odd starts the release's image on one host only"
+            ),
+            "compose on a fleet of hosts",
+            Some("run the hosts' Odoo with strategy = \"systemd\" or \"command\", or deploy compose to a single [host]".to_owned()),
+        )
     }
 }
 
