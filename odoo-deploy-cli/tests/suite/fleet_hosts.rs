@@ -130,6 +130,11 @@ impl Fleet {
 
     /// Checks out `v` and writes odd.toml with the three hosts instead of one.
     fn checkout(&self, v: usize) {
+        self.checkout_with(v, &[], "");
+    }
+
+    /// As [`Fleet::checkout`], without the hosts named in `skip`, `extra` appended.
+    fn checkout_with(&self, v: usize, skip: &[&str], extra: &str) {
         self.demo.checkout(v).expect("checkout");
         let path = self.demo.config_path();
         let text = std::fs::read_to_string(&path).expect("odd.toml");
@@ -154,7 +159,7 @@ impl Fleet {
             ssh(&self.web1)
         ));
         let bin = self.demo.odoo_bin();
-        for h in &self.others {
+        for h in self.others.iter().filter(|h| !skip.contains(&h.name)) {
             out.push_str(&format!(
                 "\n[[environments.demo.hosts]]\nname = {:?}\nroles = [{:?}]\n{}deploy_dir = {}\n{}{}\
                  service = {{ strategy = \"command\", start = [{svc}, \"start\", {pid}, {bin}, \"-c\", {conf}], stop = [{svc}, \"stop\", {pid}], status = [{svc}, \"status\", {pid}] }}\n",
@@ -179,6 +184,7 @@ impl Fleet {
                 conf = q(&h.conf),
             ));
         }
+        out.push_str(extra);
         std::fs::write(&path, out).expect("write odd.toml");
     }
 
@@ -568,4 +574,84 @@ fn a_filestore_that_is_not_shared_is_refused_by_the_plan() {
     let (code, plan, _) = odd(&fleet.demo, &["plan", "demo"], &[]);
     assert_eq!(code, 0, "{plan}");
     assert!(plan.contains("[ok  ] filestore"), "{plan}");
+}
+
+#[test]
+fn a_host_added_since_the_last_deploy_stays_stopped_when_the_deploy_rolls_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = Fleet::build(&dir.path().join("env"), cluster, false);
+    // v1 on web1 and cron1 only: web2 is not in the fleet yet.
+    fleet.checkout_with(1, &["web2"], "");
+    let (code, events, stderr) = deploy(&fleet.demo, &[]);
+    assert_eq!(code, 0, "v1: {stderr}\n{events:#?}");
+    let v1 = status(&fleet.demo)["release"]
+        .as_str()
+        .expect("release")
+        .to_owned();
+    let web2 = fleet.host("web2");
+    assert_eq!(fleet.current(&web2.deploy_dir), None, "web2 ran nothing");
+    let before = digest(cluster, &fleet.demo.db);
+
+    // v2 with web2 added; the after_deploy hook fails once every host runs v2.
+    fleet.checkout_with(
+        2,
+        &[],
+        "\n[environments.demo.hooks]\nafter_deploy = [\"false\"]\n",
+    );
+    let (code, events, stderr) = deploy(&fleet.demo, &[]);
+    let r = report(&events);
+    assert_eq!(code, 5, "web2 is not restored: {stderr}\n{r:#}");
+    assert_eq!(r["outcome"], "rollback_failed", "{r:#}");
+    let id = r["id"].as_str().expect("id").to_owned();
+    assert!(
+        r["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .any(|s| s["step"] == "start" && s["ok"] == true),
+        "web2 ran v2 before the rollback: {r:#}"
+    );
+    assert_eq!(
+        digest(cluster, &fleet.demo.db),
+        before,
+        "the database is the one before the deploy"
+    );
+    let said = format!("{} {}", r["reason"], r["evidence"]);
+    assert!(
+        said.contains("web2 (127.0.0.3) was not restored")
+            && said.contains("ran no release before this deploy"),
+        "which host and why: {said}"
+    );
+    assert!(
+        said.contains("the next deploy that succeeds"),
+        "what to do there: {said}"
+    );
+    // web2: stopped, no `current`, the failed release gone.
+    assert!(!runs(&web2.pidfile), "web2's Odoo stays stopped");
+    assert_eq!(health(&web2.base_url()), 0, "web2 does not answer");
+    assert_eq!(
+        fleet.current(&web2.deploy_dir),
+        None,
+        "web2's current is removed"
+    );
+    assert!(
+        !web2.deploy_dir.join("releases").join(&id).exists(),
+        "web2's failed release is removed"
+    );
+    // The others run v1 again, verified.
+    for (name, deploy_dir, pidfile, url) in fleet.all() {
+        if name == "web2" {
+            continue;
+        }
+        assert_eq!(
+            fleet.current(&deploy_dir).as_deref(),
+            Some(v1.as_str()),
+            "{name}"
+        );
+        assert!(runs(&pidfile), "{name}'s Odoo runs again");
+        if name == "web1" {
+            assert_eq!(health(&url), 200, "{name} answers again");
+        }
+    }
 }

@@ -589,7 +589,10 @@ fn lost_hosts(
                 m.host.layout.release(&previous).display(),
                 m.host.service.start().display_redacted()
             ),
-            None => "it had no release before this deploy: keep Odoo stopped there until the next deploy".to_owned(),
+            None => format!(
+                "Odoo runs there again with the next deploy that succeeds; until then keep it stopped (and remove {} if it is still there)",
+                m.host.layout.current().display()
+            ),
         };
         parts.push(format!("host {label} was not restored ({why}); {todo}"));
     }

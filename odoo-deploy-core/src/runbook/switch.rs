@@ -79,7 +79,7 @@ impl SwitchBack {
         } else {
             let names: Vec<&str> = t.fleet.iter().map(|h| h.name.as_str()).collect();
             format!(
-                "; {} back to the release each ran before, where it answers",
+                "; {} back to the release each ran before, where it answers (a host that ran none is left stopped, its `current` removed)",
                 names.join(", ")
             )
         };
@@ -113,22 +113,63 @@ impl Phase for SwitchBack {
     async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
         let ctx = run.ctx;
         let t = ctx.target;
+        let plan = run.plan;
+        // Release ids are the same on every host; a plan that did not read the hosts (a
+        // resumed deploy's) takes the update host's.
+        let previous_of =
+            |m: &crate::fleet::Member| match plan.hosts.iter().find(|h| h.name == m.host.name) {
+                Some(h) => h.release.clone(),
+                None => plan.previous_release.clone(),
+            };
+        // A host that ran no release before this deploy (one just added) has nothing to
+        // go back to: Odoo stays stopped there and its `current` goes with the failed
+        // release, so that nothing starts that release over the restored database.
+        // A host already lost (its stop not seen) is left as it is.
+        let fresh: Vec<crate::fleet::Member> = ctx
+            .fleet
+            .iter()
+            .filter(|m| {
+                previous_of(m).is_none() && !run.progress.lost.contains_key(&m.host.label())
+            })
+            .cloned()
+            .collect();
+        let release = &plan.release;
+        let unlinked = crate::fleet::on_each(&fresh, |m| async move {
+            // `rm -rf` removes the link itself, never what it points at.
+            let current = m.host.layout.current();
+            let cmd = match m.host.layout.remove(release) {
+                Ok(cmd) => cmd.arg(current),
+                Err(_) => crate::command::RemoteCommand::new("rm")
+                    .arg("-f")
+                    .arg("--")
+                    .arg(current),
+            };
+            m.transport
+                .check_output(&cmd)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        super::fleet_outcome(run, self.kind(), &unlinked)?;
+        // Where the update host goes back to a release, the others start on it again:
+        // these do not, and the operator is told so.
+        if plan.previous_release.is_some() {
+            for m in &fresh {
+                run.progress.lost.entry(m.host.label()).or_insert_with(|| {
+                    "it ran no release before this deploy, so Odoo stays stopped there; its `current` link and the failed release are removed".to_owned()
+                });
+            }
+        }
         if !run.progress.switched {
             return Ok(());
         }
-        let plan = run.plan;
         // Each other host back to the release it ran before (its own, read by the plan).
         let theirs = crate::fleet::on_each(&ctx.fleet, |m| async move {
-            // Release ids are the same on every host; a plan that did not read the
-            // hosts (a resumed deploy's) takes the update host's.
-            let previous = match plan.hosts.iter().find(|h| h.name == m.host.name) {
-                Some(h) => h.release.as_ref(),
-                None => plan.previous_release.as_ref(),
-            };
-            match previous {
+            match previous_of(m) {
                 Some(previous) => m
                     .transport
-                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(previous))
+                    .symlink_switch(&m.host.layout.current(), &m.host.layout.release(&previous))
                     .await
                     .map_err(|e| e.to_string()),
                 None => Ok(()),
