@@ -147,7 +147,8 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 fn is_odd_copy(name: &str) -> bool {
     static COPY: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = COPY.get_or_init(|| {
-        regex::Regex::new(r"-[a-z]+(-[a-z]+)?-\d{8}-\d{6}-\d{3}$|^odd_tpl_").expect("valid regex")
+        regex::Regex::new(r"-[a-z]+(-[a-z]+)?-\d{8}-\d{6}-\d{3}(-[0-9a-f]{8})?$|^odd_tpl_")
+            .expect("valid regex")
     });
     re.is_match(name)
 }
@@ -1363,6 +1364,8 @@ mod tests {
             "cust_a",
             "cust_old1",
             "cust_a-snap-20261122-041747-123",
+            "cust_a-snap-20261122-041747-123-0123abcd",
+            "cust_a-replaced-20261122-041747-123-0123abcd",
             "cust_a-refresh-failed-20261122-041747-123",
             "main",
         ]
