@@ -367,6 +367,58 @@ fn a_fleet_that_names_a_bad_database_or_pattern_is_bad_input_pointing_at_it() {
 }
 
 #[test]
+fn the_first_database_failing_within_max_failed_is_partly_failed_and_none_updated_rolls_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut demo, names) = fleet(dir.path(), 2);
+    demo.set_database_keys(&format!(
+        "names = [{:?}, {:?}], max_failed = 3",
+        names[1], names[2]
+    ))
+    .expect("config");
+    poison(cluster, &names[0]);
+    let before = digest(cluster, &names[0]);
+    commit_tier_migration(&demo);
+
+    // `name` fails and is restored: counted like any other, the others keep their update.
+    let (code, events, stderr) = deploy(&demo, &[]);
+    let r = report(&events);
+    assert_eq!(code, 6, "partly failed: {stderr}\n{r:#}");
+    assert_eq!(
+        entries(r),
+        vec![
+            (names[0].clone(), "restored".to_owned()),
+            (names[1].clone(), "updated".to_owned()),
+            (names[2].clone(), "updated".to_owned()),
+        ]
+    );
+    assert_eq!(digest(cluster, &names[0]), before);
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("1 failed and restored from their snapshots")
+            && !reason.contains("before any change"),
+        "{r:#}"
+    );
+
+    // Next deploy: only `name` has something to update, and fails again — within
+    // max_failed, yet nothing deployed: a failure, rolled back.
+    let (code, events, stderr) = deploy(&demo, &[]);
+    let r = report(&events);
+    assert_eq!(code, 4, "rolled back: {stderr}\n{r:#}");
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("none was updated"),
+        "{r:#}"
+    );
+    assert_eq!(digest(cluster, &names[0]), before);
+    demo.stop_odoo();
+    drop_all(cluster, &names);
+}
+
+#[test]
 fn a_fleet_databases_snapshot_is_restored_only_into_its_own_database() {
     let cluster = PgCluster::shared();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -398,14 +450,13 @@ fn a_fleet_databases_snapshot_is_restored_only_into_its_own_database() {
     let (code, out, stderr) =
         crate::deploy::odd(&demo, &["restore", "demo", &snapshots[1], "--yes"], &[]);
     assert_ne!(code, 0, "{out}\n{stderr}");
+    // (The diagnostic wraps its lines: its code and the names are checked.)
     assert!(
-        stderr.contains(&format!(
-            "is of database \"{}\", not of \"{}\"",
-            names[1], names[0]
-        )),
+        stderr.contains("odd::backup::other_database")
+            && stderr.contains(&format!("\"{}\"", names[1]))
+            && stderr.contains("--database"),
         "{stderr}"
     );
-    assert!(stderr.contains("--database"), "{stderr}");
     assert_eq!(
         digest(cluster, &names[0]),
         updated[0],
@@ -616,6 +667,17 @@ fn killed_mid_fleet(recover: &[&str], code: i32) {
         text.contains(&format!("{} update begun (mixed state)", names[1])),
         "the second is said mixed:\n{text}"
     );
+
+    // One database alone cannot be picked out of a run that died: refused, not ignored.
+    let (code, out, stderr) = crate::deploy::odd(
+        &demo,
+        &["rollback", "demo", "--database", &names[1], "--yes"],
+        &[],
+    );
+    assert_ne!(code, 0, "{out}\n{stderr}");
+    assert!(stderr.contains("odd::rollback::fleet"), "{stderr}");
+    let (_, text, _) = crate::deploy::odd(&demo, &["status", "demo"], &[]);
+    assert!(text.contains("INTERRUPTED"), "nothing was done:\n{text}");
 
     let (code, out, stderr) = crate::deploy::odd(&demo, recover, &[]);
     assert_eq!(code, want, "{out}\n{stderr}");
