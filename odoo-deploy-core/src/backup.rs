@@ -281,6 +281,23 @@ pub enum BackupError {
         what: String,
     },
 
+    /// The backup is of another database than the one it would be restored into.
+    #[error("backup {id} is of database {of:?}, not of {into:?}")]
+    #[diagnostic(
+        code(odd::backup::other_database),
+        help(
+            "nothing was changed; restore it into its own database (`odd restore ENV ID --database {of}` for a database of the fleet), or pick a backup of {into:?} from `odd backups ENV`"
+        )
+    )]
+    OtherDatabase {
+        /// The backup.
+        id: String,
+        /// The database the backup was taken of.
+        of: String,
+        /// The database it was asked to be restored into.
+        into: String,
+    },
+
     /// A metadata file could not be read.
     #[error("cannot read backup metadata {path}: {reason}")]
     #[diagnostic(code(odd::backup::bad_metadata))]
@@ -479,6 +496,20 @@ fn ms(d: Duration) -> u64 {
 
 /// `<db>-<tag>-<stamp>`, the database part shortened (on a character boundary) so the
 /// whole fits PostgreSQL's 63-byte limit.
+/// The part of a snapshot's (or replaced copy's) id that tells its database: 8 hex
+/// digits of a hash of the name, so two databases' copies taken in the same millisecond
+/// never share an id (a collision of the hash as well is caught by the metadata file
+/// being created only when absent).
+pub fn database_tag(db: &str) -> String {
+    // FNV-1a, 32 bits: stable across builds and hosts, unlike `DefaultHasher`.
+    let hash = db.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{hash:08x}")
+}
+
+/// The database, snapshot or filestore name `<db>-<tag>-<stamp>`, `db` cut (on a
+/// character boundary) so that it fits PostgreSQL's 63 bytes.
 pub fn derived_name(db: &str, tag: &str, stamp: &str) -> String {
     let suffix = format!("-{tag}-{stamp}");
     let room = MAX_IDENTIFIER_BYTES.saturating_sub(suffix.len());
@@ -679,6 +710,25 @@ impl<'a> Backups<'a> {
         Ok(())
     }
 
+    /// Writes `meta` to `path` only if no file is there: a temporary sibling, then a
+    /// hard link to `path` (`ln` refuses an existing name, atomically), so a metadata
+    /// file is never overwritten by another backup's.
+    async fn write_json_new(&self, path: &Path, meta: &BackupMetadata) -> Result<(), BackupError> {
+        let tmp = crate::transport::temp_sibling(path);
+        self.write_json(&tmp, meta).await?;
+        let linked = self
+            .transport
+            .check(&commands::link_new(&tmp, path), &Discard)
+            .await;
+        self.remove_all(&tmp).await;
+        if linked.is_err() && self.transport.exists(path).await.unwrap_or(false) {
+            return Err(BackupError::AlreadyExists {
+                what: format!("backup metadata {}", path.display()),
+            });
+        }
+        Ok(linked?)
+    }
+
     async fn read_json(&self, path: &Path) -> Result<BackupMetadata, BackupError> {
         let bytes = self.transport.read_file(path).await?;
         let bad = |reason: String| BackupError::BadMetadata {
@@ -757,7 +807,7 @@ impl<'a> Backups<'a> {
         let db = self.db();
         check_db_name(db)?;
         let now = (self.clock)();
-        let stamp = metadata::stamp(now);
+        let stamp = format!("{}-{}", metadata::stamp(now), database_tag(db));
         let id = format!("snapshot-{stamp}");
         let snap_db = derived_name(db, "snap", &stamp);
         let snap_fs = self.target.filestore(&snap_db);
@@ -773,6 +823,11 @@ impl<'a> Backups<'a> {
         if self.db_exists(&snap_db).await? || self.transport.exists(&snap_fs).await? {
             return Err(BackupError::AlreadyExists {
                 what: format!("snapshot database or filestore {snap_db:?}"),
+            });
+        }
+        if self.transport.exists(&meta_path).await? {
+            return Err(BackupError::AlreadyExists {
+                what: format!("snapshot {id}"),
             });
         }
         self.transport
@@ -818,13 +873,14 @@ impl<'a> Backups<'a> {
                 restore_tested: false,
             };
             meta.timings_ms.extend(timings);
-            self.write_json(&meta_path, &meta).await
+            self.write_json_new(&meta_path, &meta).await
         }
         .await;
         if let Err(e) = result {
+            // The metadata file is the last thing made: on any failure it is not this
+            // run's (if it exists, another snapshot's, which must stay).
             let _ = self.drop_db(&snap_db).await;
             self.remove_all(&snap_fs).await;
-            self.remove_all(&meta_path).await;
             return Err(e);
         }
         Ok(meta)
@@ -1178,6 +1234,29 @@ impl<'a> Backups<'a> {
         Err(not_found())
     }
 
+    /// Finds backup `id` and refuses it unless it is of this database: what restores
+    /// use, so that one database of a fleet never gets another's copy.
+    ///
+    /// # Errors
+    /// As [`Backups::get`], or [`BackupError::OtherDatabase`].
+    pub async fn get_own(&self, id: &str) -> Result<BackupMetadata, BackupError> {
+        let meta = self.get(id).await?;
+        self.require_own(&meta)?;
+        Ok(meta)
+    }
+
+    fn require_own(&self, meta: &BackupMetadata) -> Result<(), BackupError> {
+        if meta.database == self.db() {
+            Ok(())
+        } else {
+            Err(BackupError::OtherDatabase {
+                id: meta.id.clone(),
+                of: meta.database.clone(),
+                into: self.db().to_owned(),
+            })
+        }
+    }
+
     /// Checks backup `id` again: for a dump, every file's SHA-256 and size, the table of
     /// contents and the archive's file count and size; for a snapshot, the row counts and
     /// filestore of the copy. Returns the checks passed.
@@ -1283,7 +1362,16 @@ impl<'a> Backups<'a> {
         check_db_name(self.db())?;
         match self.restore_intent(id).await? {
             // An earlier run died half-way through this restore: finish it.
-            Some(intent) if !intent.done => return self.complete_restore(intent, false).await,
+            Some(intent) if !intent.done => {
+                if intent.database != self.db() {
+                    return Err(BackupError::OtherDatabase {
+                        id: id.to_owned(),
+                        of: intent.database,
+                        into: self.db().to_owned(),
+                    });
+                }
+                return self.complete_restore(intent, false).await;
+            }
             // A snapshot is consumed by its restore; a dump can be restored again.
             Some(intent) if intent.kind == BackupKind::Snapshot => {
                 return Err(BackupError::AlreadyRestored {
@@ -1302,6 +1390,7 @@ impl<'a> Backups<'a> {
             });
         }
         let meta = self.get(id).await?;
+        self.require_own(&meta)?;
         let mut timings = BTreeMap::new();
         // The backup is checked while the current database is counted (for the record
         // of the copy put aside): both only read.
@@ -1435,7 +1524,7 @@ impl<'a> Backups<'a> {
     ) -> Result<RestoreReport, BackupError> {
         let db = self.db();
         let now = (self.clock)();
-        let stamp = metadata::stamp(now);
+        let stamp = format!("{}-{}", metadata::stamp(now), database_tag(db));
         let aside_db = derived_name(db, "replaced", &stamp);
         let current_fs = self.target.filestore(db);
         let aside_fs = self.target.filestore(&aside_db);
@@ -1884,6 +1973,19 @@ mod tests {
         let n = derived_name(&long, "replaced", "20261122-041747-123");
         assert!(n.len() <= MAX_IDENTIFIER_BYTES, "{n}");
         assert!(n.ends_with("-replaced-20261122-041747-123"));
+    }
+
+    #[test]
+    fn snapshot_ids_tell_their_database() {
+        let (a, b) = (database_tag("cust_a"), database_tag("cust_b"));
+        assert_ne!(a, b);
+        assert_eq!(a, database_tag("cust_a"), "stable");
+        // FNV-1a of the empty string is its offset basis.
+        assert_eq!(database_tag(""), "811c9dc5");
+        for db in ["cust_a", "odd \"; DROP DATABASE x; --'", "é"] {
+            let id = format!("snapshot-20261122-041747-123-{}", database_tag(db));
+            assert!(crate::untrusted::backup_id(&id).is_ok(), "{id}");
+        }
     }
 
     #[test]

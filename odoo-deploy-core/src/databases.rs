@@ -147,7 +147,8 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 fn is_odd_copy(name: &str) -> bool {
     static COPY: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = COPY.get_or_init(|| {
-        regex::Regex::new(r"-[a-z]+(-[a-z]+)?-\d{8}-\d{6}-\d{3}$|^odd_tpl_").expect("valid regex")
+        regex::Regex::new(r"-[a-z]+(-[a-z]+)?-\d{8}-\d{6}-\d{3}(-[0-9a-f]{8})?$|^odd_tpl_")
+            .expect("valid regex")
     });
     re.is_match(name)
 }
@@ -361,37 +362,51 @@ pub struct DatabaseEntry {
     pub duration_ms: u64,
 }
 
-/// The reason of a fleet deploy whose steps all passed while some databases failed (each
-/// restored from its snapshot), or `None` when none failed.
+/// The reason of a fleet deploy whose steps all passed while some databases failed, or
+/// `None` when none failed. Each outcome is worded on its own: a database restored from
+/// its snapshot, one whose snapshot failed (nothing changed, nothing restored), one that
+/// could not be restored.
 pub fn partly_failed(entries: &[DatabaseEntry]) -> Option<String> {
-    let failed: Vec<String> = entries
-        .iter()
-        .filter(|e| e.outcome.failed())
-        .map(|e| {
-            format!(
-                "{} {} ({})",
-                e.database,
-                e.outcome.name(),
-                e.reason.as_deref().unwrap_or("no reason recorded")
-            )
-        })
-        .collect();
-    if failed.is_empty() {
+    let count = |o: DatabaseOutcome| entries.iter().filter(|e| e.outcome == o).count();
+    if !entries.iter().any(|e| e.outcome.failed()) {
         return None;
     }
-    let updated = entries
-        .iter()
-        .filter(|e| e.outcome == DatabaseOutcome::Updated)
-        .count();
-    let unchanged = entries
-        .iter()
-        .filter(|e| e.outcome == DatabaseOutcome::Unchanged)
-        .count();
-    Some(format!(
-        "deployed and verified on {updated} database(s) ({unchanged} unchanged); {} failed and restored from their snapshots: {}",
-        failed.len(),
-        failed.join("; ")
-    ))
+    let mut parts = vec![format!(
+        "deployed and verified on {} database(s) ({} unchanged)",
+        count(DatabaseOutcome::Updated),
+        count(DatabaseOutcome::Unchanged)
+    )];
+    for (outcome, what) in [
+        (
+            DatabaseOutcome::Restored,
+            "failed and restored from their snapshots",
+        ),
+        (
+            DatabaseOutcome::Failed,
+            "failed before any change (their snapshot could not be taken; nothing to restore)",
+        ),
+        (
+            DatabaseOutcome::NotRestored,
+            "failed and could NOT be restored from their snapshots",
+        ),
+        (DatabaseOutcome::Skipped, "not begun"),
+    ] {
+        let these: Vec<String> = entries
+            .iter()
+            .filter(|e| e.outcome == outcome)
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e.database,
+                    e.reason.as_deref().unwrap_or("no reason recorded")
+                )
+            })
+            .collect();
+        if !these.is_empty() {
+            parts.push(format!("{} {what}: {}", these.len(), these.join("; ")));
+        }
+    }
+    Some(parts.join("; "))
 }
 
 /// Where a fleet deploy left each database, read from its journal entries (`mine`, in
@@ -427,17 +442,31 @@ pub fn journal_restores(mine: &[&crate::journal::JournalEntry]) -> Vec<DatabaseR
 /// fleet deploy's journal entries.
 type Journaled = (String, String, Option<String>, bool, Option<usize>);
 
+/// The prefix of the journal steps of one database of a fleet. No step of the runbook
+/// begins with it, so no database name (`databases`, `lock`, …) makes a step of its own
+/// look like one of the runbook's, or the reverse.
+const DB_STEP: &str = "database ";
+
+/// The journal step `what` (`snapshot`, `update` or `restore`) of database `db`:
+/// `database update: cust_a`.
+pub fn db_step(what: &str, db: &str) -> String {
+    format!("{DB_STEP}{what}: {db}")
+}
+
+/// `(what, database)` of a step [`db_step`] made.
+fn parse_db_step(step: &str) -> Option<(&str, &str)> {
+    let (what, db) = step.strip_prefix(DB_STEP)?.split_once(": ")?;
+    matches!(what, "snapshot" | "update" | "restore").then_some((what, db))
+}
+
 fn journaled(mine: &[&crate::journal::JournalEntry]) -> Vec<Journaled> {
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     let mut runs: Vec<(String, usize)> = Vec::new();
     for e in mine {
-        let Some((what, db)) = e.step.split_once(' ') else {
+        let Some((what, db)) = parse_db_step(&e.step) else {
             continue;
         };
-        if !matches!(what, "snapshot" | "update" | "restore")
-            || db == "databases"
-            || crate::untrusted::database(db).is_err()
-        {
+        if crate::untrusted::database(db).is_err() {
             continue;
         }
         let state = match (what, e.state) {
@@ -803,6 +832,14 @@ fn rewrite(plan: &mut Plan, target: &Target, fleet: &Arc<Fleet>) {
             }));
         }
     }
+    for step in &mut plan.steps {
+        if step.kind == StepKind::Smoke {
+            *step = Step::of(Arc::new(SmokeMain {
+                inner: Arc::clone(&step.phase),
+                fleet: Arc::clone(fleet),
+            }));
+        }
+    }
     if target.smoke.login.is_some() && fleet.databases.len() > 1 {
         let at = plan
             .steps
@@ -901,10 +938,10 @@ impl Phase for UpdateDatabases {
         let report = |entry: &DatabaseEntry| {
             let mut c = counts.lock().unwrap_or_else(PoisonError::into_inner);
             c.left = c.left.saturating_sub(1);
-            if entry.outcome.failed() {
-                c.failed += 1;
-            } else {
-                c.done += 1;
+            match entry.outcome {
+                o if o.failed() => c.failed += 1,
+                DatabaseOutcome::Skipped => c.skipped += 1,
+                _ => c.done += 1,
             }
             ctx.events.event(Event::DatabaseFinished {
                 database: entry.database.clone(),
@@ -912,6 +949,7 @@ impl Phase for UpdateDatabases {
                 reason: entry.reason.clone(),
                 done: c.done,
                 failed: c.failed,
+                skipped: c.skipped,
                 left: c.left,
             });
         };
@@ -997,6 +1035,24 @@ impl Phase for UpdateDatabases {
             )
             .with_evidence(evidence));
         }
+        let updated = run
+            .progress
+            .databases
+            .iter()
+            .filter(|e| e.outcome == DatabaseOutcome::Updated)
+            .count();
+        if failed_count > 0 && updated == 0 {
+            // Within max_failed, yet nothing deployed: that is a failed deploy, not a
+            // partial one.
+            return Err(Failure::new(
+                "update databases",
+                format!(
+                    "every one of the {} database(s) to update failed: none was updated",
+                    fleet.changing().count()
+                ),
+            )
+            .with_evidence(evidence));
+        }
         if failed_count > fleet.max_failed as usize {
             return Err(Failure::new(
                 "update databases",
@@ -1017,6 +1073,7 @@ impl Phase for UpdateDatabases {
 struct Counts {
     done: usize,
     failed: usize,
+    skipped: usize,
     left: usize,
 }
 
@@ -1050,14 +1107,14 @@ fn context_for<'a>(ctx: &DeployContext<'a>, target: &'a Target) -> DeployContext
 }
 
 /// One database: snapshot, update, module check; restored from its snapshot when the
-/// update or the check fails. Each step is journaled (`snapshot DB` with the snapshot's
-/// id, `update DB`, `restore DB`) so that a recovery knows where a dead run left each.
+/// update or the check fails. Each step is journaled ([`db_step`]: `database snapshot: DB`
+/// with the snapshot's id, `database update: DB`, `database restore: DB`) so that a recovery knows where a dead run left each.
 async fn one_database(ctx: &DeployContext<'_>, plan: &Plan, db: &FleetDatabase) -> DatabaseEntry {
     let started = Instant::now();
     let t = for_database(ctx.target, &db.name);
     let dctx = context_for(ctx, &t);
     let mut e = entry(db, DatabaseOutcome::Updated);
-    let snap_step = format!("snapshot {}", db.name);
+    let snap_step = db_step("snapshot", &db.name);
     note(ctx, plan, &snap_step, JournalState::Started, None).await;
     let backup_target = t.backup_target(plan.previous_commit.as_deref());
     let backups = Backups::new(ctx.transport.as_ref(), &backup_target);
@@ -1080,7 +1137,7 @@ async fn one_database(ctx: &DeployContext<'_>, plan: &Plan, db: &FleetDatabase) 
     )
     .await;
     e.snapshot = Some(snapshot.clone());
-    let update_step = format!("update {}", db.name);
+    let update_step = db_step("update", &db.name);
     let run = db.run.to_string();
     note(ctx, plan, &update_step, JournalState::Started, Some(&run)).await;
     let result = update_and_check(&dctx, plan, db).await;
@@ -1137,7 +1194,7 @@ async fn restore(
     run: usize,
     snapshot: &str,
 ) -> Result<(), String> {
-    let step = format!("restore {}", t.db.name);
+    let step = db_step("restore", &t.db.name);
     note(ctx, plan, &step, JournalState::Started, Some(snapshot)).await;
     let result = async {
         DetachedRun::update(&t.layout, &plan.release, run)
@@ -1275,6 +1332,70 @@ impl Phase for StoreFleetChecksums {
     }
 }
 
+/// The deploy's smoke step (against the fleet's first database, `name`), with its
+/// failure on that database after the database failed and was restored from its
+/// snapshot said as a notice, as for every other restored database: that database runs
+/// the new code on its old schema and is counted failed already (`max_failed`).
+#[derive(Debug)]
+pub struct SmokeMain {
+    inner: Arc<dyn Phase>,
+    fleet: Arc<Fleet>,
+}
+
+#[async_trait]
+impl Phase for SmokeMain {
+    fn kind(&self) -> StepKind {
+        self.inner.kind()
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn title(&self) -> String {
+        self.inner.title()
+    }
+    fn commands(&self) -> Vec<RemoteCommand> {
+        self.inner.commands()
+    }
+    fn fleet_commands(&self) -> Vec<(String, Vec<RemoteCommand>)> {
+        self.inner.fleet_commands()
+    }
+    fn odoo_down(&self) -> bool {
+        self.inner.odoo_down()
+    }
+    fn on_resume(&self) -> crate::runbook::OnResume {
+        self.inner.on_resume()
+    }
+    fn fatal(&self) -> bool {
+        self.inner.fatal()
+    }
+    fn journal_detail(&self, progress: &crate::runbook::Progress) -> Option<String> {
+        self.inner.journal_detail(progress)
+    }
+    async fn run(&self, run: &mut Run<'_, '_>) -> Result<(), Failure> {
+        let result = self.inner.run(run).await;
+        let Err(failure) = result else {
+            return Ok(());
+        };
+        let main = self.fleet.databases.first().map(|d| d.name.as_str());
+        let restored = run
+            .progress
+            .databases
+            .iter()
+            .any(|e| Some(e.database.as_str()) == main && e.outcome.failed());
+        if !restored {
+            return Err(failure);
+        }
+        run.ctx.events.event(Event::Notice {
+            message: format!(
+                "{}: the smoke check fails on the restored database: {}",
+                main.unwrap_or_default(),
+                failure.reason
+            ),
+        });
+        Ok(())
+    }
+}
+
 /// The smoke login against each database of the fleet (`db` in the JSON-RPC login), the
 /// environment's own being checked by the smoke step before it.
 #[derive(Debug)]
@@ -1338,6 +1459,82 @@ mod tests {
     use super::*;
 
     #[test]
+    fn partly_failed_words_each_outcome_on_its_own() {
+        let e = |db: &str, outcome, reason: Option<&str>| DatabaseEntry {
+            database: db.to_owned(),
+            outcome,
+            reason: reason.map(str::to_owned),
+            evidence: Vec::new(),
+            snapshot: None,
+            install: Vec::new(),
+            update: Vec::new(),
+            duration_ms: 0,
+        };
+        assert_eq!(
+            partly_failed(&[
+                e("a", DatabaseOutcome::Updated, None),
+                e("b", DatabaseOutcome::Unchanged, None)
+            ]),
+            None
+        );
+        let reason = partly_failed(&[
+            e("a", DatabaseOutcome::Updated, None),
+            e("b", DatabaseOutcome::Restored, Some("update: exit 1")),
+            e("c", DatabaseOutcome::Failed, Some("snapshot: disk full")),
+            e("d", DatabaseOutcome::Unchanged, None),
+        ])
+        .expect("failed ones");
+        assert_eq!(
+            reason,
+            "deployed and verified on 1 database(s) (1 unchanged); \
+             1 failed and restored from their snapshots: b (update: exit 1); \
+             1 failed before any change (their snapshot could not be taken; nothing to restore): c (snapshot: disk full)"
+        );
+        assert!(!reason.contains("c (snapshot: disk full) restored"));
+    }
+
+    #[test]
+    fn a_database_named_like_a_step_is_journaled_apart_from_the_runbook() {
+        use crate::journal::{
+            JournalEntry,
+            JournalState::{Finished, Started},
+        };
+        let e = |step: String, state, detail: Option<&str>| JournalEntry {
+            deploy: crate::testing::rid(1),
+            step,
+            state,
+            at: 1_795_132_800,
+            at_ms: None,
+            detail: detail.map(str::to_owned),
+        };
+        let snap = "snapshot-20261122-050000-000-0123abcd";
+        let entries = [
+            e("update databases".to_owned(), Started, None),
+            e(db_step("snapshot", "databases"), Finished, Some(snap)),
+            e(db_step("update", "databases"), Started, Some("3")),
+            e(db_step("snapshot", "a: b"), Finished, Some(snap)),
+            e(db_step("update", "a: b"), Finished, None),
+            e("update databases".to_owned(), Finished, None),
+        ];
+        let mine: Vec<&JournalEntry> = entries.iter().collect();
+        assert_eq!(
+            journal_states(&mine),
+            vec![
+                (
+                    "databases".to_owned(),
+                    format!("update begun (mixed state), snapshot {snap}")
+                ),
+                ("a: b".to_owned(), format!("updated, snapshot {snap}")),
+            ]
+        );
+        let restores = journal_restores(&mine);
+        assert_eq!(restores.len(), 2);
+        assert_eq!(restores[0].database, "databases");
+        assert_eq!(restores[0].run, Some(3));
+        assert_ne!(db_step("update", "databases"), "update databases");
+    }
+
+    #[test]
     fn glob_matches_as_a_shell_does() {
         assert!(glob("cust_*", "cust_a"));
         assert!(glob("cust_*", "cust_"));
@@ -1363,6 +1560,8 @@ mod tests {
             "cust_a",
             "cust_old1",
             "cust_a-snap-20261122-041747-123",
+            "cust_a-snap-20261122-041747-123-0123abcd",
+            "cust_a-replaced-20261122-041747-123-0123abcd",
             "cust_a-refresh-failed-20261122-041747-123",
             "main",
         ]

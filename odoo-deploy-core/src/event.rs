@@ -84,6 +84,8 @@ pub enum Event {
         done: usize,
         /// Databases failed so far (restored, or not).
         failed: usize,
+        /// Databases not begun so far (the fleet stopped after too many failures).
+        skipped: usize,
         /// Databases left.
         left: usize,
     },

@@ -552,6 +552,26 @@ pub enum MaintenanceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] crate::http::CheckError),
+    /// The cluster's databases could not be listed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Listing(Box<OpsError>),
+    /// `--database` names no database of the environment's fleet.
+    #[error("{database:?} is not a database of {environment}'s fleet ({})", fleet.join(", "))]
+    #[diagnostic(
+        code(odd::ops::not_in_fleet),
+        help(
+            "`--database` picks one of the databases `[environments.*.database]` names (`name`, `names`, `pattern`); nothing was changed"
+        )
+    )]
+    NotInFleet {
+        /// The name asked for.
+        database: String,
+        /// The environment.
+        environment: String,
+        /// The fleet's databases.
+        fleet: Vec<String>,
+    },
 }
 
 /// Who runs a maintenance operation, for the lock.
@@ -609,13 +629,26 @@ pub async fn backup(
 
 /// Restores backup `id` with the environment locked and Odoo stopped; the replaced
 /// database and filestore are kept aside. Odoo is started again and its health checked.
+///
+/// `database`: the database of the environment's fleet to restore into (`None`: its
+/// main one). A backup is restored only into the database it was taken of.
 pub async fn restore(
     target: &Target,
     transport: &dyn Transport,
     id: &str,
+    database: Option<&str>,
     operator: &Operator,
     progress: &dyn crate::backup::BackupProgress,
 ) -> Result<crate::backup::RestoreReport, MaintenanceError> {
+    let fleet_target;
+    let target = match database {
+        Some(name) if name != target.db.name => {
+            fleet_database(target, transport, name).await?;
+            fleet_target = crate::databases::for_database(target, name);
+            &fleet_target
+        }
+        _ => target,
+    };
     let backup_target = target.backup_target(None);
     with_lock(
         target,
@@ -625,8 +658,8 @@ pub async fn restore(
         async {
             let backups =
                 crate::backup::Backups::new(transport, &backup_target).with_progress(progress);
-            // Read (and so check) the backup before Odoo goes down.
-            backups.get(id).await?;
+            // Read (and so check) the backup before Odoo goes down: of this database.
+            backups.get_own(id).await?;
             transport
                 .check(&target.service.stop(), &crate::transport::Discard)
                 .await?;
@@ -638,6 +671,39 @@ pub async fn restore(
         },
     )
     .await
+}
+
+/// Refuses `name` unless it is one of the databases of `target`'s fleet.
+async fn fleet_database(
+    target: &Target,
+    transport: &dyn Transport,
+    name: &str,
+) -> Result<(), MaintenanceError> {
+    let fleet = match &target.databases {
+        None => Vec::new(),
+        Some(spec) => {
+            let cluster = if spec.pattern.is_some() {
+                crate::databases::cluster_databases(transport, target)
+                    .await
+                    .map_err(|e| MaintenanceError::Listing(Box::new(e)))?
+            } else {
+                Vec::new()
+            };
+            spec.databases(&target.db.name, &cluster)
+        }
+    };
+    if fleet.iter().any(|d| d == name) {
+        return Ok(());
+    }
+    Err(MaintenanceError::NotInFleet {
+        database: name.to_owned(),
+        environment: target.environment.clone(),
+        fleet: if fleet.is_empty() {
+            vec![target.db.name.clone()]
+        } else {
+            fleet
+        },
+    })
 }
 
 async fn restart(target: &Target, transport: &dyn Transport) -> Result<(), MaintenanceError> {

@@ -407,7 +407,7 @@ pub async fn prepare(
     if let Some(source) = first.refreshed_from() {
         return Err(refresh_refused(transport, target, first, source).await);
     }
-    if !first.databases.is_empty() || request.database.is_some() {
+    if undo.iter().any(|r| !r.databases.is_empty()) || request.database.is_some() {
         return prepare_fleet(target, &undo, request, from_release);
     }
     let to_release =
@@ -500,6 +500,7 @@ fn prepare_fleet(
 ) -> Result<RollbackPlan, RollbackError> {
     let fleet_err = |reason: String| Err(RollbackError::Fleet { reason });
     let last = undo[undo.len() - 1];
+    refuse_over_fleets(undo)?;
     if undo.len() > 1 || last.databases.is_empty() {
         return fleet_err(format!(
             "{} is not a fleet deploy, or not the last one: a fleet rolls back its last deploy only",
@@ -579,6 +580,53 @@ fn prepare_fleet(
     })
 }
 
+/// Refuses a rollback over several deploys (`--to`) when one of them updated a fleet of
+/// databases: each database has its own snapshot, which such a rollback does not
+/// restore (it would put the main database back and leave the others on the new schema).
+fn refuse_over_fleets(undo: &[&DeployRecord]) -> Result<(), RollbackError> {
+    let fleets: Vec<&str> = undo
+        .iter()
+        .filter(|r| !r.databases.is_empty())
+        .map(|r| r.id.as_str())
+        .collect();
+    if undo.len() < 2 || fleets.is_empty() {
+        return Ok(());
+    }
+    Err(RollbackError::Fleet {
+        reason: format!(
+            "`--to` would undo {} deploys, and {} updated a fleet of databases: each of its databases has its own snapshot, which a rollback over several deploys does not restore; nothing was changed. `odd rollback ENV` undoes the last deploy; to go further back, restore each database with `odd restore ENV ID --database NAME`",
+            undo.len(),
+            fleets.join(", ")
+        ),
+    })
+}
+
+/// What a rollback that went through did to the data, for the ledger's reason: the
+/// snapshot restored, or each database of a fleet and its own snapshot, or nothing.
+fn data_restored(plan: &RollbackPlan) -> String {
+    let mut parts: Vec<String> = plan
+        .snapshot
+        .iter()
+        .map(|id| format!("data restored from {id}"))
+        .collect();
+    if !plan.databases.is_empty() {
+        parts.push(format!(
+            "{} database(s) restored from their snapshots: {}",
+            plan.databases.len(),
+            plan.databases
+                .iter()
+                .map(|d| format!("{} from {}", d.database, d.snapshot))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        ", code only (data kept)".to_owned()
+    } else {
+        format!(", {}", parts.join("; "))
+    }
+}
+
 /// An `odd rollback` run that died: the same plan, run again (every step of it can run
 /// twice: a restore it began is finished, one it finished counts as done).
 fn resume_rollback(
@@ -596,7 +644,11 @@ fn resume_rollback(
             summary: unfinished.summary.clone(),
             why: "its plan cannot be read from the journal".to_owned(),
         })?;
-    if request.to.is_some() || request.code_only || request.force_code_only {
+    if request.to.is_some()
+        || request.code_only
+        || request.force_code_only
+        || request.database.is_some()
+    {
         return Err(RollbackError::Unfinished {
             summary: unfinished.summary.clone(),
             why: "finish it first: run `odd rollback ENV` with no options".to_owned(),
@@ -620,6 +672,14 @@ async fn prepare_interrupted(
     request: &RollbackRequest,
     from_release: Option<String>,
 ) -> Result<RollbackPlan, RollbackError> {
+    if let Some(name) = &request.database {
+        return Err(RollbackError::Fleet {
+            reason: format!(
+                "deploy {} did not finish: `odd rollback ENV` without `--database` rolls all of it back (every database it touched, not {name} alone); nothing was changed",
+                record.id
+            ),
+        });
+    }
     let entries = journal::read(transport, &target.layout).await?;
     let found = journal::assess(&entries, &record.id);
     let to_release =
@@ -706,7 +766,9 @@ fn undone<'l>(
     to: Option<&str>,
 ) -> Result<Vec<&'l DeployRecord>, RollbackError> {
     let records = ledger.records();
-    let succeeded = |r: &&DeployRecord| r.outcome == Outcome::Succeeded;
+    // A fleet deploy with databases that failed within `max_failed` is deployed too.
+    let succeeded =
+        |r: &&DeployRecord| matches!(r.outcome, Outcome::Succeeded | Outcome::PartlyFailed);
     match to {
         None => ledger
             .current()
@@ -912,10 +974,7 @@ pub async fn execute(
                 },
                 ctx.who,
                 plan.to_release,
-                match &plan.snapshot {
-                    Some(id) => format!(", data restored from {id}"),
-                    None => ", code only (data kept)".to_owned(),
-                }
+                data_restored(plan)
             ),
             Vec::new(),
         ),
@@ -1442,6 +1501,90 @@ mod tests {
             undone(&Ledger::default(), "s", None),
             Err(RollbackError::Nothing { .. })
         ));
+    }
+
+    #[test]
+    fn a_partly_failed_fleet_deploy_counts_as_deployed_and_is_not_rolled_over() {
+        let mut fleet: DeployRecord =
+            serde_json::from_str(&record(3, Outcome::PartlyFailed, Some(2))).expect("record");
+        fleet.databases = vec![crate::databases::DatabaseEntry {
+            database: "cust_a".to_owned(),
+            outcome: crate::databases::DatabaseOutcome::Updated,
+            reason: None,
+            evidence: Vec::new(),
+            snapshot: Some(snap(30)),
+            install: Vec::new(),
+            update: vec!["base".to_owned()],
+            duration_ms: 0,
+        }];
+        let text = [
+            record(1, Outcome::Succeeded, None),
+            record(2, Outcome::Succeeded, Some(1)),
+            Ledger::line(&fleet).expect("json"),
+            record(4, Outcome::Succeeded, Some(3)),
+        ]
+        .concat();
+        let ledger = Ledger::parse(&text);
+        let undo = undone(&ledger, "s", Some(&rid(1))).expect("after d1");
+        let ids: Vec<&str> = undo.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, [rid(2), rid(3), rid(4)]);
+        let Err(RollbackError::Fleet { reason }) = refuse_over_fleets(&undo) else {
+            panic!("a rollback over the fleet deploy is refused");
+        };
+        assert!(
+            reason.contains(&rid(3)) && reason.contains("3 deploys"),
+            "{reason}"
+        );
+        // Over plain deploys only, or one fleet deploy alone: not this refusal's business.
+        let plain = undone(&ledger, "s", Some(&rid(3))).expect("after d3");
+        assert!(refuse_over_fleets(&plain).is_ok());
+        assert!(refuse_over_fleets(&undo[1..2]).is_ok());
+    }
+
+    #[test]
+    fn a_fleet_rollback_says_each_database_restored() {
+        let mut plan = RollbackPlan {
+            environment: "prod".to_owned(),
+            undo: vec!["d2".to_owned()],
+            commit: None,
+            snapshot: None,
+            snapshot_taken_at: None,
+            from_release: Some("d2".to_owned()),
+            to_release: "d1".to_owned(),
+            interrupted: false,
+            resumed: false,
+            wait_for_update: false,
+            warnings: Vec::new(),
+            databases: Vec::new(),
+            database: None,
+        };
+        assert_eq!(data_restored(&plan), ", code only (data kept)");
+        plan.databases = vec![
+            crate::databases::DatabaseRestore {
+                database: "main".to_owned(),
+                snapshot: snap(1),
+                run: None,
+            },
+            crate::databases::DatabaseRestore {
+                database: "cust_a".to_owned(),
+                snapshot: snap(2),
+                run: None,
+            },
+        ];
+        assert_eq!(
+            data_restored(&plan),
+            format!(
+                ", 2 database(s) restored from their snapshots: main from {}, cust_a from {}",
+                snap(1),
+                snap(2)
+            )
+        );
+        plan.databases.clear();
+        plan.snapshot = Some(snap(3));
+        assert_eq!(
+            data_restored(&plan),
+            format!(", data restored from {}", snap(3))
+        );
     }
 
     #[test]

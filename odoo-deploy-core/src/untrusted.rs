@@ -10,7 +10,7 @@
 //! | kind | pattern | made by |
 //! |---|---|---|
 //! | release / deploy id | `YYYYMMDDTHHMMSSZ-` + 8 hex digits | [`crate::release::release_id`] |
-//! | backup id | `snapshot-`, `dump-` or `replaced-` + `YYYYMMDD-HHMMSS-mmm` | [`crate::backup`] |
+//! | backup id | `snapshot-`, `dump-` or `replaced-` + `YYYYMMDD-HHMMSS-mmm`, then optionally `-` and 8 hex digits (the database's tag) | [`crate::backup`] |
 //! | commit | 40 (SHA-1) or 64 (SHA-256) lowercase hex digits | `git rev-parse` |
 //! | database | 1–63 bytes, no `/`, `,`, control character, leading `-` or `.` | `odd.toml`, [`crate::backup::derived_name`] |
 
@@ -87,7 +87,8 @@ pub fn release_id(value: &str) -> Result<&str, Refused> {
     Kind::Release.check(value)
 }
 
-/// A backup id: `snapshot-20261122-041500-123` (or `dump-…`, `replaced-…`).
+/// A backup id: `snapshot-20261122-041500-123-0123abcd` (or `dump-…`, `replaced-…`);
+/// the last part, the tag of the database it is of, is absent from older ids.
 ///
 /// # Errors
 /// [`Refused`].
@@ -164,8 +165,10 @@ fn backup_problem(v: &str) -> Option<&'static str> {
     else {
         return Some("it does not start with snapshot-, dump- or replaced-");
     };
-    (!has_shape(stamp, "99999999-999999-999"))
-        .then_some("its time stamp is not YYYYMMDD-HHMMSS-mmm")
+    (!has_shape(stamp, "99999999-999999-999") && !has_shape(stamp, "99999999-999999-999-ffffffff"))
+        .then_some(
+            "its time stamp is not YYYYMMDD-HHMMSS-mmm (and an optional -tag of 8 hex digits)",
+        )
 }
 
 fn commit_problem(v: &str) -> Option<&'static str> {
@@ -255,8 +258,15 @@ mod tests {
         assert!(backup_id("snapshot-20261122-041500-123").is_ok());
         assert!(backup_id("dump-20261122-041500-123").is_ok());
         assert!(backup_id("replaced-20261122-041500-123").is_ok());
+        assert!(backup_id("snapshot-20261122-041500-123-0123abcd").is_ok());
+        assert!(backup_id("replaced-20261122-041500-123-ffffffff").is_ok());
         for bad in [
             "snapshot-",
+            "snapshot-20261122-041500-123-",
+            "snapshot-20261122-041500-123-0123ABCD",
+            "snapshot-20261122-041500-123-0123abc",
+            "snapshot-20261122-041500-123-0123abcd/x",
+            "snapshot-20261122-041500-123-../../x",
             "dump-../../x",
             "snap-20261122-041500-123",
             "dump-20261122-041500-1234",

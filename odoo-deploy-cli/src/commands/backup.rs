@@ -217,6 +217,10 @@ pub(crate) struct RestoreArgs {
     env: String,
     /// The backup's id (see `odd backups ENV`).
     backup: String,
+    /// The database of the environment's fleet to restore into (default: its main
+    /// one, `name`); a backup goes only into the database it was taken of.
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
     /// Confirm: the current database is replaced (and kept aside).
     #[arg(long)]
     yes: bool,
@@ -249,6 +253,7 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<Status, CliError> {
             &ctx.target,
             ctx.transport.as_ref(),
             &args.backup,
+            args.database.as_deref(),
             &operator(),
             &progress,
         )

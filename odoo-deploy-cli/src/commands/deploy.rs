@@ -455,9 +455,10 @@ impl EventSink for Renderer {
                 reason,
                 done,
                 failed,
+                skipped,
                 left,
             } => output::say(&format!(
-                "    database {}: {}{} ({done} done, {failed} failed, {left} left)",
+                "    database {}: {}{} ({done} done, {failed} failed, {skipped} skipped, {left} left)",
                 output::terminal_safe(&database, false),
                 outcome.name(),
                 reason.map_or_else(String::new, |r| format!(": {r}")),

@@ -101,7 +101,7 @@ fn refuse_fleet(ctx: &EnvContext) -> Result<(), CliError> {
         .map(odoo_deploy_core::fleet::FleetHost::label)
         .collect();
     Err(CliError::refused(miette::miette!(
-        help = "a deploy rolls every host back by itself; by hand: stop Odoo on every host, `odd restore ENV ID` on the update host, point each host's current back to the previous release, start every host",
+        help = "a deploy rolls every host back by itself; by hand: stop Odoo on every host, `odd restore ENV ID` on the update host (and `odd restore ENV ID --database NAME` with its own snapshot for each other database of the deploy, listed by `odd backups ENV`), point each host's current back to the previous release, start every host",
         "odd rollback handles the update host only, and {} has other hosts ({}): nothing was changed",
         ctx.target.environment,
         names.join(", ")

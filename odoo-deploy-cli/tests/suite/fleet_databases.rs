@@ -317,13 +317,16 @@ fn jobs_bounds_how_many_updates_run_at_once_by_the_standins_own_log() {
         &[(
             &format!("odoo = {{ command = [{odoo_bin}]"),
             &format!(
-                "odoo = {{ command = [\"env\", \"ODD_STANDIN_DELAY=0.4\", {:?}, {odoo_bin}]",
+                "odoo = {{ command = [\"env\", \"ODD_STANDIN_UPDATE_BARRIER=2\", {:?}, {odoo_bin}]",
                 format!("ODD_STANDIN_UPDATE_LOG={}", log.display())
             ),
         )],
     );
     commit_tier_migration(&demo);
-    // --jobs on the command line wins over odd.toml's jobs = 1.
+    // --jobs on the command line wins over odd.toml's jobs = 1. The first update waits
+    // (barrier) until a second one has started, so 2 at once is reached whatever the
+    // load; had odd run them one by one, it would wait out its deadline and the log
+    // would show 1.
     let (code, events, stderr) = deploy(&demo, &["--jobs", "2"]);
     assert_eq!(code, 0, "{stderr}\n{:#}", report(&events));
     let text = std::fs::read_to_string(&log).expect("the stand-in's update log");
@@ -361,6 +364,153 @@ fn a_fleet_that_names_a_bad_database_or_pattern_is_bad_input_pointing_at_it() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_first_database_failing_within_max_failed_is_partly_failed_and_none_updated_rolls_back() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut demo, names) = fleet(dir.path(), 2);
+    demo.set_database_keys(&format!(
+        "names = [{:?}, {:?}], max_failed = 3",
+        names[1], names[2]
+    ))
+    .expect("config");
+    poison(cluster, &names[0]);
+    let before = digest(cluster, &names[0]);
+    commit_tier_migration(&demo);
+
+    // `name` fails and is restored: counted like any other, the others keep their update.
+    let (code, events, stderr) = deploy(&demo, &[]);
+    let r = report(&events);
+    assert_eq!(code, 6, "partly failed: {stderr}\n{r:#}");
+    assert_eq!(
+        entries(r),
+        vec![
+            (names[0].clone(), "restored".to_owned()),
+            (names[1].clone(), "updated".to_owned()),
+            (names[2].clone(), "updated".to_owned()),
+        ]
+    );
+    assert_eq!(digest(cluster, &names[0]), before);
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("1 failed and restored from their snapshots")
+            && !reason.contains("before any change"),
+        "{r:#}"
+    );
+
+    // Next deploy: only `name` has something to update, and fails again — within
+    // max_failed, yet nothing deployed: a failure, rolled back.
+    let (code, events, stderr) = deploy(&demo, &[]);
+    let r = report(&events);
+    assert_eq!(code, 4, "rolled back: {stderr}\n{r:#}");
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("none was updated"),
+        "{r:#}"
+    );
+    assert_eq!(digest(cluster, &names[0]), before);
+    demo.stop_odoo();
+    drop_all(cluster, &names);
+}
+
+#[test]
+fn a_fleet_databases_snapshot_is_restored_only_into_its_own_database() {
+    let cluster = PgCluster::shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut demo, names) = fleet(dir.path(), 2);
+    demo.set_database_keys(&format!("names = [{:?}, {:?}]", names[1], names[2]))
+        .expect("config");
+    let before: Vec<String> = names.iter().map(|n| digest(cluster, n)).collect();
+    commit_tier_migration(&demo);
+    // Two at once: their snapshots may fall in the same millisecond.
+    let (code, events, stderr) = deploy(&demo, &["--jobs", "2"]);
+    assert_eq!(code, 0, "{stderr}\n{:#}", report(&events));
+    let s = status(&demo);
+    let snapshots: Vec<String> = s["latest"]["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .map(|e| e["snapshot"].as_str().expect("a snapshot each").to_owned())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = snapshots.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        names.len(),
+        "one id a database: {snapshots:?}"
+    );
+    let updated: Vec<String> = names.iter().map(|n| digest(cluster, n)).collect();
+    assert_ne!(updated[0], before[0]);
+
+    // Another database's snapshot is refused for the main one, which stays as it is.
+    let (code, out, stderr) =
+        crate::deploy::odd(&demo, &["restore", "demo", &snapshots[1], "--yes"], &[]);
+    assert_ne!(code, 0, "{out}\n{stderr}");
+    // (The diagnostic wraps its lines: its code and the names are checked.)
+    assert!(
+        stderr.contains("odd::backup::other_database")
+            && stderr.contains(&format!("\"{}\"", names[1]))
+            && stderr.contains("--database"),
+        "{stderr}"
+    );
+    assert_eq!(
+        digest(cluster, &names[0]),
+        updated[0],
+        "the main one untouched"
+    );
+    // Nor into a third database of the fleet.
+    let (code, _, stderr) = crate::deploy::odd(
+        &demo,
+        &[
+            "restore",
+            "demo",
+            &snapshots[1],
+            "--database",
+            &names[2],
+            "--yes",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(digest(cluster, &names[2]), updated[2]);
+    // A name outside the fleet is refused, naming the fleet.
+    let (code, _, stderr) = crate::deploy::odd(
+        &demo,
+        &[
+            "restore",
+            "demo",
+            &snapshots[1],
+            "--database",
+            "postgres",
+            "--yes",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("is not a database of"), "{stderr}");
+    // Into its own: as before the deploy, the others keep their update.
+    let (code, out, stderr) = crate::deploy::odd(
+        &demo,
+        &[
+            "restore",
+            "demo",
+            &snapshots[1],
+            "--database",
+            &names[1],
+            "--yes",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{stderr}");
+    assert_eq!(digest(cluster, &names[1]), before[1]);
+    assert_eq!(digest(cluster, &names[0]), updated[0]);
+    assert_eq!(digest(cluster, &names[2]), updated[2]);
+    demo.stop_odoo();
+    drop_all(cluster, &names);
 }
 
 #[test]
@@ -422,6 +572,15 @@ fn rollback_of_one_database_then_of_the_rest_of_the_fleet() {
     let after: Vec<String> = names.iter().map(|n| digest(cluster, n)).collect();
     assert_eq!(after, before, "every database as before the deploy");
     let s = status(&demo);
+    // The ledger says what was restored, not "code only".
+    let reason = s["latest"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("2 database(s) restored from their snapshots")
+            && reason.contains(&names[0])
+            && reason.contains(&names[2])
+            && !reason.contains("code only"),
+        "{s:#}"
+    );
     assert_eq!(s["current"]["commit"], demo.repo.sha(1).expect("sha"));
     assert!(
         entries(&s["latest"])
@@ -508,6 +667,17 @@ fn killed_mid_fleet(recover: &[&str], code: i32) {
         text.contains(&format!("{} update begun (mixed state)", names[1])),
         "the second is said mixed:\n{text}"
     );
+
+    // One database alone cannot be picked out of a run that died: refused, not ignored.
+    let (code, out, stderr) = crate::deploy::odd(
+        &demo,
+        &["rollback", "demo", "--database", &names[1], "--yes"],
+        &[],
+    );
+    assert_ne!(code, 0, "{out}\n{stderr}");
+    assert!(stderr.contains("odd::rollback::fleet"), "{stderr}");
+    let (_, text, _) = crate::deploy::odd(&demo, &["status", "demo"], &[]);
+    assert!(text.contains("INTERRUPTED"), "nothing was done:\n{text}");
 
     let (code, out, stderr) = crate::deploy::odd(&demo, recover, &[]);
     assert_eq!(code, want, "{out}\n{stderr}");

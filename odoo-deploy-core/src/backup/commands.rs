@@ -280,6 +280,16 @@ pub fn make_private(path: &Path) -> RemoteCommand {
     RemoteCommand::new("chmod").arg("700").arg("--").arg(path)
 }
 
+/// Makes `to` a hard link of the file `from`; fails, changing nothing, when `to`
+/// exists (`ln` without `-f` never replaces), which is what creates a file only if absent.
+pub fn link_new(from: &Path, to: &Path) -> RemoteCommand {
+    RemoteCommand::new("ln")
+        .arg("-T")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+}
+
 /// Removes `path` and everything under it.
 pub fn remove_all(path: &Path) -> RemoteCommand {
     RemoteCommand::new("rm").arg("-rf").arg("--").arg(path)
