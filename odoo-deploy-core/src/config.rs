@@ -839,9 +839,7 @@ impl LoadedConfig {
             let h = host.get_ref();
             for (what, value) in [("address", Some(&h.address)), ("user", h.user.as_ref())] {
                 if let Some(value) = value
-                    && (value.is_empty()
-                        || value.starts_with('-')
-                        || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                    && is_bad_ssh_word(value)
                 {
                     problems.push(self.invalid(
                         host,
@@ -1274,15 +1272,18 @@ const BAD_JUMP: &str = "is empty, has spaces or a `,`, or starts with `-` (ssh -
 const JUMP_HELP: &str =
     "one jump host, `[user@]host[:port]`, e.g. \"admin@bastion.example.com:2222\"";
 
+/// Whether ssh would read `value` (a host's address or user) as an option, or it is no
+/// one word: empty, starting with `-`, or holding a space or a control character.
+fn is_bad_ssh_word(value: &str) -> bool {
+    value.is_empty()
+        || value.starts_with('-')
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Whether `jump` cannot be given to `ssh -J` as one `[user@]host[:port]`.
 fn is_bad_jump(jump: &str) -> bool {
     let host = jump.rsplit_once('@').map_or(jump, |(_, host)| host);
-    jump.is_empty()
-        || host.is_empty()
-        || jump.starts_with('-')
-        || host.starts_with('-')
-        || jump.contains(',')
-        || jump.chars().any(|c| c.is_whitespace() || c.is_control())
+    is_bad_ssh_word(jump) || host.is_empty() || host.starts_with('-') || jump.contains(',')
 }
 
 fn span_of<T>(spanned: &Spanned<T>) -> SourceSpan {

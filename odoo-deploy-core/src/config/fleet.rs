@@ -213,9 +213,7 @@ impl LoadedConfig {
             }
             for (what, value) in [("address", Some(&h.address)), ("user", h.user.as_ref())] {
                 if let Some(value) = value
-                    && (value.is_empty()
-                        || value.starts_with('-')
-                        || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                    && super::is_bad_ssh_word(value)
                 {
                     problems.push(self.invalid(
                         host,
