@@ -118,6 +118,19 @@ pub struct Member {
     pub transport: Arc<dyn Transport>,
 }
 
+/// A per-host phase's title: `what`, and with other hosts, that it runs on every host at
+/// once, naming them.
+pub(crate) fn title(what: &str, others: &[(String, Vec<RemoteCommand>)]) -> String {
+    if others.is_empty() {
+        return what.to_owned();
+    }
+    let names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
+    format!(
+        "{what} on every host at once (the update host, {})",
+        names.join(", ")
+    )
+}
+
 /// Runs every future at once on this task; their outputs in the same order.
 pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut running: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();

@@ -36,15 +36,7 @@ impl Phase for Start {
         StepKind::Start
     }
     fn title(&self) -> String {
-        if self.others.is_empty() {
-            "start Odoo".to_owned()
-        } else {
-            let names: Vec<&str> = self.others.iter().map(|(n, _)| n.as_str()).collect();
-            format!(
-                "start Odoo on every host at once (the update host, {})",
-                names.join(", ")
-            )
-        }
+        crate::fleet::title("start Odoo", &self.others)
     }
     fn commands(&self) -> Vec<RemoteCommand> {
         vec![self.command.clone()]

@@ -53,15 +53,7 @@ impl Phase for Stop {
         StepKind::Stop
     }
     fn title(&self) -> String {
-        if self.others.is_empty() {
-            "stop Odoo".to_owned()
-        } else {
-            let names: Vec<&str> = self.others.iter().map(|(n, _)| n.as_str()).collect();
-            format!(
-                "stop Odoo on every host at once (the update host, {})",
-                names.join(", ")
-            )
-        }
+        crate::fleet::title("stop Odoo", &self.others)
     }
     fn commands(&self) -> Vec<RemoteCommand> {
         vec![self.command.clone()]
